@@ -1,0 +1,143 @@
+//! The run context a job receives: facts about the run, and the host calls
+//! (logs, progress, cancellation, checkpoints, output references).
+
+use crate::bindings::jobhost::plugin::host;
+use crate::bindings::jobhost::plugin::types as wit;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Severity of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Very detailed tracing.
+    Trace,
+    /// Details useful when debugging.
+    Debug,
+    /// Normal progress.
+    Info,
+    /// Something unexpected that the job survived.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+impl From<LogLevel> for host::LogLevel {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Trace => host::LogLevel::Trace,
+            LogLevel::Debug => host::LogLevel::Debug,
+            LogLevel::Info => host::LogLevel::Info,
+            LogLevel::Warn => host::LogLevel::Warn,
+            LogLevel::Error => host::LogLevel::Error,
+        }
+    }
+}
+
+/// What a running job knows and can tell the host.
+#[derive(Debug)]
+pub struct Context {
+    run_id: String,
+    attempt: u32,
+    checkpoint: Option<Vec<u8>>,
+    references: Vec<wit::OutputReference>,
+}
+
+impl Context {
+    pub(crate) fn new(context: wit::RunContext) -> Self {
+        Context {
+            run_id: context.run_id,
+            attempt: context.attempt,
+            checkpoint: context.checkpoint,
+            references: Vec::new(),
+        }
+    }
+
+    pub(crate) fn into_references(self) -> Vec<wit::OutputReference> {
+        self.references
+    }
+
+    /// Identifier of this run.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Attempt number, 1 for the first.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The checkpoint a previous attempt saved, if this attempt resumes one.
+    pub fn checkpoint(&self) -> Option<&[u8]> {
+        self.checkpoint.as_deref()
+    }
+
+    /// The previous attempt's checkpoint decoded from JSON; `None` when there is
+    /// none or it does not decode (the job then starts from scratch).
+    pub fn resume_from<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_slice(self.checkpoint()?).ok()
+    }
+
+    /// Records a log line.
+    pub fn log(&self, level: LogLevel, message: &str) {
+        host::log(level.into(), message);
+    }
+
+    /// Records a debug line.
+    pub fn debug(&self, message: &str) {
+        self.log(LogLevel::Debug, message);
+    }
+
+    /// Records an info line.
+    pub fn info(&self, message: &str) {
+        self.log(LogLevel::Info, message);
+    }
+
+    /// Records a warning.
+    pub fn warn(&self, message: &str) {
+        self.log(LogLevel::Warn, message);
+    }
+
+    /// Records an error line.
+    pub fn error(&self, message: &str) {
+        self.log(LogLevel::Error, message);
+    }
+
+    /// Reports progress; `percent` above 100 is reported as 100.
+    pub fn progress(&self, percent: u8, message: &str) {
+        host::progress(percent.min(100), message);
+    }
+
+    /// True once cancellation was requested; return [`crate::JobError::Cancelled`] soon after.
+    pub fn cancelled(&self) -> bool {
+        host::cancelled()
+    }
+
+    /// Saves raw checkpoint bytes, replacing the previous checkpoint.
+    pub fn save_checkpoint(&self, state: &[u8]) {
+        host::checkpoint(state);
+    }
+
+    /// Saves a checkpoint as JSON; read it back with [`Context::resume_from`].
+    pub fn save_checkpoint_json<T: Serialize>(&self, state: &T) {
+        let bytes = serde_json::to_vec(state).expect("checkpoint state serialises to JSON");
+        self.save_checkpoint(&bytes);
+    }
+
+    /// Attaches an artefact whose bytes travel with the result.
+    pub fn add_inline_reference(&mut self, name: &str, media_type: &str, data: Vec<u8>) {
+        self.references.push(wit::OutputReference {
+            name: name.to_string(),
+            media_type: media_type.to_string(),
+            data: wit::OutputData::Inline(data),
+        });
+    }
+
+    /// Attaches an artefact stored elsewhere, by location (URL or path).
+    pub fn add_location_reference(&mut self, name: &str, media_type: &str, location: &str) {
+        self.references.push(wit::OutputReference {
+            name: name.to_string(),
+            media_type: media_type.to_string(),
+            data: wit::OutputData::Location(location.to_string()),
+        });
+    }
+}
