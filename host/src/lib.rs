@@ -1,0 +1,9 @@
+//! jobhost: a WebAssembly plugin host for job types. Plugins are components
+//! built against `wit/plugin.wit`; the [`registry`] loads and validates them
+//! and the [`runtime`] runs each job in a fresh sandbox under limits.
+
+pub mod bundled;
+pub mod cli;
+pub mod job_type;
+pub mod registry;
+pub mod runtime;

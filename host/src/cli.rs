@@ -1,0 +1,231 @@
+//! The command line: `jobhost plugin inspect|validate FILE` and
+//! `jobhost run FILE --config JSON`. Parsing lives here; `main` only calls [`main`].
+
+use crate::job_type::JobTypeInfo;
+use crate::registry::{ConfigError, Plugin, Registry};
+use crate::runtime::{
+    CancelToken, Ceilings, LogEntry, Outcome, RunObserver, RunRequest, Runtime, RuntimeConfig,
+};
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A WebAssembly plugin host for job types.
+#[derive(Debug, Parser)]
+#[command(name = "jobhost", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// Directory for jobhost's data; precompiled components are cached in its `cache/`.
+    #[arg(long, global = true, env = "JOBHOST_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Compile components every time instead of using the precompiled cache.
+    #[arg(long, global = true)]
+    no_cache: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect or validate a plugin component.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Run one job locally and print its output, logs and resource receipt.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Print a plugin's metadata and config schema.
+    Inspect {
+        /// The component file.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that a file is a loadable plugin; exits non-zero with the reason if not.
+    Validate {
+        /// The component file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The component file.
+    file: PathBuf,
+    /// The job config: JSON text, or @PATH to read it from a file.
+    #[arg(long, default_value = "{}")]
+    config: String,
+    /// Lower the run's deadline (milliseconds).
+    #[arg(long)]
+    timeout_ms: Option<u64>,
+    /// Lower the run's memory limit (MiB).
+    #[arg(long)]
+    memory_mib: Option<u64>,
+    /// Meter fuel and stop the run after this much.
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Resume from this checkpoint file.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+}
+
+/// Runs the command line; the process exit code is the result.
+pub fn main(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Plugin(PluginCommand::Inspect { file, json }) => {
+            let plugin = load(&runtime(&cli.common, None)?, &file)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plugin_json(&plugin))?);
+            } else {
+                print_info(&plugin);
+            }
+            Ok(0)
+        }
+        Command::Plugin(PluginCommand::Validate { file }) => {
+            let plugin = load(&runtime(&cli.common, None)?, &file)?;
+            let i = &plugin.info;
+            println!("ok: {} {} ({} bytes, sha256 {})", i.job_type, i.version, plugin.compiled.size(), plugin.compiled.digest());
+            Ok(0)
+        }
+        Command::Run(args) => run(&cli.common, args),
+    }
+}
+
+fn runtime(common: &Common, fuel: Option<u64>) -> anyhow::Result<Runtime> {
+    let config = RuntimeConfig {
+        ceilings: Ceilings { fuel, ..Ceilings::default() },
+        max_instances: 4,
+        cache_dir: (!common.no_cache).then(|| common.data_dir.join("cache")),
+        ..RuntimeConfig::default()
+    };
+    Ok(Runtime::new(config)?)
+}
+
+fn load(runtime: &Runtime, file: &Path) -> anyhow::Result<Plugin> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    Registry::prepare(runtime, &bytes, &file.display().to_string())
+        .with_context(|| format!("{} is not a usable plugin", file.display()))
+}
+
+/// The metadata as `GET /jobs/schemas` serves it, plus limits and digest.
+fn plugin_json(plugin: &Plugin) -> Value {
+    let i: &JobTypeInfo = &plugin.info;
+    json!({
+        "job_type": i.job_type,
+        "version": i.version.to_string(),
+        "display_name": i.display_name,
+        "description": i.description,
+        "user_facing_description": i.user_facing_description,
+        "json_schema": i.json_schema,
+        "creatable_on_ui": i.creatable_on_ui,
+        "creatable_by_agent": i.creatable_by_agent,
+        "visible_on_ui": i.visible_on_ui,
+        "limits": i.limits,
+        "interrupted": i.interrupted,
+        "sha256": plugin.compiled.digest(),
+        "size_bytes": plugin.compiled.size(),
+    })
+}
+
+fn print_info(plugin: &Plugin) {
+    let i = &plugin.info;
+    println!("job type:      {} {}", i.job_type, i.version);
+    println!("name:          {}", i.display_name);
+    println!("description:   {}", i.description);
+    println!("for users:     {}", i.user_facing_description);
+    println!(
+        "flags:         creatable_on_ui={} creatable_by_agent={} visible_on_ui={}",
+        i.creatable_on_ui, i.creatable_by_agent, i.visible_on_ui
+    );
+    println!(
+        "limits:        timeout {} ms, memory {} MiB{}",
+        i.limits.timeout.as_millis(),
+        i.limits.memory_bytes >> 20,
+        i.limits.fuel.map(|f| format!(", fuel {f}")).unwrap_or_default()
+    );
+    println!("if interrupted: {:?}", i.interrupted);
+    println!("component:     {} bytes, sha256 {}", plugin.compiled.size(), plugin.compiled.digest());
+    println!("config schema:");
+    println!("{}", serde_json::to_string_pretty(&i.json_schema).unwrap_or_default());
+}
+
+/// Prints log lines to stderr as they arrive.
+struct StderrObserver;
+
+impl RunObserver for StderrObserver {
+    fn log(&self, e: LogEntry) {
+        eprintln!("[{:?} {:?}] {}", e.level, e.source, e.message);
+    }
+    fn progress(&self, percent: u8, message: &str) {
+        eprintln!("[progress {percent:>3}%] {message}");
+    }
+    fn checkpoint(&self, state: &[u8]) {
+        eprintln!("[checkpoint] {} bytes", state.len());
+    }
+}
+
+fn run(common: &Common, args: RunArgs) -> anyhow::Result<i32> {
+    let runtime = runtime(common, args.fuel)?;
+    let plugin = load(&runtime, &args.file)?;
+    let text = match args.config.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading config file {path}"))?,
+        None => args.config.clone(),
+    };
+    let mut config: Value = serde_json::from_str(&text).context("--config is not valid JSON")?;
+    if let Err(e) = plugin.validate_config(&mut config) {
+        eprintln!("error: {e}");
+        if let ConfigError::Schema { violations, .. } = &e {
+            for v in violations {
+                eprintln!("  at `{}`: {}", v.pointer, v.message);
+            }
+        }
+        return Ok(2);
+    }
+    let mut limits = plugin.info.limits;
+    if let Some(ms) = args.timeout_ms {
+        limits.timeout = limits.timeout.min(Duration::from_millis(ms));
+    }
+    if let Some(mib) = args.memory_mib {
+        limits.memory_bytes = limits.memory_bytes.min(mib << 20);
+    }
+    let checkpoint = match &args.checkpoint {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading checkpoint {}", p.display()))?),
+        None => None,
+    };
+    let request = RunRequest {
+        config: config.to_string(),
+        run_id: uuid::Uuid::new_v4().to_string(),
+        attempt: 1,
+        checkpoint,
+        limits,
+    };
+    let report = runtime.run(&plugin.compiled, &request, Arc::new(StderrObserver), &CancelToken::new());
+    let (status, body) = match &report.outcome {
+        Outcome::Completed(out) => ("completed", json!({"output": out.value, "output_references": out.references})),
+        Outcome::InvalidConfig(m) => ("failed", json!({"error": {"type": "invalid_config", "message": m}})),
+        Outcome::Failed(m) => ("failed", json!({"error": {"type": "job_failed", "message": m}})),
+        Outcome::Cancelled => ("cancelled", json!({})),
+        Outcome::Stopped(r) => (
+            "failed",
+            json!({"error": {"type": "limit_exceeded", "limit": r, "message": format!("stopped by the {r} limit")}}),
+        ),
+        Outcome::Trapped(m) => ("failed", json!({"error": {"type": "plugin_trapped", "message": m}})),
+    };
+    let mut doc = json!({"job_type": plugin.info.job_type, "version": plugin.info.version.to_string(), "status": status});
+    doc.as_object_mut().unwrap().extend(body.as_object().cloned().unwrap_or_default());
+    doc["receipt"] = serde_json::to_value(&report.receipt)?;
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    if status == "completed" { Ok(0) } else { Ok(1) }
+}
+

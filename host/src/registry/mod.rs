@@ -1,0 +1,164 @@
+//! The registry of job types: loads components, asks each to describe
+//! itself under tight limits, validates what it says, and keeps every
+//! version side by side (the newest is the default).
+
+mod plugin;
+
+pub use plugin::{ConfigError, Plugin, Violation};
+
+use crate::job_type::{JobTypeId, JobTypeInfo, MetadataError};
+use crate::runtime::{CallError, CompileError, Runtime};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why a plugin was not loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not a usable component.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// `describe` trapped or hit a limit.
+    #[error("describe failed: {0}")]
+    Describe(CallError),
+    /// What `describe` returned is invalid.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// The same job type and version is already loaded.
+    #[error("job type `{job_type}` version {version} is already loaded (from {existing})")]
+    Duplicate {
+        /// The job type.
+        job_type: JobTypeId,
+        /// The version.
+        version: semver::Version,
+        /// Where the loaded one came from.
+        existing: String,
+    },
+}
+
+/// A plugin that failed to load, and why.
+#[derive(Debug)]
+pub struct LoadFailure {
+    /// Where it came from.
+    pub source: String,
+    /// Why it was refused.
+    pub error: LoadError,
+}
+
+/// Loaded job types by id, then version.
+#[derive(Debug, Default, Clone)]
+pub struct Registry {
+    types: BTreeMap<JobTypeId, BTreeMap<semver::Version, Arc<Plugin>>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Compiles, describes and validates one component; does not register it.
+    pub fn prepare(runtime: &Runtime, bytes: &[u8], source: &str) -> Result<Plugin, LoadError> {
+        let compiled = runtime.compile(bytes)?;
+        let described = runtime.describe(&compiled).map_err(LoadError::Describe)?;
+        let info = JobTypeInfo::from_plugin(described, &runtime.config().ceilings)?;
+        Ok(Plugin::new(info, compiled, source.to_string()))
+    }
+
+    /// Registers a prepared plugin; refuses a second copy of a (job type, version).
+    pub fn insert(&mut self, plugin: Plugin) -> Result<Arc<Plugin>, LoadError> {
+        let versions = self.types.entry(plugin.info.job_type.clone()).or_default();
+        if let Some(existing) = versions.get(&plugin.info.version) {
+            return Err(LoadError::Duplicate {
+                job_type: plugin.info.job_type.clone(),
+                version: plugin.info.version.clone(),
+                existing: existing.source.clone(),
+            });
+        }
+        let plugin = Arc::new(plugin);
+        versions.insert(plugin.info.version.clone(), plugin.clone());
+        Ok(plugin)
+    }
+
+    /// Prepares and registers one component.
+    pub fn load(&mut self, runtime: &Runtime, bytes: &[u8], source: &str) -> Result<Arc<Plugin>, LoadError> {
+        self.insert(Self::prepare(runtime, bytes, source)?)
+    }
+
+    /// Loads the example job types built into the binary.
+    pub fn load_bundled(&mut self, runtime: &Runtime) -> Vec<LoadFailure> {
+        let mut failures = Vec::new();
+        for (name, bytes) in crate::bundled::BUNDLED {
+            let source = format!("bundled:{name}");
+            if let Err(error) = self.load(runtime, bytes, &source) {
+                failures.push(LoadFailure { source, error });
+            }
+        }
+        failures
+    }
+
+    /// Loads every `*.wasm` file of a directory (sorted by name). A bad file is
+    /// reported and skipped; it never stops the others from loading.
+    pub fn load_dir(&mut self, runtime: &Runtime, dir: &Path) -> Result<Vec<LoadFailure>, std::io::Error> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "wasm") && p.is_file())
+            .collect();
+        files.sort();
+        let mut failures = Vec::new();
+        for path in files {
+            let source = path.display().to_string();
+            let loaded = std::fs::read(&path)
+                .map_err(|e| LoadError::Io { path: path.clone(), source: e })
+                .and_then(|bytes| self.load(runtime, &bytes, &source));
+            if let Err(error) = loaded {
+                failures.push(LoadFailure { source, error });
+            }
+        }
+        Ok(failures)
+    }
+
+    /// A job type at an exact version.
+    pub fn get(&self, job_type: &str, version: &semver::Version) -> Option<&Arc<Plugin>> {
+        self.types.iter().find(|(id, _)| id.as_str() == job_type)?.1.get(version)
+    }
+
+    /// The newest version of a job type that satisfies `req` (any version if `None`).
+    pub fn resolve(&self, job_type: &str, req: Option<&semver::VersionReq>) -> Option<&Arc<Plugin>> {
+        let versions = self.types.iter().find(|(id, _)| id.as_str() == job_type)?.1;
+        versions.iter().rev().find(|(v, _)| req.is_none_or(|r| r.matches(v))).map(|(_, p)| p)
+    }
+
+    /// The newest version of every job type, ordered by id.
+    pub fn newest(&self) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.types.values().filter_map(|v| v.values().next_back())
+    }
+
+    /// Every version of every job type, ordered by id then version.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.types.values().flat_map(|v| v.values())
+    }
+
+    /// Ids of the loaded job types.
+    pub fn ids(&self) -> impl Iterator<Item = &JobTypeId> {
+        self.types.keys()
+    }
+
+    /// Number of loaded (job type, version) pairs.
+    pub fn len(&self) -> usize {
+        self.types.values().map(BTreeMap::len).sum()
+    }
+
+    /// Whether nothing is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+}

@@ -1,0 +1,92 @@
+//! A loaded plugin: its validated metadata, its compiled component and the
+//! compiled validator of its config schema.
+
+use crate::job_type::JobTypeInfo;
+use crate::runtime::Compiled;
+use serde::Serialize;
+use serde_json::Value;
+
+/// Most schema violations reported for one config.
+pub const MAX_VIOLATIONS: usize = 100;
+
+/// One job type version, ready to run.
+#[derive(Debug)]
+pub struct Plugin {
+    /// Validated metadata and limits.
+    pub info: JobTypeInfo,
+    /// The compiled component.
+    pub compiled: Compiled,
+    /// Where it was loaded from (a path, or `bundled:NAME`).
+    pub source: String,
+    validator: jsonschema::Validator,
+}
+
+/// One place where a config breaks its schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// JSON Pointer into the config (`""` is the whole config).
+    pub pointer: String,
+    /// What is wrong there.
+    pub message: String,
+}
+
+/// Why a config was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The config is not a JSON object.
+    #[error("the config must be a JSON object")]
+    NotAnObject,
+    /// `config.job_type` names another job type.
+    #[error("config.job_type is `{found}` but the job type is `{expected}`")]
+    JobTypeMismatch {
+        /// The plugin's id.
+        expected: String,
+        /// What the config said.
+        found: String,
+    },
+    /// The schema refused it.
+    #[error("the config breaks the schema of `{job_type}` in {} place(s)", violations.len())]
+    Schema {
+        /// The job type.
+        job_type: String,
+        /// Every violation (at most [`MAX_VIOLATIONS`]).
+        violations: Vec<Violation>,
+    },
+}
+
+impl Plugin {
+    pub(crate) fn new(info: JobTypeInfo, compiled: Compiled, source: String) -> Self {
+        let validator = jsonschema::validator_for(&info.json_schema)
+            .expect("JobTypeInfo::from_plugin already compiled this schema");
+        Plugin { info, compiled, source, validator }
+    }
+
+    /// Checks a config against the schema, adding `job_type` when absent.
+    pub fn validate_config(&self, config: &mut Value) -> Result<(), ConfigError> {
+        let object = config.as_object_mut().ok_or(ConfigError::NotAnObject)?;
+        let id = self.info.job_type.as_str();
+        match object.get("job_type") {
+            None => {
+                object.insert("job_type".into(), Value::String(id.to_string()));
+            }
+            Some(Value::String(s)) if s == id => {}
+            Some(other) => {
+                return Err(ConfigError::JobTypeMismatch {
+                    expected: id.to_string(),
+                    found: other.as_str().map_or_else(|| other.to_string(), str::to_string),
+                });
+            }
+        }
+        let violations: Vec<Violation> = self
+            .validator
+            .iter_errors(config)
+            .take(MAX_VIOLATIONS)
+            .map(|e| Violation { pointer: e.instance_path().to_string(), message: e.to_string() })
+            .collect();
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Schema { job_type: id.to_string(), violations })
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! The wasmtime engine as jobhost configures it: epoch interruption, an
+//! explicitly sized pooling allocator, optional fuel; the linker with WASI
+//! and the host imports; the epoch ticker; and compilation through the cache.
+
+use super::bindings::{JobPlugin, JobPluginPre};
+use super::cache::ArtifactCache;
+use super::state::RunState;
+use super::{RuntimeConfig, RuntimeError};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances: the granularity of deadlines and forced cancellation.
+pub(crate) const TICK: Duration = Duration::from_millis(5);
+
+/// Why a component was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    /// Over the size cap.
+    #[error("the file is {size} bytes; the largest accepted component is {max} bytes")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// Not WebAssembly at all.
+    #[error("not a WebAssembly binary: it does not start with the `\\0asm` magic bytes")]
+    NotWasm,
+    /// A core module instead of a component.
+    #[error(
+        "a core WebAssembly module, not a component: build the plugin for the wasm32-wasip2 target \
+         (or wrap the module with `wasm-tools component new`)"
+    )]
+    CoreModule,
+    /// Some other WebAssembly version or layer.
+    #[error("unsupported WebAssembly encoding (version/layer bytes {0:02x?})")]
+    UnknownEncoding([u8; 4]),
+    /// Wasmtime could not compile it.
+    #[error("not a valid component: {0}")]
+    Invalid(String),
+    /// It imports something jobhost does not provide.
+    #[error("the component does not fit the jobhost:plugin/job-plugin world: {0}")]
+    WrongWorld(String),
+    /// It lacks `describe` or `run`, or they have other types.
+    #[error("the component does not export the jobhost:plugin/job-plugin functions: {0}")]
+    MissingExports(String),
+}
+
+/// Where a compiled component came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompiledFrom {
+    /// Compiled now by Cranelift.
+    Compiler,
+    /// Loaded from the precompiled cache.
+    Cache,
+}
+
+/// A component compiled once and pre-linked; instantiate it for every call.
+#[derive(Clone)]
+pub struct Compiled {
+    pre: JobPluginPre<RunState>,
+    digest: String,
+    size: usize,
+    from: CompiledFrom,
+    took: Duration,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled").field("digest", &self.digest).field("size", &self.size).finish()
+    }
+}
+
+impl Compiled {
+    pub(crate) fn pre(&self) -> &JobPluginPre<RunState> {
+        &self.pre
+    }
+    /// SHA-256 of the component bytes, in hex.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+    /// Size of the component in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+    /// Whether it was compiled or loaded from the cache.
+    pub fn from(&self) -> CompiledFrom {
+        self.from
+    }
+    /// How long compiling or loading took.
+    pub fn took(&self) -> Duration {
+        self.took
+    }
+}
+
+/// Engine, linker, cache and ticker.
+pub(crate) struct Engine {
+    engine: wasmtime::Engine,
+    linker: Linker<RunState>,
+    cache: Option<ArtifactCache>,
+    ticker_stop: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl Engine {
+    pub(crate) fn new(config: &RuntimeConfig) -> Result<Self, RuntimeError> {
+        let engine = wasmtime::Engine::new(&wasmtime_config(config))
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        JobPlugin::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(
+                ArtifactCache::open(dir, &engine)
+                    .map_err(|source| RuntimeError::Cache { path: dir.clone(), source })?,
+            ),
+            None => None,
+        };
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let engine = engine.weak();
+            let stop = ticker_stop.clone();
+            std::thread::Builder::new()
+                .name("jobhost-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        match engine.upgrade() {
+                            Some(e) => e.increment_epoch(),
+                            None => break,
+                        }
+                    }
+                })
+                .map_err(|e| RuntimeError::Engine(format!("starting the epoch thread: {e}")))?
+        };
+        Ok(Engine { engine, linker, cache, ticker_stop, ticker: Some(ticker) })
+    }
+
+    pub(crate) fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.engine
+    }
+
+    pub(crate) fn compile(&self, bytes: &[u8], max: usize) -> Result<Compiled, CompileError> {
+        let started = Instant::now();
+        if bytes.len() > max {
+            return Err(CompileError::TooLarge { size: bytes.len(), max });
+        }
+        check_header(bytes)?;
+        let digest = hex::encode(Sha256::digest(bytes));
+        let (component, from) = match self.load_cached(&digest) {
+            Some(c) => (c, CompiledFrom::Cache),
+            None => {
+                let component =
+                    Component::new(&self.engine, bytes).map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
+                if let Some(cache) = &self.cache {
+                    let stored = component.serialize().map_err(std::io::Error::other).and_then(|a| cache.store(&digest, &a));
+                    if let Err(e) = stored {
+                        tracing::warn!(error = %e, "could not cache a precompiled component");
+                    }
+                }
+                (component, CompiledFrom::Compiler)
+            }
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| CompileError::WrongWorld(format!("{e:#}")))?;
+        let pre = JobPluginPre::new(pre).map_err(|e| CompileError::MissingExports(format!("{e:#}")))?;
+        Ok(Compiled { pre, digest, size: bytes.len(), from, took: started.elapsed() })
+    }
+
+    fn load_cached(&self, digest: &str) -> Option<Component> {
+        let cache = self.cache.as_ref()?;
+        let artifact = cache.load(digest)?;
+        // SAFETY: the artifact was written by `Component::serialize` of an engine
+        // with the same settings (the file name carries the engine's hash) and
+        // its digest was verified on load, so it is what we wrote.
+        match unsafe { Component::deserialize(&self.engine, &artifact) } {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "a cached component did not match the engine; recompiling");
+                cache.remove(digest);
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.ticker.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn check_header(bytes: &[u8]) -> Result<(), CompileError> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(CompileError::NotWasm);
+    }
+    let encoding: [u8; 4] = bytes[4..8].try_into().expect("four bytes");
+    match encoding {
+        [0x0d, 0x00, 0x01, 0x00] => Ok(()),
+        [0x01, 0x00, 0x00, 0x00] => Err(CompileError::CoreModule),
+        other => Err(CompileError::UnknownEncoding(other)),
+    }
+}
+
+fn wasmtime_config(config: &RuntimeConfig) -> Config {
+    let n = config.max_instances.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    // A Rust wasip2 component holds a few core instances (the program, the
+    // WASI adapter, shims), one or two memories and a few tables.
+    pool.total_component_instances(n)
+        .total_core_instances(n * 8)
+        .total_memories(n * 2)
+        .total_tables(n * 8)
+        .total_stacks(n)
+        .max_core_instances_per_component(16)
+        .max_memories_per_component(2)
+        .max_tables_per_component(8)
+        .max_memory_size(config.ceilings.max_memory_bytes as usize)
+        // Keeping pages resident between runs avoids madvise/mmap churn that
+        // dominates instantiation (see the runtime benchmark).
+        .linear_memory_keep_resident(2 << 20)
+        .table_keep_resident(64 << 10)
+        .async_stack_keep_resident(64 << 10)
+        .pagemap_scan(Enabled::Auto);
+    let mut c = Config::new();
+    c.wasm_component_model(true)
+        .epoch_interruption(true)
+        .consume_fuel(config.ceilings.fuel.is_some())
+        .parallel_compilation(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    c
+}

@@ -1,0 +1,278 @@
+//! The sandboxed runtime: one engine and linker, components compiled once
+//! (optionally through an on-disk cache), and a fresh `Store` with limits for
+//! every call into a plugin. Plugins get WASI without files, environment or
+//! network; their stdout and stderr become log lines.
+
+mod bindings;
+mod cache;
+mod cancel;
+mod engine;
+mod guest;
+mod limits;
+mod observe;
+mod receipt;
+mod state;
+mod stdio;
+
+pub use cache::ArtifactCache;
+pub use cancel::CancelToken;
+pub use engine::{CompileError, Compiled, CompiledFrom};
+pub use guest::{InterruptedPolicy, OutputData, OutputReference, PluginInfo, RunOutput};
+pub use limits::{Ceilings, RunLimits};
+pub use observe::{Collector, LogEntry, LogLevel, LogSource, RunObserver};
+pub use receipt::{Receipt, StopReason};
+
+use bindings::jobhost::plugin::types as wit;
+use state::RunState;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+
+/// How to build a [`Runtime`].
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Ceilings and defaults of every run.
+    pub ceilings: Ceilings,
+    /// Instances that may exist at once (runs plus `describe` calls); sizes the pool.
+    pub max_instances: u32,
+    /// Largest component accepted, in bytes.
+    pub max_component_bytes: usize,
+    /// Where precompiled components are cached; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+    /// Limits of a `describe` call.
+    pub describe_limits: RunLimits,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            ceilings: Ceilings::default(),
+            max_instances: 64,
+            max_component_bytes: 32 << 20,
+            cache_dir: None,
+            describe_limits: RunLimits {
+                timeout: Duration::from_secs(2),
+                memory_bytes: 64 << 20,
+                fuel: None,
+            },
+        }
+    }
+}
+
+/// Errors building a runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The engine rejected the configuration.
+    #[error("configuring the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The cache directory cannot be used.
+    #[error("opening the artifact cache {path}: {source}")]
+    Cache {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// One run's request.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The config, a JSON object as text.
+    pub config: String,
+    /// The run's id.
+    pub run_id: String,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// The checkpoint to resume from.
+    pub checkpoint: Option<Vec<u8>>,
+    /// Limits of this run.
+    pub limits: RunLimits,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The plugin returned a result.
+    Completed(RunOutput),
+    /// The plugin refused its config.
+    InvalidConfig(String),
+    /// The plugin reported a failure.
+    Failed(String),
+    /// The run was cancelled (cooperatively, or interrupted after the grace).
+    Cancelled,
+    /// A limit stopped the run.
+    Stopped(StopReason),
+    /// The plugin trapped (e.g. a panic) or misbehaved at the boundary.
+    Trapped(String),
+}
+
+/// How a run ended and what it used.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The ending.
+    pub outcome: Outcome,
+    /// What it used.
+    pub receipt: Receipt,
+}
+
+/// Why a call into a plugin did not return normally.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// A limit stopped it.
+    #[error("stopped by the {0} limit")]
+    Stopped(StopReason),
+    /// It trapped.
+    #[error("trapped: {0}")]
+    Trapped(String),
+}
+
+/// The runtime. Cheap to share behind an `Arc`; every method is thread-safe.
+pub struct Runtime {
+    engine: engine::Engine,
+    config: RuntimeConfig,
+}
+
+impl Runtime {
+    /// Builds the engine, the linker and the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        Ok(Runtime { engine: engine::Engine::new(&config)?, config })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// Compiles (or loads from the cache) a component and checks it fits the
+    /// `job-plugin` world.
+    pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, CompileError> {
+        self.engine.compile(bytes, self.config.max_component_bytes)
+    }
+
+    /// Calls `describe` under the describe limits.
+    pub fn describe(&self, compiled: &Compiled) -> Result<PluginInfo, CallError> {
+        let observer: Arc<dyn RunObserver> = Arc::new(Collector::default());
+        let (result, _) = self.call(compiled, &self.config.describe_limits, observer, CancelToken::new(), |p, s| {
+            p.call_describe(s)
+        });
+        result.map(PluginInfo::from)
+    }
+
+    /// Runs one job in a fresh instance. Never panics on plugin behaviour:
+    /// every ending is an [`Outcome`].
+    pub fn run(
+        &self,
+        compiled: &Compiled,
+        request: &RunRequest,
+        observer: Arc<dyn RunObserver>,
+        cancel: &CancelToken,
+    ) -> RunReport {
+        let context = wit::RunContext {
+            run_id: request.run_id.clone(),
+            attempt: request.attempt,
+            checkpoint: request.checkpoint.clone(),
+        };
+        let (result, mut receipt) = self.call(compiled, &request.limits, observer, cancel.clone(), |p, s| {
+            p.call_run(s, &request.config, &context)
+        });
+        let outcome = match result {
+            Ok(Ok(output)) => self.accept_output(output, &mut receipt),
+            Ok(Err(wit::RunError::InvalidConfig(m))) => Outcome::InvalidConfig(m),
+            Ok(Err(wit::RunError::Failed(m))) => Outcome::Failed(m),
+            Ok(Err(wit::RunError::Cancelled)) => Outcome::Cancelled,
+            Err(CallError::Stopped(StopReason::Cancelled)) => Outcome::Cancelled,
+            Err(CallError::Stopped(reason)) => Outcome::Stopped(reason),
+            Err(CallError::Trapped(m)) => Outcome::Trapped(m),
+        };
+        RunReport { outcome, receipt }
+    }
+
+    fn accept_output(&self, output: wit::RunOutput, receipt: &mut Receipt) -> Outcome {
+        let size = output.value.len() + output.references.iter().map(|r| r.name.len() + r.media_type.len()).sum::<usize>();
+        let references: Vec<OutputReference> = output.references.into_iter().map(Into::into).collect();
+        let size = size + references.iter().map(|r| r.data.size()).sum::<usize>();
+        if size > self.config.ceilings.output_bytes {
+            receipt.stopped_by = Some(StopReason::OutputSize);
+            return Outcome::Stopped(StopReason::OutputSize);
+        }
+        match serde_json::from_str(&output.value) {
+            Ok(value) => Outcome::Completed(RunOutput { value, references }),
+            Err(e) => Outcome::Trapped(format!("the plugin returned a result that is not JSON: {e}")),
+        }
+    }
+
+    /// Instantiates `compiled` in a fresh store with `limits` and calls `f`.
+    fn call<R>(
+        &self,
+        compiled: &Compiled,
+        limits: &RunLimits,
+        observer: Arc<dyn RunObserver>,
+        cancel: CancelToken,
+        f: impl FnOnce(&bindings::JobPlugin, &mut Store<RunState>) -> wasmtime::Result<R>,
+    ) -> (Result<R, CallError>, Receipt) {
+        let started = Instant::now();
+        let state = RunState::new(limits, &self.config.ceilings, observer, cancel);
+        let mut store = Store::new(self.engine.wasmtime(), state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(RunState::on_tick);
+        if let Some(fuel) = limits.fuel {
+            // Cannot fail: the engine meters fuel whenever limits carry fuel.
+            let _ = store.set_fuel(fuel);
+        }
+        let result = compiled.pre().instantiate(&mut store).and_then(|plugin| f(&plugin, &mut store));
+        let wall = started.elapsed();
+
+        let fuel_consumed = limits.fuel.map(|fuel| fuel - store.get_fuel().unwrap_or(0));
+        let state = store.data();
+        let stop = state.stop_reason();
+        let mut meter = state::lock(&state.meter);
+        meter.book.flush_stdio();
+        let receipt = Receipt {
+            wall_time_us: wall.as_micros() as u64,
+            fuel_consumed,
+            peak_memory_bytes: state.limiter.memory_peak as u64,
+            host_calls: meter.host_calls,
+            log_bytes: meter.book.used as u64,
+            log_lines_dropped: meter.book.dropped,
+            checkpoints: state.checkpoints,
+            stopped_by: None,
+        };
+        let result = result.map_err(|e| classify(&e, stop, &meter.last_stderr));
+        let receipt = Receipt {
+            stopped_by: match &result {
+                Err(CallError::Stopped(r)) => Some(*r),
+                _ => None,
+            },
+            ..receipt
+        };
+        (result, receipt)
+    }
+}
+
+/// Names why a call failed: a recorded limit first, then the trap code.
+fn classify(error: &wasmtime::Error, stop: Option<StopReason>, stderr: &str) -> CallError {
+    if let Some(reason) = stop {
+        return CallError::Stopped(reason);
+    }
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::StackOverflow) => return CallError::Stopped(StopReason::Stack),
+        Some(wasmtime::Trap::OutOfFuel) => return CallError::Stopped(StopReason::Fuel),
+        Some(wasmtime::Trap::Interrupt) => return CallError::Stopped(StopReason::Timeout),
+        _ => {}
+    }
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return CallError::Trapped(format!("the plugin called exit with status {}", exit.0));
+    }
+    let trap = error
+        .downcast_ref::<wasmtime::Trap>()
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| error.to_string());
+    let panic = stderr.lines().rev().find(|l| l.contains("panicked")).map(str::trim);
+    CallError::Trapped(match panic {
+        Some(p) => format!("{trap} ({p})"),
+        None => trap,
+    })
+}
