@@ -270,9 +270,30 @@ fn classify(error: &wasmtime::Error, stop: Option<StopReason>, stderr: &str) -> 
         .downcast_ref::<wasmtime::Trap>()
         .map(|t| t.to_string())
         .unwrap_or_else(|| error.to_string());
-    let panic = stderr.lines().rev().find(|l| l.contains("panicked")).map(str::trim);
-    CallError::Trapped(match panic {
-        Some(p) => format!("{trap} ({p})"),
+    CallError::Trapped(match panic_message(stderr) {
+        Some(p) => format!("{trap}; the plugin {p}"),
         None => trap,
     })
+}
+
+/// The last Rust panic report in a stderr tail, on one line: "panicked at
+/// FILE:LINE:COL: MESSAGE".
+fn panic_message(stderr: &str) -> Option<String> {
+    let start = stderr.rfind("panicked at ")?;
+    let report = &stderr[start..];
+    let end = report.find("\nnote:").unwrap_or(report.len());
+    let text: Vec<&str> = report[..end].lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    Some(text.join(" ").chars().take(500).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    #[test]
+    fn panic_message_is_one_line() {
+        let tail = "junk\nthread '<unnamed>' panicked at src/lib.rs:9:5:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(panic_message(tail).unwrap(), "panicked at src/lib.rs:9:5: boom");
+        assert_eq!(panic_message("no panic here"), None);
+    }
 }

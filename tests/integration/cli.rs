@@ -1,0 +1,64 @@
+//! The `jobhost` binary as a user types it.
+
+use crate::support::*;
+use std::process::Command;
+
+fn jobhost(args: &[&str]) -> (i32, String, String) {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_jobhost"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(args)
+        .output()
+        .unwrap();
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+}
+
+#[test]
+fn inspect_prints_each_examples_schema() {
+    for path in EXAMPLES {
+        let (code, stdout, _) = jobhost(&["plugin", "inspect", path, "--json"]);
+        assert_eq!(code, 0, "{path}");
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(doc["json_schema"]["type"], "object");
+        assert!(doc["job_type"].is_string() && doc["version"].is_string());
+        let (code, text, _) = jobhost(&["plugin", "inspect", path]);
+        assert_eq!(code, 0);
+        assert!(text.contains("config schema:"), "{text}");
+    }
+}
+
+#[test]
+fn validate_explains_a_bad_plugin() {
+    let (code, stdout, _) = jobhost(&["plugin", "validate", TEXT_STATS]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("ok: text_stats 1.0.0"), "{stdout}");
+    let (code, _, stderr) = jobhost(&["plugin", "validate", DESCRIBE_LOOP]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("describe failed") && stderr.contains("timeout"), "{stderr}");
+    let (code, _, stderr) = jobhost(&["plugin", "validate", "Cargo.toml"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("not a WebAssembly binary"), "{stderr}");
+}
+
+#[test]
+fn run_prints_output_logs_and_receipt() {
+    let (code, stdout, stderr) = jobhost(&["run", TEXT_STATS, "--config", r#"{"text": "a b c"}"#]);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["status"], "completed");
+    assert_eq!(doc["output"]["words"], 3);
+    assert!(doc["receipt"]["wall_time_us"].as_u64().unwrap() > 0);
+    assert!(stderr.contains("analysing 5 bytes"), "{stderr}");
+
+    let (code, _, stderr) = jobhost(&["run", TEXT_STATS, "--config", r#"{"top_n": -1}"#]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("at `/top_n`"), "{stderr}");
+
+    let (code, stdout, _) = jobhost(&["run", HOSTILE, "--config", r#"{"attack": "loop"}"#, "--timeout-ms", "200"]);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["error"]["limit"], "timeout");
+    assert_eq!(doc["receipt"]["stopped_by"], "timeout");
+}
