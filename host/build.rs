@@ -24,7 +24,14 @@ fn main() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--target", TARGET, "--profile", PROFILE, "--target-dir"])
+        .args([
+            "build",
+            "--target",
+            TARGET,
+            "--profile",
+            PROFILE,
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for name in examples.iter().chain(&fixtures) {
         cmd.args(["-p", name]);
@@ -44,8 +51,13 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("failed to start cargo to build the plugins");
-    assert!(status.success(), "building the plugins in plugins/ for {TARGET} failed");
+    let status = cmd
+        .status()
+        .expect("failed to start cargo to build the plugins");
+    assert!(
+        status.success(),
+        "building the plugins in plugins/ for {TARGET} failed"
+    );
 
     let out_dir = target_dir.join(TARGET).join(PROFILE);
     let mut bundled = String::from(
@@ -59,7 +71,10 @@ fn main() {
         let var = format!("JOBHOST_WASM_{}", name.replace('-', "_").to_uppercase());
         println!("cargo:rustc-env={var}={}", path.display());
         if examples.contains(name) {
-            bundled.push_str(&format!("    ({file:?}, include_bytes!({:?})),\n", path.display().to_string()));
+            bundled.push_str(&format!(
+                "    ({file:?}, include_bytes!({:?})),\n",
+                path.display().to_string()
+            ));
         }
     }
     bundled.push_str("];\n");

@@ -46,7 +46,7 @@ enum Command {
 enum PluginCommand {
     /// Print a plugin's metadata and config schema.
     Inspect {
-        /// The component file.
+        /// The component file, or the job type id of a bundled example.
         file: PathBuf,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -54,14 +54,14 @@ enum PluginCommand {
     },
     /// Check that a file is a loadable plugin; exits non-zero with the reason if not.
     Validate {
-        /// The component file.
+        /// The component file, or the job type id of a bundled example.
         file: PathBuf,
     },
 }
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// The component file.
+    /// The component file, or the job type id of a bundled example (e.g. `text_stats`).
     file: PathBuf,
     /// The job config: JSON text, or @PATH to read it from a file.
     #[arg(long, default_value = "{}")]
@@ -95,7 +95,13 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Plugin(PluginCommand::Validate { file }) => {
             let plugin = load(&runtime(&cli.common, None)?, &file)?;
             let i = &plugin.info;
-            println!("ok: {} {} ({} bytes, sha256 {})", i.job_type, i.version, plugin.compiled.size(), plugin.compiled.digest());
+            println!(
+                "ok: {} {} ({} bytes, sha256 {})",
+                i.job_type,
+                i.version,
+                plugin.compiled.size(),
+                plugin.compiled.digest()
+            );
             Ok(0)
         }
         Command::Run(args) => run(&cli.common, args),
@@ -104,7 +110,10 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
 
 fn runtime(common: &Common, fuel: Option<u64>) -> anyhow::Result<Runtime> {
     let config = RuntimeConfig {
-        ceilings: Ceilings { fuel, ..Ceilings::default() },
+        ceilings: Ceilings {
+            fuel,
+            ..Ceilings::default()
+        },
         max_instances: 4,
         cache_dir: (!common.no_cache).then(|| common.data_dir.join("cache")),
         ..RuntimeConfig::default()
@@ -112,8 +121,27 @@ fn runtime(common: &Common, fuel: Option<u64>) -> anyhow::Result<Runtime> {
     Ok(Runtime::new(config)?)
 }
 
+/// Loads a component file, or a bundled example by job type id when no such file exists.
 fn load(runtime: &Runtime, file: &Path) -> anyhow::Result<Plugin> {
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let bundled = file.to_str().and_then(|id| {
+        crate::bundled::BUNDLED
+            .iter()
+            .find(|(name, _)| name.strip_suffix(".wasm") == Some(id))
+    });
+    let bytes = match bundled {
+        Some((_, bytes)) if !file.exists() => bytes.to_vec(),
+        _ => std::fs::read(file).with_context(|| {
+            let ids: Vec<&str> = crate::bundled::BUNDLED
+                .iter()
+                .filter_map(|(n, _)| n.strip_suffix(".wasm"))
+                .collect();
+            format!(
+                "reading {} (not a file, nor a bundled job type: {})",
+                file.display(),
+                ids.join(", ")
+            )
+        })?,
+    };
     Registry::prepare(runtime, &bytes, &file.display().to_string())
         .with_context(|| format!("{} is not a usable plugin", file.display()))
 }
@@ -152,12 +180,22 @@ fn print_info(plugin: &Plugin) {
         "limits:        timeout {} ms, memory {} MiB{}",
         i.limits.timeout.as_millis(),
         i.limits.memory_bytes >> 20,
-        i.limits.fuel.map(|f| format!(", fuel {f}")).unwrap_or_default()
+        i.limits
+            .fuel
+            .map(|f| format!(", fuel {f}"))
+            .unwrap_or_default()
     );
     println!("if interrupted: {:?}", i.interrupted);
-    println!("component:     {} bytes, sha256 {}", plugin.compiled.size(), plugin.compiled.digest());
+    println!(
+        "component:     {} bytes, sha256 {}",
+        plugin.compiled.size(),
+        plugin.compiled.digest()
+    );
     println!("config schema:");
-    println!("{}", serde_json::to_string_pretty(&i.json_schema).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&i.json_schema).unwrap_or_default()
+    );
 }
 
 /// Prints log lines to stderr as they arrive.
@@ -179,7 +217,9 @@ fn run(common: &Common, args: RunArgs) -> anyhow::Result<i32> {
     let runtime = runtime(common, args.fuel)?;
     let plugin = load(&runtime, &args.file)?;
     let text = match args.config.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading config file {path}"))?,
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading config file {path}"))?
+        }
         None => args.config.clone(),
     };
     let mut config: Value = serde_json::from_str(&text).context("--config is not valid JSON")?;
@@ -200,7 +240,9 @@ fn run(common: &Common, args: RunArgs) -> anyhow::Result<i32> {
         limits.memory_bytes = limits.memory_bytes.min(mib << 20);
     }
     let checkpoint = match &args.checkpoint {
-        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading checkpoint {}", p.display()))?),
+        Some(p) => {
+            Some(std::fs::read(p).with_context(|| format!("reading checkpoint {}", p.display()))?)
+        }
         None => None,
     };
     let request = RunRequest {
@@ -210,22 +252,40 @@ fn run(common: &Common, args: RunArgs) -> anyhow::Result<i32> {
         checkpoint,
         limits,
     };
-    let report = runtime.run(&plugin.compiled, &request, Arc::new(StderrObserver), &CancelToken::new());
+    let report = runtime.run(
+        &plugin.compiled,
+        &request,
+        Arc::new(StderrObserver),
+        &CancelToken::new(),
+    );
     let (status, body) = match &report.outcome {
-        Outcome::Completed(out) => ("completed", json!({"output": out.value, "output_references": out.references})),
-        Outcome::InvalidConfig(m) => ("failed", json!({"error": {"type": "invalid_config", "message": m}})),
-        Outcome::Failed(m) => ("failed", json!({"error": {"type": "job_failed", "message": m}})),
+        Outcome::Completed(out) => (
+            "completed",
+            json!({"output": out.value, "output_references": out.references}),
+        ),
+        Outcome::InvalidConfig(m) => (
+            "failed",
+            json!({"error": {"type": "invalid_config", "message": m}}),
+        ),
+        Outcome::Failed(m) => (
+            "failed",
+            json!({"error": {"type": "job_failed", "message": m}}),
+        ),
         Outcome::Cancelled => ("cancelled", json!({})),
         Outcome::Stopped(r) => (
             "failed",
             json!({"error": {"type": "limit_exceeded", "limit": r, "message": format!("stopped by the {r} limit")}}),
         ),
-        Outcome::Trapped(m) => ("failed", json!({"error": {"type": "plugin_trapped", "message": m}})),
+        Outcome::Trapped(m) => (
+            "failed",
+            json!({"error": {"type": "plugin_trapped", "message": m}}),
+        ),
     };
     let mut doc = json!({"job_type": plugin.info.job_type, "version": plugin.info.version.to_string(), "status": status});
-    doc.as_object_mut().unwrap().extend(body.as_object().cloned().unwrap_or_default());
+    doc.as_object_mut()
+        .unwrap()
+        .extend(body.as_object().cloned().unwrap_or_default());
     doc["receipt"] = serde_json::to_value(&report.receipt)?;
     println!("{}", serde_json::to_string_pretty(&doc)?);
     if status == "completed" { Ok(0) } else { Ok(1) }
 }
-

@@ -107,7 +107,12 @@ const MAX_DESCRIPTION: usize = 8 << 10;
 /// Largest accepted config schema text.
 pub const MAX_SCHEMA: usize = 256 << 10;
 
-fn check_text(field: &'static str, text: &str, max: usize, required: bool) -> Result<(), MetadataError> {
+fn check_text(
+    field: &'static str,
+    text: &str,
+    max: usize,
+    required: bool,
+) -> Result<(), MetadataError> {
     let problem = if required && text.trim().is_empty() {
         "is empty".to_string()
     } else if text.len() > max {
@@ -122,14 +127,20 @@ impl JobTypeInfo {
     /// Validates what `describe` returned and applies the host's ceilings.
     pub fn from_plugin(info: PluginInfo, ceilings: &Ceilings) -> Result<Self, MetadataError> {
         let job_type = JobTypeId::parse(&info.job_type)?;
-        let version = semver::Version::parse(&info.version).map_err(|e| MetadataError::InvalidVersion {
-            job_type: info.job_type.clone(),
-            version: info.version.chars().take(80).collect(),
-            reason: e.to_string(),
-        })?;
+        let version =
+            semver::Version::parse(&info.version).map_err(|e| MetadataError::InvalidVersion {
+                job_type: info.job_type.clone(),
+                version: info.version.chars().take(80).collect(),
+                reason: e.to_string(),
+            })?;
         check_text("display-name", &info.display_name, MAX_NAME, true)?;
         check_text("description", &info.description, MAX_DESCRIPTION, true)?;
-        check_text("user-facing-description", &info.user_facing_description, MAX_DESCRIPTION, false)?;
+        check_text(
+            "user-facing-description",
+            &info.user_facing_description,
+            MAX_DESCRIPTION,
+            false,
+        )?;
         check_text("config-schema", &info.config_schema, MAX_SCHEMA, true)?;
         let schema: serde_json::Value = serde_json::from_str(&info.config_schema)
             .map_err(|e| MetadataError::InvalidSchema(format!("not JSON: {e}")))?;
@@ -155,13 +166,17 @@ impl JobTypeInfo {
 
 /// Requires a top-level object schema and adds the `job_type` property every
 /// config carries, so the served schema is exactly what a config must satisfy.
-fn with_job_type_key(mut schema: serde_json::Value, id: &JobTypeId) -> Result<serde_json::Value, MetadataError> {
+fn with_job_type_key(
+    mut schema: serde_json::Value,
+    id: &JobTypeId,
+) -> Result<serde_json::Value, MetadataError> {
     let object = schema
         .as_object_mut()
         .ok_or_else(|| MetadataError::InvalidSchema("the schema must be a JSON object".into()))?;
     if object.get("type").and_then(|t| t.as_str()) != Some("object") {
         return Err(MetadataError::InvalidSchema(
-            "a config is a JSON object: the schema's top level must say \"type\": \"object\"".into(),
+            "a config is a JSON object: the schema's top level must say \"type\": \"object\""
+                .into(),
         ));
     }
     let properties = object
@@ -220,7 +235,10 @@ mod tests {
     fn valid_info_is_clamped_and_gets_the_job_type_key() {
         let t = check(|_| {}).unwrap();
         assert_eq!(t.limits.timeout, Ceilings::default().max_timeout);
-        assert_eq!(t.json_schema["properties"]["job_type"]["const"], "text_stats");
+        assert_eq!(
+            t.json_schema["properties"]["job_type"]["const"],
+            "text_stats"
+        );
     }
 
     #[test]
@@ -235,7 +253,9 @@ mod tests {
         assert!(e.to_string().contains("not JSON"), "{e}");
         let e = check(|i| i.config_schema = r#"{"type":"array"}"#.into()).unwrap_err();
         assert!(e.to_string().contains("top level"), "{e}");
-        let e = check(|i| i.config_schema = r#"{"type":"object","properties":{"n":{"type":"integr"}}}"#.into());
+        let e = check(|i| {
+            i.config_schema = r#"{"type":"object","properties":{"n":{"type":"integr"}}}"#.into()
+        });
         assert!(matches!(e, Err(MetadataError::InvalidSchema(_))), "{e:?}");
     }
 }

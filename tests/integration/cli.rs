@@ -12,7 +12,11 @@ fn jobhost(args: &[&str]) -> (i32, String, String) {
         .output()
         .unwrap();
     let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
-    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+    (
+        out.status.code().unwrap_or(-1),
+        text(out.stdout),
+        text(out.stderr),
+    )
 }
 
 #[test]
@@ -36,7 +40,10 @@ fn validate_explains_a_bad_plugin() {
     assert!(stdout.starts_with("ok: text_stats 1.0.0"), "{stdout}");
     let (code, _, stderr) = jobhost(&["plugin", "validate", DESCRIBE_LOOP]);
     assert_ne!(code, 0);
-    assert!(stderr.contains("describe failed") && stderr.contains("timeout"), "{stderr}");
+    assert!(
+        stderr.contains("describe failed") && stderr.contains("timeout"),
+        "{stderr}"
+    );
     let (code, _, stderr) = jobhost(&["plugin", "validate", "Cargo.toml"]);
     assert_ne!(code, 0);
     assert!(stderr.contains("not a WebAssembly binary"), "{stderr}");
@@ -56,9 +63,51 @@ fn run_prints_output_logs_and_receipt() {
     assert_eq!(code, 2);
     assert!(stderr.contains("at `/top_n`"), "{stderr}");
 
-    let (code, stdout, _) = jobhost(&["run", HOSTILE, "--config", r#"{"attack": "loop"}"#, "--timeout-ms", "200"]);
+    let (code, stdout, _) = jobhost(&[
+        "run",
+        HOSTILE,
+        "--config",
+        r#"{"attack": "loop"}"#,
+        "--timeout-ms",
+        "200",
+    ]);
     assert_eq!(code, 1);
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(doc["error"]["limit"], "timeout");
     assert_eq!(doc["receipt"]["stopped_by"], "timeout");
+}
+
+#[test]
+fn bundled_examples_run_by_id() {
+    let (code, stdout, stderr) =
+        jobhost(&["run", "prime_sieve", "--config", r#"{"limit": 100000}"#]);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["output"]["prime_count"], 9592);
+    assert!(stderr.contains("[progress 100%]"), "{stderr}");
+    let (code, _, stderr) = jobhost(&["run", "no_such_type"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("text_stats"),
+        "lists the bundled ids: {stderr}"
+    );
+}
+
+#[test]
+fn receipts_match_the_checked_in_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schemas/receipt.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for args in [
+        vec!["run", "text_stats", "--config", r#"{"text": "x"}"#],
+        vec!["run", HOSTILE, "--config", r#"{"attack": "memory"}"#],
+    ] {
+        let (_, stdout, _) = jobhost(&args);
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&doc["receipt"])
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
 }

@@ -1,7 +1,7 @@
 //! The bundled example job types run to completion and compute real results.
 
 use crate::support::*;
-use jobhost::runtime::{OutputData, Outcome};
+use jobhost::runtime::{Outcome, OutputData};
 use serde_json::json;
 
 fn completed(outcome: &Outcome) -> &serde_json::Value {
@@ -19,10 +19,18 @@ fn every_example_describes_itself_and_runs_its_schema_example() {
         let schema = &p.info.json_schema;
         let props = schema["properties"].as_object().unwrap();
         for (name, prop) in props.iter().filter(|(n, _)| *n != "job_type") {
-            assert!(prop.get("description").is_some(), "{}: property {name} lacks a description", p.info.job_type);
+            assert!(
+                prop.get("description").is_some(),
+                "{}: property {name} lacks a description",
+                p.info.job_type
+            );
         }
         let example = schema["examples"][0].clone();
-        assert!(example.is_object(), "{}: schema has an example config", p.info.job_type);
+        assert!(
+            example.is_object(),
+            "{}: schema has an example config",
+            p.info.job_type
+        );
         let (report, _) = run(&rt, &p, example);
         completed(&report.outcome);
         assert!(report.receipt.peak_memory_bytes > 0);
@@ -33,7 +41,11 @@ fn every_example_describes_itself_and_runs_its_schema_example() {
 fn text_stats_counts() {
     let rt = runtime();
     let p = plugin(&rt, TEXT_STATS);
-    let (report, seen) = run(&rt, &p, json!({"text": "One fish. Two fish!\nRed fish?", "top_n": 1}));
+    let (report, seen) = run(
+        &rt,
+        &p,
+        json!({"text": "One fish. Two fish!\nRed fish?", "top_n": 1}),
+    );
     let out = completed(&report.outcome);
     assert_eq!(out["words"], 6);
     assert_eq!(out["sentences"], 3);
@@ -53,22 +65,40 @@ fn json_select_filters_and_reports_bad_pointers() {
         json!({"document": doc, "select": "/items", "where": [{"path": "/n", "op": "gt", "value": 2}],
                "sort_by": {"path": "/n"}}),
     );
-    assert_eq!(completed(&report.outcome)["result"], json!([{"n": 3}, {"n": 5}]));
+    assert_eq!(
+        completed(&report.outcome)["result"],
+        json!([{"n": 3}, {"n": 5}])
+    );
     let (report, _) = run(&rt, &p, json!({"document": doc, "select": "items"}));
-    assert!(matches!(report.outcome, Outcome::InvalidConfig(ref m) if m.contains("JSON Pointer")), "{:?}", report.outcome);
+    assert!(
+        matches!(report.outcome, Outcome::InvalidConfig(ref m) if m.contains("JSON Pointer")),
+        "{:?}",
+        report.outcome
+    );
 }
 
 #[test]
 fn csv_summary_returns_rows_as_a_reference() {
     let rt = runtime();
     let p = plugin(&rt, CSV_SUMMARY);
-    let (report, _) = run(&rt, &p, json!({"csv": "a,b\n1,x\n2,y\n", "include_rows": 2}));
-    let Outcome::Completed(out) = &report.outcome else { panic!("{:?}", report.outcome) };
+    let (report, _) = run(
+        &rt,
+        &p,
+        json!({"csv": "a,b\n1,x\n2,y\n", "include_rows": 2}),
+    );
+    let Outcome::Completed(out) = &report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
     assert_eq!(out.value["rows"], 2);
     assert_eq!(out.value["columns"][0]["type"], "integer");
     let rows = &out.references[0];
-    assert_eq!((rows.name.as_str(), rows.media_type.as_str()), ("rows.json", "application/json"));
-    let OutputData::Inline(bytes) = &rows.data else { panic!("inline") };
+    assert_eq!(
+        (rows.name.as_str(), rows.media_type.as_str()),
+        ("rows.json", "application/json")
+    );
+    let OutputData::Inline(bytes) = &rows.data else {
+        panic!("inline")
+    };
     let rows: serde_json::Value = serde_json::from_slice(bytes).unwrap();
     assert_eq!(rows, json!([{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]));
 }
@@ -87,7 +117,12 @@ fn prime_sieve_checkpoints_and_resumes() {
     assert!(progress.len() > 10 && progress.windows(2).all(|w| w[0].0 <= w[1].0));
 
     // A second attempt handed the last checkpoint resumes and agrees.
-    let checkpoint = seen.checkpoint.lock().unwrap().clone().expect("a checkpoint was saved");
+    let checkpoint = seen
+        .checkpoint
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("a checkpoint was saved");
     let mut req = request(&p, config);
     req.attempt = 2;
     req.checkpoint = Some(checkpoint);
@@ -103,11 +138,19 @@ fn config_violations_name_their_place() {
     let p = plugin(&rt, TEXT_STATS);
     let mut bad = json!({"top_n": "many", "colour": 1});
     let err = p.validate_config(&mut bad).unwrap_err();
-    let jobhost::registry::ConfigError::Schema { violations, .. } = err else { panic!("{err:?}") };
+    let jobhost::registry::ConfigError::Schema { violations, .. } = err else {
+        panic!("{err:?}")
+    };
     let pointers: Vec<&str> = violations.iter().map(|v| v.pointer.as_str()).collect();
     assert!(pointers.contains(&"/top_n"), "{violations:?}");
-    assert!(violations.iter().any(|v| v.message.contains("text")), "missing `text` is reported: {violations:?}");
-    assert!(violations.iter().any(|v| v.message.contains("colour")), "{violations:?}");
+    assert!(
+        violations.iter().any(|v| v.message.contains("text")),
+        "missing `text` is reported: {violations:?}"
+    );
+    assert!(
+        violations.iter().any(|v| v.message.contains("colour")),
+        "{violations:?}"
+    );
 
     let mut other = json!({"job_type": "csv_summary", "text": "x"});
     assert!(matches!(
@@ -116,5 +159,8 @@ fn config_violations_name_their_place() {
     ));
     let mut ok = json!({"text": "x"});
     p.validate_config(&mut ok).unwrap();
-    assert_eq!(ok["job_type"], "text_stats", "job_type is added when absent");
+    assert_eq!(
+        ok["job_type"], "text_stats",
+        "job_type is added when absent"
+    );
 }

@@ -17,11 +17,20 @@ fn attack(rt: &Runtime, name: &str, size: usize, timeout: Duration) -> jobhost::
 fn assert_healthy(rt: &Runtime) {
     let p = plugin(rt, HOSTILE);
     let (report, _) = run(rt, &p, json!({"attack": "none"}));
-    assert!(matches!(report.outcome, Outcome::Completed(_)), "healthy run after an attack: {:?}", report.outcome);
+    assert!(
+        matches!(report.outcome, Outcome::Completed(_)),
+        "healthy run after an attack: {:?}",
+        report.outcome
+    );
 }
 
 fn assert_stopped(report: &jobhost::runtime::RunReport, reason: StopReason) {
-    assert_eq!(report.outcome, Outcome::Stopped(reason), "receipt {:?}", report.receipt);
+    assert_eq!(
+        report.outcome,
+        Outcome::Stopped(reason),
+        "receipt {:?}",
+        report.receipt
+    );
     assert_eq!(report.receipt.stopped_by, Some(reason));
 }
 
@@ -31,7 +40,10 @@ fn infinite_loop_hits_the_deadline() {
     let started = Instant::now();
     let report = attack(&rt, "loop", 0, Duration::from_millis(300));
     assert_stopped(&report, StopReason::Timeout);
-    assert!(started.elapsed() < Duration::from_secs(3), "stopped near its deadline");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "stopped near its deadline"
+    );
     assert_healthy(&rt);
 }
 
@@ -49,7 +61,10 @@ fn memory_growth_hits_the_memory_limit() {
 #[test]
 fn deep_recursion_overflows_the_stack() {
     let rt = runtime();
-    assert_stopped(&attack(&rt, "recursion", 0, Duration::from_secs(10)), StopReason::Stack);
+    assert_stopped(
+        &attack(&rt, "recursion", 0, Duration::from_secs(10)),
+        StopReason::Stack,
+    );
     assert_healthy(&rt);
 }
 
@@ -64,7 +79,10 @@ fn log_flood_is_truncated_then_stopped_by_the_host_call_cap() {
     assert!(report.receipt.log_bytes <= ceilings.log_bytes as u64);
     assert!(report.receipt.log_lines_dropped > 0);
     let logs = seen.logs.lock().unwrap();
-    assert!(logs.last().unwrap().message.starts_with("log truncated"), "a truncation marker ends the log");
+    assert!(
+        logs.last().unwrap().message.starts_with("log truncated"),
+        "a truncation marker ends the log"
+    );
     assert_healthy(&rt);
 }
 
@@ -76,7 +94,10 @@ fn stdout_flood_is_captured_within_the_budget() {
     req.limits.timeout = Duration::from_millis(300);
     let (report, seen) = run_request(&rt, &p, &req);
     assert!(
-        matches!(report.outcome, Outcome::Stopped(StopReason::Timeout | StopReason::HostCalls)),
+        matches!(
+            report.outcome,
+            Outcome::Stopped(StopReason::Timeout | StopReason::HostCalls)
+        ),
         "{:?}",
         report.outcome
     );
@@ -92,11 +113,20 @@ fn output_and_checkpoint_floods_hit_their_caps() {
     let rt = runtime();
     let ceilings = rt.config().ceilings.clone();
     let big = ceilings.output_bytes + 1;
-    assert_stopped(&attack(&rt, "output_flood", big, Duration::from_secs(10)), StopReason::OutputSize);
+    assert_stopped(
+        &attack(&rt, "output_flood", big, Duration::from_secs(10)),
+        StopReason::OutputSize,
+    );
     let big = ceilings.checkpoint_bytes + 1;
-    assert_stopped(&attack(&rt, "checkpoint_flood", big, Duration::from_secs(10)), StopReason::CheckpointSize);
+    assert_stopped(
+        &attack(&rt, "checkpoint_flood", big, Duration::from_secs(10)),
+        StopReason::CheckpointSize,
+    );
     // Small checkpoints in a loop are stopped by the host call cap instead.
-    assert_stopped(&attack(&rt, "checkpoint_flood", 16, Duration::from_secs(30)), StopReason::HostCalls);
+    assert_stopped(
+        &attack(&rt, "checkpoint_flood", 16, Duration::from_secs(30)),
+        StopReason::HostCalls,
+    );
     assert_healthy(&rt);
 }
 
@@ -104,7 +134,11 @@ fn output_and_checkpoint_floods_hit_their_caps() {
 fn traps_and_panics_are_reported_with_their_reason() {
     let rt = runtime();
     let report = attack(&rt, "trap", 0, Duration::from_secs(5));
-    assert!(matches!(&report.outcome, Outcome::Trapped(m) if m.contains("unreachable")), "{:?}", report.outcome);
+    assert!(
+        matches!(&report.outcome, Outcome::Trapped(m) if m.contains("unreachable")),
+        "{:?}",
+        report.outcome
+    );
     let report = attack(&rt, "panic", 0, Duration::from_secs(5));
     assert!(
         matches!(&report.outcome, Outcome::Trapped(m) if m.contains("panicked on purpose")),
@@ -124,7 +158,11 @@ fn the_sandbox_has_no_env_and_no_files() {
         panic!("snoop completes")
     };
     assert_eq!(out.value["env"], json!([]));
-    assert!(out.value["read_etc_passwd"]["Err"].is_string(), "{}", out.value);
+    assert!(
+        out.value["read_etc_passwd"]["Err"].is_string(),
+        "{}",
+        out.value
+    );
     assert!(out.value["list_root"]["Err"].is_string(), "{}", out.value);
 }
 
@@ -145,9 +183,17 @@ fn cancelling_interrupts_a_busy_loop_and_a_cooperative_job() {
         let (report, ended) = handle.join().unwrap();
         let latency = ended - cancel.cancelled_at().unwrap();
         assert_eq!(report.outcome, Outcome::Cancelled, "{attack_name}");
-        assert_eq!(report.receipt.stopped_by.is_some(), forced, "{attack_name}: {:?}", report.receipt);
+        assert_eq!(
+            report.receipt.stopped_by.is_some(),
+            forced,
+            "{attack_name}: {:?}",
+            report.receipt
+        );
         // The mechanism, not the figure: the benchmark measures latency.
-        assert!(latency < Duration::from_secs(1), "{attack_name}: cancel took {latency:?}");
+        assert!(
+            latency < Duration::from_secs(1),
+            "{attack_name}: cancel took {latency:?}"
+        );
     }
 }
 
@@ -164,7 +210,11 @@ fn healthy_runs_go_on_while_attacks_run() {
     let p = plugin(&rt, TEXT_STATS);
     for i in 0..50 {
         let (report, _) = run(&rt, &p, json!({"text": format!("run {i} of many")}));
-        assert!(matches!(report.outcome, Outcome::Completed(_)), "{:?}", report.outcome);
+        assert!(
+            matches!(report.outcome, Outcome::Completed(_)),
+            "{:?}",
+            report.outcome
+        );
     }
     for a in attackers {
         assert!(a.join().unwrap().receipt.stopped_by.is_some());

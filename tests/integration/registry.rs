@@ -12,8 +12,14 @@ fn load(bytes: &[u8]) -> Result<(), LoadError> {
 
 #[test]
 fn bytes_that_are_not_wasm() {
-    assert!(matches!(load(b"#!/bin/sh\necho hi\n"), Err(LoadError::Compile(CompileError::NotWasm))));
-    assert!(matches!(load(b""), Err(LoadError::Compile(CompileError::NotWasm))));
+    assert!(matches!(
+        load(b"#!/bin/sh\necho hi\n"),
+        Err(LoadError::Compile(CompileError::NotWasm))
+    ));
+    assert!(matches!(
+        load(b""),
+        Err(LoadError::Compile(CompileError::NotWasm))
+    ));
 }
 
 #[test]
@@ -28,37 +34,61 @@ fn a_core_module_instead_of_a_component() {
 fn a_component_of_another_world() {
     let other = wat::parse_str(r#"(component (import "wasi:http/outgoing-handler@0.2.0" (instance (export "handle" (func)))))"#).unwrap();
     let err = load(&other).unwrap_err();
-    assert!(matches!(err, LoadError::Compile(CompileError::WrongWorld(_))), "{err}");
-    assert!(err.to_string().contains("wasi:http/outgoing-handler"), "{err}");
+    assert!(
+        matches!(err, LoadError::Compile(CompileError::WrongWorld(_))),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("wasi:http/outgoing-handler"),
+        "{err}"
+    );
 
     let empty = wat::parse_str("(component)").unwrap();
     let err = load(&empty).unwrap_err();
-    assert!(matches!(err, LoadError::Compile(CompileError::MissingExports(_))), "{err}");
+    assert!(
+        matches!(err, LoadError::Compile(CompileError::MissingExports(_))),
+        "{err}"
+    );
 }
 
 #[test]
 fn truncated_component() {
     let bytes = std::fs::read(TEXT_STATS).unwrap();
     let err = load(&bytes[..bytes.len() / 2]).unwrap_err();
-    assert!(matches!(err, LoadError::Compile(CompileError::Invalid(_))), "{err}");
+    assert!(
+        matches!(err, LoadError::Compile(CompileError::Invalid(_))),
+        "{err}"
+    );
 }
 
 #[test]
 fn describe_that_loops_is_stopped() {
     let err = load(&std::fs::read(DESCRIBE_LOOP).unwrap()).unwrap_err();
-    assert!(matches!(err, LoadError::Describe(CallError::Stopped(StopReason::Timeout))), "{err}");
+    assert!(
+        matches!(
+            err,
+            LoadError::Describe(CallError::Stopped(StopReason::Timeout))
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn describe_that_traps_is_reported() {
     let err = load(&std::fs::read(DESCRIBE_TRAP).unwrap()).unwrap_err();
-    assert!(err.to_string().contains("describe refuses to describe"), "{err}");
+    assert!(
+        err.to_string().contains("describe refuses to describe"),
+        "{err}"
+    );
 }
 
 #[test]
 fn invalid_schema_is_refused() {
     let err = load(&std::fs::read(BAD_SCHEMA).unwrap()).unwrap_err();
-    assert!(matches!(err, LoadError::Metadata(MetadataError::InvalidSchema(_))), "{err}");
+    assert!(
+        matches!(err, LoadError::Metadata(MetadataError::InvalidSchema(_))),
+        "{err}"
+    );
     assert!(err.to_string().contains("integr"), "{err}");
 }
 
@@ -75,9 +105,18 @@ fn duplicates_are_refused_and_bad_files_do_not_stop_a_directory() {
     let failures = reg.load_dir(&rt, dir.path()).unwrap();
     assert_eq!(reg.len(), 2);
     assert_eq!(failures.len(), 2, "{failures:?}");
-    assert!(matches!(failures[0].error, LoadError::Duplicate { .. }) && failures[0].source.ends_with("b.wasm"));
-    assert!(failures[0].error.to_string().contains("a.wasm"), "names the one already loaded");
-    assert!(matches!(failures[1].error, LoadError::Compile(CompileError::NotWasm)));
+    assert!(
+        matches!(failures[0].error, LoadError::Duplicate { .. })
+            && failures[0].source.ends_with("b.wasm")
+    );
+    assert!(
+        failures[0].error.to_string().contains("a.wasm"),
+        "names the one already loaded"
+    );
+    assert!(matches!(
+        failures[1].error,
+        LoadError::Compile(CompileError::NotWasm)
+    ));
 }
 
 #[test]
@@ -86,9 +125,25 @@ fn bundled_examples_load_and_newest_is_default() {
     let mut reg = Registry::new();
     assert!(reg.load_bundled(&rt).is_empty());
     let ids: Vec<&str> = reg.ids().map(|i| i.as_str()).collect();
-    assert_eq!(ids, ["csv_summary", "json_select", "prime_sieve", "text_stats"]);
+    assert_eq!(
+        ids,
+        ["csv_summary", "json_select", "prime_sieve", "text_stats"]
+    );
     let req = semver::VersionReq::parse("^1").unwrap();
-    assert_eq!(reg.resolve("text_stats", Some(&req)).unwrap().info.version.to_string(), "1.0.0");
-    assert!(reg.resolve("text_stats", Some(&semver::VersionReq::parse("^2").unwrap())).is_none());
+    assert_eq!(
+        reg.resolve("text_stats", Some(&req))
+            .unwrap()
+            .info
+            .version
+            .to_string(),
+        "1.0.0"
+    );
+    assert!(
+        reg.resolve(
+            "text_stats",
+            Some(&semver::VersionReq::parse("^2").unwrap())
+        )
+        .is_none()
+    );
     assert!(reg.resolve("nope", None).is_none());
 }

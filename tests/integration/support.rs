@@ -28,7 +28,9 @@ pub fn plugin(runtime: &Runtime, path: &str) -> Plugin {
 
 pub fn request(plugin: &Plugin, config: serde_json::Value) -> RunRequest {
     let mut config = config;
-    plugin.validate_config(&mut config).expect("config is valid");
+    plugin
+        .validate_config(&mut config)
+        .expect("config is valid");
     RunRequest {
         config: config.to_string(),
         run_id: uuid::Uuid::new_v4().to_string(),
@@ -39,14 +41,27 @@ pub fn request(plugin: &Plugin, config: serde_json::Value) -> RunRequest {
 }
 
 /// Runs `plugin` with `config` and a short deadline; returns the report and what it observed.
-pub fn run(runtime: &Runtime, plugin: &Plugin, config: serde_json::Value) -> (RunReport, Arc<Collector>) {
+pub fn run(
+    runtime: &Runtime,
+    plugin: &Plugin,
+    config: serde_json::Value,
+) -> (RunReport, Arc<Collector>) {
     let mut req = request(plugin, config);
     req.limits.timeout = req.limits.timeout.min(Duration::from_secs(5));
     run_request(runtime, plugin, &req)
 }
 
-pub fn run_request(runtime: &Runtime, plugin: &Plugin, req: &RunRequest) -> (RunReport, Arc<Collector>) {
+pub fn run_request(
+    runtime: &Runtime,
+    plugin: &Plugin,
+    req: &RunRequest,
+) -> (RunReport, Arc<Collector>) {
     let collector = Arc::new(Collector::default());
-    let report = runtime.run(&plugin.compiled, req, collector.clone(), &CancelToken::new());
+    let report = runtime.run(
+        &plugin.compiled,
+        req,
+        collector.clone(),
+        &CancelToken::new(),
+    );
     (report, collector)
 }

@@ -89,7 +89,12 @@ impl Registry {
     }
 
     /// Prepares and registers one component.
-    pub fn load(&mut self, runtime: &Runtime, bytes: &[u8], source: &str) -> Result<Arc<Plugin>, LoadError> {
+    pub fn load(
+        &mut self,
+        runtime: &Runtime,
+        bytes: &[u8],
+        source: &str,
+    ) -> Result<Arc<Plugin>, LoadError> {
         self.insert(Self::prepare(runtime, bytes, source)?)
     }
 
@@ -107,7 +112,11 @@ impl Registry {
 
     /// Loads every `*.wasm` file of a directory (sorted by name). A bad file is
     /// reported and skipped; it never stops the others from loading.
-    pub fn load_dir(&mut self, runtime: &Runtime, dir: &Path) -> Result<Vec<LoadFailure>, std::io::Error> {
+    pub fn load_dir(
+        &mut self,
+        runtime: &Runtime,
+        dir: &Path,
+    ) -> Result<Vec<LoadFailure>, std::io::Error> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "wasm") && p.is_file())
@@ -117,7 +126,10 @@ impl Registry {
         for path in files {
             let source = path.display().to_string();
             let loaded = std::fs::read(&path)
-                .map_err(|e| LoadError::Io { path: path.clone(), source: e })
+                .map_err(|e| LoadError::Io {
+                    path: path.clone(),
+                    source: e,
+                })
                 .and_then(|bytes| self.load(runtime, &bytes, &source));
             if let Err(error) = loaded {
                 failures.push(LoadFailure { source, error });
@@ -128,13 +140,25 @@ impl Registry {
 
     /// A job type at an exact version.
     pub fn get(&self, job_type: &str, version: &semver::Version) -> Option<&Arc<Plugin>> {
-        self.types.iter().find(|(id, _)| id.as_str() == job_type)?.1.get(version)
+        self.types
+            .iter()
+            .find(|(id, _)| id.as_str() == job_type)?
+            .1
+            .get(version)
     }
 
     /// The newest version of a job type that satisfies `req` (any version if `None`).
-    pub fn resolve(&self, job_type: &str, req: Option<&semver::VersionReq>) -> Option<&Arc<Plugin>> {
+    pub fn resolve(
+        &self,
+        job_type: &str,
+        req: Option<&semver::VersionReq>,
+    ) -> Option<&Arc<Plugin>> {
         let versions = self.types.iter().find(|(id, _)| id.as_str() == job_type)?.1;
-        versions.iter().rev().find(|(v, _)| req.is_none_or(|r| r.matches(v))).map(|(_, p)| p)
+        versions
+            .iter()
+            .rev()
+            .find(|(v, _)| req.is_none_or(|r| r.matches(v)))
+            .map(|(_, p)| p)
     }
 
     /// The newest version of every job type, ordered by id.

@@ -58,7 +58,12 @@ impl Plugin {
     pub(crate) fn new(info: JobTypeInfo, compiled: Compiled, source: String) -> Self {
         let validator = jsonschema::validator_for(&info.json_schema)
             .expect("JobTypeInfo::from_plugin already compiled this schema");
-        Plugin { info, compiled, source, validator }
+        Plugin {
+            info,
+            compiled,
+            source,
+            validator,
+        }
     }
 
     /// Checks a config against the schema, adding `job_type` when absent.
@@ -73,7 +78,9 @@ impl Plugin {
             Some(other) => {
                 return Err(ConfigError::JobTypeMismatch {
                     expected: id.to_string(),
-                    found: other.as_str().map_or_else(|| other.to_string(), str::to_string),
+                    found: other
+                        .as_str()
+                        .map_or_else(|| other.to_string(), str::to_string),
                 });
             }
         }
@@ -81,12 +88,18 @@ impl Plugin {
             .validator
             .iter_errors(config)
             .take(MAX_VIOLATIONS)
-            .map(|e| Violation { pointer: e.instance_path().to_string(), message: e.to_string() })
+            .map(|e| Violation {
+                pointer: e.instance_path().to_string(),
+                message: e.to_string(),
+            })
             .collect();
         if violations.is_empty() {
             Ok(())
         } else {
-            Err(ConfigError::Schema { job_type: id.to_string(), violations })
+            Err(ConfigError::Schema {
+                job_type: id.to_string(),
+                violations,
+            })
         }
     }
 }

@@ -72,7 +72,10 @@ pub struct Compiled {
 
 impl std::fmt::Debug for Compiled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Compiled").field("digest", &self.digest).field("size", &self.size).finish()
+        f.debug_struct("Compiled")
+            .field("digest", &self.digest)
+            .field("size", &self.size)
+            .finish()
     }
 }
 
@@ -112,16 +115,20 @@ impl Engine {
         let engine = wasmtime::Engine::new(&wasmtime_config(config))
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         JobPlugin::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
-        let cache = match &config.cache_dir {
-            Some(dir) => Some(
-                ArtifactCache::open(dir, &engine)
-                    .map_err(|source| RuntimeError::Cache { path: dir.clone(), source })?,
-            ),
-            None => None,
-        };
+        let cache =
+            match &config.cache_dir {
+                Some(dir) => Some(ArtifactCache::open(dir, &engine).map_err(|source| {
+                    RuntimeError::Cache {
+                        path: dir.clone(),
+                        source,
+                    }
+                })?),
+                None => None,
+            };
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let ticker = {
             let engine = engine.weak();
@@ -139,7 +146,13 @@ impl Engine {
                 })
                 .map_err(|e| RuntimeError::Engine(format!("starting the epoch thread: {e}")))?
         };
-        Ok(Engine { engine, linker, cache, ticker_stop, ticker: Some(ticker) })
+        Ok(Engine {
+            engine,
+            linker,
+            cache,
+            ticker_stop,
+            ticker: Some(ticker),
+        })
     }
 
     pub(crate) fn wasmtime(&self) -> &wasmtime::Engine {
@@ -149,17 +162,23 @@ impl Engine {
     pub(crate) fn compile(&self, bytes: &[u8], max: usize) -> Result<Compiled, CompileError> {
         let started = Instant::now();
         if bytes.len() > max {
-            return Err(CompileError::TooLarge { size: bytes.len(), max });
+            return Err(CompileError::TooLarge {
+                size: bytes.len(),
+                max,
+            });
         }
         check_header(bytes)?;
         let digest = hex::encode(Sha256::digest(bytes));
         let (component, from) = match self.load_cached(&digest) {
             Some(c) => (c, CompiledFrom::Cache),
             None => {
-                let component =
-                    Component::new(&self.engine, bytes).map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
+                let component = Component::new(&self.engine, bytes)
+                    .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
                 if let Some(cache) = &self.cache {
-                    let stored = component.serialize().map_err(std::io::Error::other).and_then(|a| cache.store(&digest, &a));
+                    let stored = component
+                        .serialize()
+                        .map_err(std::io::Error::other)
+                        .and_then(|a| cache.store(&digest, &a));
                     if let Err(e) = stored {
                         tracing::warn!(error = %e, "could not cache a precompiled component");
                     }
@@ -171,8 +190,15 @@ impl Engine {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| CompileError::WrongWorld(format!("{e:#}")))?;
-        let pre = JobPluginPre::new(pre).map_err(|e| CompileError::MissingExports(format!("{e:#}")))?;
-        Ok(Compiled { pre, digest, size: bytes.len(), from, took: started.elapsed() })
+        let pre =
+            JobPluginPre::new(pre).map_err(|e| CompileError::MissingExports(format!("{e:#}")))?;
+        Ok(Compiled {
+            pre,
+            digest,
+            size: bytes.len(),
+            from,
+            took: started.elapsed(),
+        })
     }
 
     fn load_cached(&self, digest: &str) -> Option<Component> {

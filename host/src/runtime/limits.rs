@@ -77,7 +77,11 @@ impl Ceilings {
         let memory_bytes = memory_bytes
             .unwrap_or(self.default_memory_bytes)
             .min(self.max_memory_bytes);
-        RunLimits { timeout, memory_bytes, fuel: self.fuel }
+        RunLimits {
+            timeout,
+            memory_bytes,
+            fuel: self.fuel,
+        }
     }
 }
 
@@ -149,11 +153,20 @@ mod tests {
     fn clamp_never_raises_past_the_ceiling() {
         let c = Ceilings::default();
         let l = c.clamp(Some(u64::MAX), Some(u64::MAX));
-        assert_eq!((l.timeout, l.memory_bytes), (c.max_timeout, c.max_memory_bytes));
+        assert_eq!(
+            (l.timeout, l.memory_bytes),
+            (c.max_timeout, c.max_memory_bytes)
+        );
         let l = c.clamp(None, None);
-        assert_eq!((l.timeout, l.memory_bytes), (c.default_timeout, c.default_memory_bytes));
+        assert_eq!(
+            (l.timeout, l.memory_bytes),
+            (c.default_timeout, c.default_memory_bytes)
+        );
         let l = c.clamp(Some(5), Some(1 << 20));
-        assert_eq!((l.timeout, l.memory_bytes), (Duration::from_millis(5), 1 << 20));
+        assert_eq!(
+            (l.timeout, l.memory_bytes),
+            (Duration::from_millis(5), 1 << 20)
+        );
     }
 
     #[test]

@@ -137,7 +137,10 @@ pub struct Runtime {
 impl Runtime {
     /// Builds the engine, the linker and the epoch ticker.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
-        Ok(Runtime { engine: engine::Engine::new(&config)?, config })
+        Ok(Runtime {
+            engine: engine::Engine::new(&config)?,
+            config,
+        })
     }
 
     /// The configuration in force.
@@ -154,9 +157,13 @@ impl Runtime {
     /// Calls `describe` under the describe limits.
     pub fn describe(&self, compiled: &Compiled) -> Result<PluginInfo, CallError> {
         let observer: Arc<dyn RunObserver> = Arc::new(Collector::default());
-        let (result, _) = self.call(compiled, &self.config.describe_limits, observer, CancelToken::new(), |p, s| {
-            p.call_describe(s)
-        });
+        let (result, _) = self.call(
+            compiled,
+            &self.config.describe_limits,
+            observer,
+            CancelToken::new(),
+            |p, s| p.call_describe(s),
+        );
         result.map(PluginInfo::from)
     }
 
@@ -174,9 +181,13 @@ impl Runtime {
             attempt: request.attempt,
             checkpoint: request.checkpoint.clone(),
         };
-        let (result, mut receipt) = self.call(compiled, &request.limits, observer, cancel.clone(), |p, s| {
-            p.call_run(s, &request.config, &context)
-        });
+        let (result, mut receipt) = self.call(
+            compiled,
+            &request.limits,
+            observer,
+            cancel.clone(),
+            |p, s| p.call_run(s, &request.config, &context),
+        );
         let outcome = match result {
             Ok(Ok(output)) => self.accept_output(output, &mut receipt),
             Ok(Err(wit::RunError::InvalidConfig(m))) => Outcome::InvalidConfig(m),
@@ -190,8 +201,14 @@ impl Runtime {
     }
 
     fn accept_output(&self, output: wit::RunOutput, receipt: &mut Receipt) -> Outcome {
-        let size = output.value.len() + output.references.iter().map(|r| r.name.len() + r.media_type.len()).sum::<usize>();
-        let references: Vec<OutputReference> = output.references.into_iter().map(Into::into).collect();
+        let size = output.value.len()
+            + output
+                .references
+                .iter()
+                .map(|r| r.name.len() + r.media_type.len())
+                .sum::<usize>();
+        let references: Vec<OutputReference> =
+            output.references.into_iter().map(Into::into).collect();
         let size = size + references.iter().map(|r| r.data.size()).sum::<usize>();
         if size > self.config.ceilings.output_bytes {
             receipt.stopped_by = Some(StopReason::OutputSize);
@@ -199,7 +216,9 @@ impl Runtime {
         }
         match serde_json::from_str(&output.value) {
             Ok(value) => Outcome::Completed(RunOutput { value, references }),
-            Err(e) => Outcome::Trapped(format!("the plugin returned a result that is not JSON: {e}")),
+            Err(e) => Outcome::Trapped(format!(
+                "the plugin returned a result that is not JSON: {e}"
+            )),
         }
     }
 
@@ -222,7 +241,10 @@ impl Runtime {
             // Cannot fail: the engine meters fuel whenever limits carry fuel.
             let _ = store.set_fuel(fuel);
         }
-        let result = compiled.pre().instantiate(&mut store).and_then(|plugin| f(&plugin, &mut store));
+        let result = compiled
+            .pre()
+            .instantiate(&mut store)
+            .and_then(|plugin| f(&plugin, &mut store));
         let wall = started.elapsed();
 
         let fuel_consumed = limits.fuel.map(|fuel| fuel - store.get_fuel().unwrap_or(0));
@@ -282,7 +304,11 @@ fn panic_message(stderr: &str) -> Option<String> {
     let start = stderr.rfind("panicked at ")?;
     let report = &stderr[start..];
     let end = report.find("\nnote:").unwrap_or(report.len());
-    let text: Vec<&str> = report[..end].lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let text: Vec<&str> = report[..end]
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     Some(text.join(" ").chars().take(500).collect())
 }
 
@@ -293,7 +319,10 @@ mod tests {
     #[test]
     fn panic_message_is_one_line() {
         let tail = "junk\nthread '<unnamed>' panicked at src/lib.rs:9:5:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
-        assert_eq!(panic_message(tail).unwrap(), "panicked at src/lib.rs:9:5: boom");
+        assert_eq!(
+            panic_message(tail).unwrap(),
+            "panicked at src/lib.rs:9:5: boom"
+        );
         assert_eq!(panic_message("no panic here"), None);
     }
 }

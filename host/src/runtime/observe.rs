@@ -76,7 +76,10 @@ impl RunObserver for Collector {
         self.logs.lock().unwrap().push(entry);
     }
     fn progress(&self, percent: u8, message: &str) {
-        self.progress.lock().unwrap().push((percent, message.to_string()));
+        self.progress
+            .lock()
+            .unwrap()
+            .push((percent, message.to_string()));
     }
     fn checkpoint(&self, state: &[u8]) {
         *self.checkpoint.lock().unwrap() = Some(state.to_vec());
@@ -95,7 +98,14 @@ pub(crate) struct LogBook {
 
 impl LogBook {
     pub(crate) fn new(observer: Arc<dyn RunObserver>, budget: usize, line_cap: usize) -> Self {
-        LogBook { observer, budget, line_cap, used: 0, dropped: 0, partial: [Vec::new(), Vec::new()] }
+        LogBook {
+            observer,
+            budget,
+            line_cap,
+            used: 0,
+            dropped: 0,
+            partial: [Vec::new(), Vec::new()],
+        }
     }
 
     /// Keeps a line if the budget allows; the first line past it is replaced
@@ -125,7 +135,12 @@ impl LogBook {
     }
 
     fn emit(&self, level: LogLevel, source: LogSource, message: String) {
-        let entry = LogEntry { timestamp: SystemTime::now(), level, source, message };
+        let entry = LogEntry {
+            timestamp: SystemTime::now(),
+            level,
+            source,
+            message,
+        };
         self.observer.log(entry);
     }
 
@@ -154,7 +169,10 @@ impl LogBook {
 
     /// Logs what is left of unterminated stdio lines.
     pub(crate) fn flush_stdio(&mut self) {
-        for (slot, source, level) in [(0, LogSource::Stdout, LogLevel::Info), (1, LogSource::Stderr, LogLevel::Warn)] {
+        for (slot, source, level) in [
+            (0, LogSource::Stdout, LogLevel::Info),
+            (1, LogSource::Stderr, LogLevel::Warn),
+        ] {
             let rest = std::mem::take(&mut self.partial[slot]);
             if !rest.is_empty() {
                 self.write(level, source, &String::from_utf8_lossy(&rest));

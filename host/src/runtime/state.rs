@@ -40,7 +40,9 @@ impl Meter {
 pub(crate) type SharedMeter = Arc<Mutex<Meter>>;
 
 pub(crate) fn lock(meter: &SharedMeter) -> MutexGuard<'_, Meter> {
-    meter.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    meter
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Everything one run's store holds.
@@ -72,8 +74,14 @@ impl RunState {
             last_stderr: String::new(),
         }));
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
-            .stdout(super::stdio::StdioPipe::new(meter.clone(), LogSource::Stdout))
-            .stderr(super::stdio::StdioPipe::new(meter.clone(), LogSource::Stderr))
+            .stdout(super::stdio::StdioPipe::new(
+                meter.clone(),
+                LogSource::Stdout,
+            ))
+            .stderr(super::stdio::StdioPipe::new(
+                meter.clone(),
+                LogSource::Stderr,
+            ))
             .build();
         RunState {
             wasi,
@@ -95,7 +103,9 @@ impl RunState {
     }
 
     /// Runs on every epoch tick: enforces the deadline and forced cancellation.
-    pub(crate) fn on_tick(mut store: StoreContextMut<'_, RunState>) -> wasmtime::Result<UpdateDeadline> {
+    pub(crate) fn on_tick(
+        mut store: StoreContextMut<'_, RunState>,
+    ) -> wasmtime::Result<UpdateDeadline> {
         let state = store.data_mut();
         let now = Instant::now();
         if now >= state.deadline {
@@ -112,7 +122,10 @@ impl RunState {
 
 impl WasiView for RunState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 

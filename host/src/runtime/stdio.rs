@@ -66,7 +66,11 @@ impl Pollable for StdioPipe {
 }
 
 impl tokio::io::AsyncWrite for StdioPipe {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Poll::Ready(
             self.accept(buf)
                 .map(|()| buf.len())

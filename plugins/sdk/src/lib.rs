@@ -39,6 +39,7 @@ pub use schemars;
 pub use serde_json;
 
 #[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
@@ -200,7 +201,10 @@ mod tests {
     #[test]
     fn parse_config_reports_bad_fields() {
         let err = parse_config::<Strict>(r#"{"n":"three"}"#).unwrap_err();
-        assert!(matches!(err, JobError::InvalidConfig(ref m) if m.contains("invalid type")), "{err}");
+        assert!(
+            matches!(err, JobError::InvalidConfig(ref m) if m.contains("invalid type")),
+            "{err}"
+        );
         let err = parse_config::<Strict>("not json").unwrap_err();
         assert!(err.to_string().contains("not JSON"), "{err}");
     }

@@ -2,8 +2,8 @@
 //! it (counts, distinct values, numeric min/max/mean, most common values);
 //! optionally returns the rows as JSON objects.
 
-use schemars::JsonSchema;
 use jobhost_plugin::{Context, Job, JobError, JobType};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -144,7 +144,11 @@ fn typed(cell: &str, kind: ColumnType) -> Value {
 pub fn summarise(config: &Config) -> Result<Summary, JobError> {
     let delimiter = match config.delimiter.as_bytes() {
         [b] if b.is_ascii() => *b,
-        _ => return Err(JobError::invalid_config("delimiter must be exactly one ASCII character")),
+        _ => {
+            return Err(JobError::invalid_config(
+                "delimiter must be exactly one ASCII character",
+            ));
+        }
     };
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -160,14 +164,24 @@ pub fn summarise(config: &Config) -> Result<Summary, JobError> {
     if config.has_header && !records.is_empty() {
         names = records.remove(0).iter().map(str::to_string).collect();
     }
-    let width = records.iter().map(|r| r.len()).max().unwrap_or(0).max(names.len());
+    let width = records
+        .iter()
+        .map(|r| r.len())
+        .max()
+        .unwrap_or(0)
+        .max(names.len());
     for i in names.len()..width {
         names.push(format!("column_{}", i + 1));
     }
     let mut columns = Vec::with_capacity(width);
     for (c, name) in names.iter().enumerate() {
-        let cells: Vec<&str> = records.iter().map(|r| r.get(c).unwrap_or("").trim()).collect();
-        let kind = cells.iter().fold(ColumnType::Empty, |k, cell| widen(k, kind_of(cell)));
+        let cells: Vec<&str> = records
+            .iter()
+            .map(|r| r.get(c).unwrap_or("").trim())
+            .collect();
+        let kind = cells
+            .iter()
+            .fold(ColumnType::Empty, |k, cell| widen(k, kind_of(cell)));
         let non_empty = cells.iter().filter(|s| !s.is_empty()).count();
         let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
         for (order, cell) in cells.iter().enumerate().filter(|(_, s)| !s.is_empty()) {
@@ -195,7 +209,10 @@ pub fn summarise(config: &Config) -> Result<Summary, JobError> {
             top_values: top
                 .into_iter()
                 .take(config.top_values)
-                .map(|(v, (count, _))| ValueCount { value: v.to_string(), count })
+                .map(|(v, (count, _))| ValueCount {
+                    value: v.to_string(),
+                    count,
+                })
                 .collect(),
         });
     }
@@ -206,11 +223,20 @@ pub fn summarise(config: &Config) -> Result<Summary, JobError> {
             columns
                 .iter()
                 .enumerate()
-                .map(|(c, col)| (col.name.clone(), typed(r.get(c).unwrap_or("").trim(), col.kind)))
+                .map(|(c, col)| {
+                    (
+                        col.name.clone(),
+                        typed(r.get(c).unwrap_or("").trim(), col.kind),
+                    )
+                })
                 .collect()
         })
         .collect();
-    Ok(Summary { rows: records.len(), columns, sample })
+    Ok(Summary {
+        rows: records.len(),
+        columns,
+        sample,
+    })
 }
 
 struct CsvSummary;
@@ -226,14 +252,20 @@ impl Job for CsvSummary {
                  and reports counts, distinct values, min/max/mean/sum of numeric columns and \
                  the most common values; can return rows as typed JSON objects.",
             )
-            .user_facing_description("Summarise the columns of a CSV file and convert its rows to JSON.")
+            .user_facing_description(
+                "Summarise the columns of a CSV file and convert its rows to JSON.",
+            )
             .timeout_ms(30_000)
             .memory_bytes(128 << 20)
     }
 
     fn run(config: Config, ctx: &mut Context) -> Result<Summary, JobError> {
         let summary = summarise(&config)?;
-        ctx.info(&format!("{} rows, {} columns", summary.rows, summary.columns.len()));
+        ctx.info(&format!(
+            "{} rows, {} columns",
+            summary.rows,
+            summary.columns.len()
+        ));
         if !summary.sample.is_empty() {
             let rows = serde_json::to_vec(&summary.sample).map_err(JobError::failed)?;
             ctx.add_inline_reference("rows.json", "application/json", rows);
@@ -258,11 +290,23 @@ mod tests {
         let s = run(json!({"csv": "name,age,ok\nAda,36,true\nAlan,41.5,false\nBob,,TRUE\n", "include_rows": 1})).unwrap();
         assert_eq!(s.rows, 3);
         let kinds: Vec<_> = s.columns.iter().map(|c| c.kind).collect();
-        assert_eq!(kinds, vec![ColumnType::String, ColumnType::Number, ColumnType::Boolean]);
+        assert_eq!(
+            kinds,
+            vec![ColumnType::String, ColumnType::Number, ColumnType::Boolean]
+        );
         let age = &s.columns[1];
-        assert_eq!((age.non_empty, age.empty, age.min, age.max), (2, 1, Some(36.0), Some(41.5)));
+        assert_eq!(
+            (age.non_empty, age.empty, age.min, age.max),
+            (2, 1, Some(36.0), Some(41.5))
+        );
         assert_eq!(s.sample[0]["age"], json!(36.0));
-        assert_eq!(s.columns[2].top_values[0], ValueCount { value: "true".into(), count: 1 });
+        assert_eq!(
+            s.columns[2].top_values[0],
+            ValueCount {
+                value: "true".into(),
+                count: 1
+            }
+        );
     }
 
     #[test]
@@ -276,6 +320,9 @@ mod tests {
 
     #[test]
     fn bad_delimiter_is_a_config_error() {
-        assert!(matches!(run(json!({"csv": "a", "delimiter": "é"})), Err(JobError::InvalidConfig(_))));
+        assert!(matches!(
+            run(json!({"csv": "a", "delimiter": "é"})),
+            Err(JobError::InvalidConfig(_))
+        ));
     }
 }

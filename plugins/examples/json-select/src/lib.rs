@@ -1,8 +1,8 @@
 //! `json_select`: selects, filters, sorts and reshapes data inside a JSON
 //! document with JSON Pointers (RFC 6901).
 
-use schemars::JsonSchema;
 use jobhost_plugin::{Context, Job, JobError, JobType};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cmp::Ordering;
@@ -157,7 +157,12 @@ fn project(item: &Value, fields: &Option<BTreeMap<String, String>>) -> Value {
         Some(fields) => Value::Object(
             fields
                 .iter()
-                .map(|(name, ptr)| (name.clone(), item.pointer(ptr).cloned().unwrap_or(Value::Null)))
+                .map(|(name, ptr)| {
+                    (
+                        name.clone(),
+                        item.pointer(ptr).cloned().unwrap_or(Value::Null),
+                    )
+                })
                 .collect(),
         ),
     }
@@ -176,12 +181,22 @@ pub fn select(config: &Config) -> Result<Output, JobError> {
         check_pointer(p, "fields value")?;
     }
     let selected = config.document.pointer(&config.select).ok_or_else(|| {
-        JobError::failed(format!("select `{}` matches nothing in the document", config.select))
+        JobError::failed(format!(
+            "select `{}` matches nothing in the document",
+            config.select
+        ))
     })?;
     let Value::Array(items) = selected else {
-        return Ok(Output { result: project(selected, &config.fields), total: None, matched: None });
+        return Ok(Output {
+            result: project(selected, &config.fields),
+            total: None,
+            matched: None,
+        });
     };
-    let mut kept: Vec<&Value> = items.iter().filter(|i| config.conditions.iter().all(|c| holds(i, c))).collect();
+    let mut kept: Vec<&Value> = items
+        .iter()
+        .filter(|i| config.conditions.iter().all(|c| holds(i, c)))
+        .collect();
     let matched = kept.len();
     if let Some(sort) = &config.sort_by {
         kept.sort_by(|a, b| {
@@ -200,7 +215,11 @@ pub fn select(config: &Config) -> Result<Output, JobError> {
         .take(config.limit.unwrap_or(usize::MAX))
         .map(|i| project(i, &config.fields))
         .collect();
-    Ok(Output { result: Value::Array(result), total: Some(items.len()), matched: Some(matched) })
+    Ok(Output {
+        result: Value::Array(result),
+        total: Some(items.len()),
+        matched: Some(matched),
+    })
 }
 
 struct JsonSelect;
@@ -263,8 +282,14 @@ mod tests {
 
     #[test]
     fn bad_pointer_and_missing_selection_are_errors() {
-        assert!(matches!(run(json!({"document": {}, "select": "a"})), Err(JobError::InvalidConfig(_))));
-        assert!(matches!(run(json!({"document": {}, "select": "/nope"})), Err(JobError::Failed(_))));
+        assert!(matches!(
+            run(json!({"document": {}, "select": "a"})),
+            Err(JobError::InvalidConfig(_))
+        ));
+        assert!(matches!(
+            run(json!({"document": {}, "select": "/nope"})),
+            Err(JobError::Failed(_))
+        ));
     }
 
     #[test]
@@ -272,7 +297,8 @@ mod tests {
         let doc = json!([{"t": ["x", "y"]}, {"t": ["y"]}, {"u": 1}]);
         let out = run(json!({"document": doc, "where": [{"path": "/t", "op": "contains", "value": "y"}], "offset": 1, "limit": 5})).unwrap();
         assert_eq!(out.result, json!([{"t": ["y"]}]));
-        let out = run(json!({"document": doc, "where": [{"path": "/t", "op": "missing"}]})).unwrap();
+        let out =
+            run(json!({"document": doc, "where": [{"path": "/t", "op": "missing"}]})).unwrap();
         assert_eq!(out.result, json!([{"u": 1}]));
     }
 }

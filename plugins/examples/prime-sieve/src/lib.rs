@@ -2,8 +2,8 @@
 //! segmented sieve. A long-running job: it reports progress per segment,
 //! stops when cancelled, and checkpoints so a crashed run resumes.
 
-use schemars::JsonSchema;
 use jobhost_plugin::{Context, Interrupted, Job, JobError, JobType};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Config of a `prime_sieve` job.
@@ -127,11 +127,22 @@ impl Job for PrimeSieve {
     }
 
     fn run(config: Config, ctx: &mut Context) -> Result<Output, JobError> {
-        let resumed: Option<State> = ctx.resume_from::<State>().filter(|s| s.limit == config.limit);
+        let resumed: Option<State> = ctx
+            .resume_from::<State>()
+            .filter(|s| s.limit == config.limit);
         let resumed_from = resumed.as_ref().map(|s| s.next);
-        let mut state = resumed.unwrap_or(State { limit: config.limit, next: 0, count: 0, twins: 0, largest: 0 });
+        let mut state = resumed.unwrap_or(State {
+            limit: config.limit,
+            next: 0,
+            count: 0,
+            twins: 0,
+            largest: 0,
+        });
         if let Some(from) = resumed_from {
-            ctx.info(&format!("resuming at {from} with {} primes found", state.count));
+            ctx.info(&format!(
+                "resuming at {from} with {} primes found",
+                state.count
+            ));
         }
         let base = base_primes((config.limit as f64).sqrt() as u64 + 1);
         let mut marks = Vec::with_capacity(config.segment_size as usize);
@@ -149,7 +160,10 @@ impl Job for PrimeSieve {
             }
             let percent = (state.next as u128 * 100 / config.limit as u128) as u8;
             if percent != last_percent {
-                ctx.progress(percent, &format!("{} primes below {}", state.count, state.next));
+                ctx.progress(
+                    percent,
+                    &format!("{} primes below {}", state.count, state.next),
+                );
                 last_percent = percent;
             }
         }
@@ -171,7 +185,13 @@ mod tests {
 
     fn sieve(limit: u64, size: u64) -> State {
         let base = base_primes((limit as f64).sqrt() as u64 + 1);
-        let mut state = State { limit, next: 0, count: 0, twins: 0, largest: 0 };
+        let mut state = State {
+            limit,
+            next: 0,
+            count: 0,
+            twins: 0,
+            largest: 0,
+        };
         let mut marks = Vec::new();
         while state.next < limit {
             sieve_segment(&mut state, &base, size, &mut marks);

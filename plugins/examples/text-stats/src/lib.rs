@@ -1,8 +1,8 @@
 //! `text_stats`: counts characters, words, lines and sentences of a text,
 //! estimates reading time and lists the most frequent words.
 
-use schemars::JsonSchema;
 use jobhost_plugin::{Context, Job, JobError, JobType};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
@@ -12,7 +12,10 @@ use std::collections::{BTreeSet, HashMap};
 #[schemars(example = example_config())]
 pub struct Config {
     /// The text to analyse (UTF-8, up to 4 MiB).
-    #[schemars(length(max = 4_194_304), example = "The quick brown fox jumps over the lazy dog.")]
+    #[schemars(
+        length(max = 4_194_304),
+        example = "The quick brown fox jumps over the lazy dog."
+    )]
     pub text: String,
     /// How many of the most frequent words to list.
     #[serde(default = "default_top_n")]
@@ -100,24 +103,31 @@ pub fn analyse(config: &Config) -> Stats {
         words += 1;
         let len = word.chars().count();
         word_chars += len;
-        let key = if config.case_sensitive { word.to_string() } else { word.to_lowercase() };
+        let key = if config.case_sensitive {
+            word.to_string()
+        } else {
+            word.to_lowercase()
+        };
         *counts.entry(key).or_default() += 1;
     }
     let unique_words = counts.len();
     let mut top: Vec<WordCount> = counts
         .into_iter()
-        .filter(|(w, _)| w.chars().count() >= config.min_word_length && !stop.contains(&w.to_lowercase()))
+        .filter(|(w, _)| {
+            w.chars().count() >= config.min_word_length && !stop.contains(&w.to_lowercase())
+        })
         .map(|(word, count)| WordCount { word, count })
         .collect();
     top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.word.cmp(&b.word)));
     top.truncate(config.top_n);
 
     let sentences = count_sentences(text);
-    let paragraphs = text
-        .split("\n\n")
-        .filter(|p| !p.trim().is_empty())
-        .count();
-    let average = if words == 0 { 0.0 } else { word_chars as f64 / words as f64 };
+    let paragraphs = text.split("\n\n").filter(|p| !p.trim().is_empty()).count();
+    let average = if words == 0 {
+        0.0
+    } else {
+        word_chars as f64 / words as f64
+    };
     Stats {
         characters: text.chars().count(),
         characters_excluding_spaces: text.chars().filter(|c| !c.is_whitespace()).count(),
@@ -161,7 +171,9 @@ impl Job for TextStats {
                 "Counts characters, words, lines, sentences and paragraphs of a text, estimates \
                  its reading time and lists its most frequent words.",
             )
-            .user_facing_description("Get word counts, reading time and the most used words of a text.")
+            .user_facing_description(
+                "Get word counts, reading time and the most used words of a text.",
+            )
             .timeout_ms(10_000)
             .memory_bytes(64 << 20)
     }
@@ -190,14 +202,34 @@ mod tests {
         assert_eq!(stats.words, 10);
         assert_eq!(stats.sentences, 3);
         assert_eq!(stats.lines, 2);
-        assert_eq!(stats.top_words[0], WordCount { word: "the".into(), count: 3 });
-        assert_eq!(stats.top_words[1], WordCount { word: "cat".into(), count: 2 });
+        assert_eq!(
+            stats.top_words[0],
+            WordCount {
+                word: "the".into(),
+                count: 3
+            }
+        );
+        assert_eq!(
+            stats.top_words[1],
+            WordCount {
+                word: "cat".into(),
+                count: 2
+            }
+        );
     }
 
     #[test]
     fn empty_text_is_all_zero() {
         let stats = analyse(&config(""));
-        assert_eq!((stats.words, stats.sentences, stats.lines, stats.reading_time_seconds), (0, 0, 0, 0));
+        assert_eq!(
+            (
+                stats.words,
+                stats.sentences,
+                stats.lines,
+                stats.reading_time_seconds
+            ),
+            (0, 0, 0, 0)
+        );
         assert!(stats.top_words.is_empty());
     }
 
@@ -207,7 +239,13 @@ mod tests {
         c.stopwords = vec!["THE".into()];
         c.min_word_length = 2;
         let stats = analyse(&c);
-        assert_eq!(stats.top_words, vec![WordCount { word: "cat".into(), count: 1 }]);
+        assert_eq!(
+            stats.top_words,
+            vec![WordCount {
+                word: "cat".into(),
+                count: 1
+            }]
+        );
     }
 
     #[test]

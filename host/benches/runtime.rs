@@ -1,0 +1,179 @@
+//! Runtime figures: compile vs cached load, per-run cost of a fresh instance
+//! on 1 and 2 threads, and cancellation latency. Prints medians; never fails
+//! on a number. Run with `cargo bench -p jobhost --bench runtime`.
+
+use jobhost::registry::{Plugin, Registry};
+use jobhost::runtime::{CancelToken, Collector, Outcome, RunRequest, Runtime, RuntimeConfig};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TEXT_STATS: &str = env!("JOBHOST_WASM_TEXT_STATS");
+const HOSTILE: &str = env!("JOBHOST_WASM_HOSTILE");
+const PRIME_SIEVE: &str = env!("JOBHOST_WASM_PRIME_SIEVE");
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    println!(
+        "{name:<44} n={:<6} median {:>10.1?}  p99 {:>10.1?}  min {:>10.1?}  max {:>10.1?}",
+        samples.len(),
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        samples[0],
+        samples[samples.len() - 1]
+    );
+}
+
+fn load(rt: &Runtime, path: &str) -> Plugin {
+    Registry::prepare(rt, &std::fs::read(path).unwrap(), path).unwrap()
+}
+
+fn request(plugin: &Plugin, config: serde_json::Value) -> RunRequest {
+    let mut config = config;
+    plugin.validate_config(&mut config).unwrap();
+    RunRequest {
+        config: config.to_string(),
+        run_id: "bench".into(),
+        attempt: 1,
+        checkpoint: None,
+        limits: plugin.info.limits,
+    }
+}
+
+fn compile_vs_cache() {
+    let bytes = std::fs::read(TEXT_STATS).unwrap();
+    let dir = std::env::temp_dir().join(format!("jobhost-bench-cache-{}", std::process::id()));
+    let (mut compiled, mut cached) = (Vec::new(), Vec::new());
+    for _ in 0..7 {
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = RuntimeConfig {
+            cache_dir: Some(dir.clone()),
+            ..RuntimeConfig::default()
+        };
+        let c = Runtime::new(config.clone())
+            .unwrap()
+            .compile(&bytes)
+            .unwrap();
+        compiled.push(c.took());
+        let c = Runtime::new(config).unwrap().compile(&bytes).unwrap();
+        cached.push(c.took());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("component: text_stats.wasm, {} bytes", bytes.len());
+    report("compile (Cranelift, no cache)", compiled.clone());
+    report("load from the precompiled cache", cached.clone());
+    compiled.sort();
+    cached.sort();
+    println!(
+        "  cache speed-up (median ratio): {:.0}x",
+        percentile(&compiled, 0.5).as_secs_f64() / percentile(&cached, 0.5).as_secs_f64()
+    );
+}
+
+fn per_run(threads: usize, runs_per_thread: usize) {
+    let rt = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
+    let plugin = Arc::new(load(&rt, TEXT_STATS));
+    let req = Arc::new(request(&plugin, json!({"text": "hi"})));
+    let observer = Arc::new(Collector::default());
+    // Warm up the pool slots.
+    for _ in 0..200 {
+        rt.run(
+            &plugin.compiled,
+            &req,
+            observer.clone(),
+            &CancelToken::new(),
+        );
+    }
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (rt, plugin, req) = (rt.clone(), plugin.clone(), req.clone());
+            std::thread::spawn(move || {
+                let observer: Arc<Collector> = Arc::new(Collector::default());
+                let mut samples = Vec::with_capacity(runs_per_thread);
+                for i in 0..runs_per_thread {
+                    if i % 256 == 0 {
+                        observer.logs.lock().unwrap().clear();
+                        observer.progress.lock().unwrap().clear();
+                    }
+                    let t = Instant::now();
+                    let r = rt.run(
+                        &plugin.compiled,
+                        &req,
+                        observer.clone(),
+                        &CancelToken::new(),
+                    );
+                    samples.push(t.elapsed());
+                    assert!(matches!(r.outcome, Outcome::Completed(_)));
+                }
+                samples
+            })
+        })
+        .collect();
+    let samples: Vec<Duration> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let elapsed = started.elapsed();
+    let n = samples.len();
+    report(
+        &format!("fresh instance + text_stats run, {threads} thread(s)"),
+        samples,
+    );
+    println!(
+        "  throughput: {:.0} runs/s",
+        n as f64 / elapsed.as_secs_f64()
+    );
+}
+
+fn cancel_latency() {
+    let rt = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
+    for (name, path, config) in [
+        (
+            "cancel latency, busy loop (forced)",
+            HOSTILE,
+            json!({"attack": "loop"}),
+        ),
+        (
+            "cancel latency, prime_sieve (cooperative)",
+            PRIME_SIEVE,
+            json!({"limit": 1_000_000_000_000u64, "segment_size": 65536}),
+        ),
+    ] {
+        let plugin = Arc::new(load(&rt, path));
+        let mut samples = Vec::new();
+        for _ in 0..20 {
+            let req = request(&plugin, config.clone());
+            let cancel = CancelToken::new();
+            let (rt, plugin, c) = (rt.clone(), plugin.clone(), cancel.clone());
+            let h = std::thread::spawn(move || {
+                let r = rt.run(&plugin.compiled, &req, Arc::new(Collector::default()), &c);
+                assert_eq!(r.outcome, Outcome::Cancelled);
+                Instant::now()
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            cancel.cancel();
+            let ended = h.join().unwrap();
+            samples.push(ended - cancel.cancelled_at().unwrap());
+        }
+        report(name, samples);
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    println!(
+        "jobhost runtime benchmark on {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    compile_vs_cache();
+    per_run(1, 20_000);
+    per_run(2, 20_000);
+    cancel_latency();
+}
