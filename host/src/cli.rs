@@ -280,6 +280,10 @@ fn run(common: &Common, args: RunArgs) -> anyhow::Result<i32> {
             "failed",
             json!({"error": {"type": "plugin_trapped", "message": m}}),
         ),
+        Outcome::HostBusy(m) => (
+            "failed",
+            json!({"error": {"type": "host_busy", "message": m}}),
+        ),
     };
     let mut doc = json!({"job_type": plugin.info.job_type, "version": plugin.info.version.to_string(), "status": status});
     doc.as_object_mut()

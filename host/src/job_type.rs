@@ -40,6 +40,12 @@ impl<'de> Deserialize<'de> for JobTypeId {
     }
 }
 
+impl std::borrow::Borrow<str> for JobTypeId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for JobTypeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

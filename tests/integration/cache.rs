@@ -17,9 +17,9 @@ fn restart_loads_from_the_cache_and_corruption_recompiles() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = std::fs::read(TEXT_STATS).unwrap();
     let first = cached_runtime(dir.path()).compile(&bytes).unwrap();
-    assert_eq!(first.from(), CompiledFrom::Compiler);
+    assert_eq!(first.origin(), CompiledFrom::Compiler);
     let second = cached_runtime(dir.path()).compile(&bytes).unwrap();
-    assert_eq!(second.from(), CompiledFrom::Cache);
+    assert_eq!(second.origin(), CompiledFrom::Cache);
     assert!(
         second.took() < first.took(),
         "cached {:?} vs compiled {:?}",
@@ -39,7 +39,7 @@ fn restart_loads_from_the_cache_and_corruption_recompiles() {
     std::fs::write(&entry, artifact).unwrap();
     let third = cached_runtime(dir.path()).compile(&bytes).unwrap();
     assert_eq!(
-        third.from(),
+        third.origin(),
         CompiledFrom::Compiler,
         "a corrupted entry is not trusted"
     );
@@ -66,7 +66,7 @@ fn an_entry_from_another_engine_configuration_is_not_used() {
     config.ceilings.fuel = Some(1_000_000);
     let fueled = Runtime::new(config).unwrap();
     assert_eq!(
-        fueled.compile(&bytes).unwrap().from(),
+        fueled.compile(&bytes).unwrap().origin(),
         CompiledFrom::Compiler
     );
 }

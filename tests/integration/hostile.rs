@@ -151,9 +151,10 @@ fn traps_and_panics_are_reported_with_their_reason() {
 #[test]
 fn the_sandbox_has_no_env_and_no_files() {
     let rt = runtime();
-    // SAFETY: tests in this binary do not read the environment concurrently
-    // in ways that matter; the variable only proves it does not leak.
-    unsafe { std::env::set_var("JOBHOST_TEST_SECRET", "hunter2") };
+    assert!(
+        std::env::vars().count() > 0,
+        "the host process has an environment to leak"
+    );
     let Outcome::Completed(out) = attack(&rt, "snoop", 0, Duration::from_secs(5)).outcome else {
         panic!("snoop completes")
     };
@@ -219,4 +220,71 @@ fn healthy_runs_go_on_while_attacks_run() {
     for a in attackers {
         assert!(a.join().unwrap().receipt.stopped_by.is_some());
     }
+}
+
+#[test]
+fn fuel_stops_a_loop_and_is_reported() {
+    let config = jobhost::runtime::RuntimeConfig {
+        ceilings: jobhost::runtime::Ceilings {
+            fuel: Some(50_000_000),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let rt = Runtime::new(config).unwrap();
+    let report = attack(&rt, "loop", 0, Duration::from_secs(30));
+    assert_stopped(&report, StopReason::Fuel);
+    assert_eq!(report.receipt.fuel_consumed, Some(50_000_000));
+    let p = plugin(&rt, TEXT_STATS);
+    let (report, _) = run(&rt, &p, json!({"text": "fuel is metered"}));
+    assert!(matches!(report.outcome, Outcome::Completed(_)));
+    let used = report.receipt.fuel_consumed.unwrap();
+    assert!(used > 0 && used < 50_000_000, "{used}");
+}
+
+#[test]
+fn a_full_pool_is_reported_as_busy_not_as_a_plugin_failure() {
+    let config = jobhost::runtime::RuntimeConfig {
+        max_instances: 1,
+        ..Default::default()
+    };
+    let rt = Arc::new(Runtime::new(config).unwrap());
+    let hostile = Arc::new(plugin(&rt, HOSTILE));
+    let text_stats = plugin(&rt, TEXT_STATS);
+    let waiters: Vec<_> = (0..4)
+        .map(|_| {
+            let p = hostile.clone();
+            let req = request(&p, json!({"attack": "wait_for_cancel"}));
+            let cancel = CancelToken::new();
+            let (r, c) = (rt.clone(), cancel.clone());
+            let h = std::thread::spawn(move || {
+                r.run(&p.compiled, &req, Arc::new(Collector::default()), &c)
+            });
+            (cancel, h)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let outcomes: Vec<Outcome> = waiters
+        .into_iter()
+        .map(|(cancel, h)| {
+            cancel.cancel();
+            h.join().unwrap().outcome
+        })
+        .collect();
+    assert!(
+        outcomes.iter().any(|o| matches!(o, Outcome::HostBusy(_))),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::HostBusy(_) | Outcome::Cancelled)),
+        "{outcomes:?}"
+    );
+    let (report, _) = run(&rt, &text_stats, json!({"text": "a slot again"}));
+    assert!(
+        matches!(report.outcome, Outcome::Completed(_)),
+        "{:?}",
+        report.outcome
+    );
 }

@@ -153,8 +153,8 @@ impl Registry {
         job_type: &str,
         req: Option<&semver::VersionReq>,
     ) -> Option<&Arc<Plugin>> {
-        let versions = self.types.iter().find(|(id, _)| id.as_str() == job_type)?.1;
-        versions
+        self.types
+            .get(job_type)?
             .iter()
             .rev()
             .find(|(v, _)| req.is_none_or(|r| r.matches(v)))

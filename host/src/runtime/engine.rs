@@ -92,7 +92,7 @@ impl Compiled {
         self.size
     }
     /// Whether it was compiled or loaded from the cache.
-    pub fn from(&self) -> CompiledFrom {
+    pub fn origin(&self) -> CompiledFrom {
         self.from
     }
     /// How long compiling or loading took.

@@ -106,6 +106,8 @@ pub enum Outcome {
     Stopped(StopReason),
     /// The plugin trapped (e.g. a panic) or misbehaved at the boundary.
     Trapped(String),
+    /// The run never started: every instance slot was in use. Retrying later succeeds.
+    HostBusy(String),
 }
 
 /// How a run ended and what it used.
@@ -126,6 +128,9 @@ pub enum CallError {
     /// It trapped.
     #[error("trapped: {0}")]
     Trapped(String),
+    /// Every instance slot is in use; try again later.
+    #[error("the host is busy: {0}")]
+    Busy(String),
 }
 
 /// The runtime. Cheap to share behind an `Arc`; every method is thread-safe.
@@ -196,6 +201,7 @@ impl Runtime {
             Err(CallError::Stopped(StopReason::Cancelled)) => Outcome::Cancelled,
             Err(CallError::Stopped(reason)) => Outcome::Stopped(reason),
             Err(CallError::Trapped(m)) => Outcome::Trapped(m),
+            Err(CallError::Busy(m)) => Outcome::HostBusy(m),
         };
         RunReport { outcome, receipt }
     }
@@ -237,8 +243,15 @@ impl Runtime {
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(RunState::on_tick);
-        if let Some(fuel) = limits.fuel {
-            // Cannot fail: the engine meters fuel whenever limits carry fuel.
+        // An engine that meters fuel traps a store without fuel at once, so
+        // every call gets fuel when metering is on (describe included).
+        let fuel = self
+            .config
+            .ceilings
+            .fuel
+            .map(|ceiling| limits.fuel.unwrap_or(ceiling).min(ceiling));
+        if let Some(fuel) = fuel {
+            // Cannot fail: the engine meters fuel whenever the ceilings carry fuel.
             let _ = store.set_fuel(fuel);
         }
         let result = compiled
@@ -247,7 +260,7 @@ impl Runtime {
             .and_then(|plugin| f(&plugin, &mut store));
         let wall = started.elapsed();
 
-        let fuel_consumed = limits.fuel.map(|fuel| fuel - store.get_fuel().unwrap_or(0));
+        let fuel_consumed = fuel.map(|fuel| fuel - store.get_fuel().unwrap_or(0));
         let state = store.data();
         let stop = state.stop_reason();
         let mut meter = state::lock(&state.meter);
@@ -278,6 +291,9 @@ impl Runtime {
 fn classify(error: &wasmtime::Error, stop: Option<StopReason>, stderr: &str) -> CallError {
     if let Some(reason) = stop {
         return CallError::Stopped(reason);
+    }
+    if let Some(busy) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        return CallError::Busy(busy.to_string());
     }
     match error.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::StackOverflow) => return CallError::Stopped(StopReason::Stack),
