@@ -5,5 +5,6 @@
 pub mod bundled;
 pub mod cli;
 pub mod job_type;
+pub mod model;
 pub mod registry;
 pub mod runtime;
