@@ -8,3 +8,4 @@ pub mod job_type;
 pub mod model;
 pub mod registry;
 pub mod runtime;
+pub mod store;

@@ -1,0 +1,268 @@
+//! Listing jobs and runs, newest first, one page at a time. The most
+//! selective index is scanned in reverse between id bounds (ids are UUIDv7,
+//! so time filters are key ranges); other filters apply to what it yields.
+//! A page scans at most [`SCAN_BUDGET`] index entries, so every page is
+//! cheap however many records are stored; a page cut short by the budget
+//! still carries a cursor.
+
+use super::{Store, StoreError, decode, keys};
+use crate::model::{Job, JobId, JobRun, RunId, RunStatus, TenantId, Timestamp};
+use uuid::Uuid;
+
+/// Index entries one page may scan.
+pub const SCAN_BUDGET: usize = 10_000;
+
+/// One page of a list.
+#[derive(Debug)]
+pub struct Page<T> {
+    /// The records, newest first.
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` when this one reached the end.
+    pub next_cursor: Option<String>,
+}
+
+/// Filters of `GET /job-runs`; empty lists mean "any".
+#[derive(Debug, Default, Clone)]
+pub struct RunFilter {
+    /// Only runs of this job.
+    pub job_id: Option<JobId>,
+    /// Only these job types.
+    pub job_types: Vec<String>,
+    /// Only these statuses.
+    pub statuses: Vec<RunStatus>,
+    /// Only runs created by these users.
+    pub created_by_users: Vec<String>,
+    /// Created strictly after.
+    pub created_after: Option<Timestamp>,
+    /// Created strictly before.
+    pub created_before: Option<Timestamp>,
+}
+
+/// Filters of `GET /jobs`; empty lists mean "any".
+#[derive(Debug, Default, Clone)]
+pub struct JobFilter {
+    /// Only these job types.
+    pub job_types: Vec<String>,
+    /// Only jobs created by these users.
+    pub created_by_users: Vec<String>,
+    /// Only jobs of these sessions.
+    pub source_session_ids: Vec<Uuid>,
+    /// Created strictly after.
+    pub created_after: Option<Timestamp>,
+    /// Created strictly before.
+    pub created_before: Option<Timestamp>,
+    /// Include soft-deleted jobs.
+    pub include_deleted: bool,
+}
+
+/// Encodes the id a page ended at.
+pub fn encode_cursor(id: [u8; 16]) -> String {
+    hex::encode(id)
+}
+
+/// Decodes a cursor from [`encode_cursor`].
+pub fn decode_cursor(cursor: &str) -> Option<[u8; 16]> {
+    hex::decode(cursor).ok()?.try_into().ok()
+}
+
+fn unix_ms(t: Timestamp) -> u64 {
+    (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64
+}
+
+/// Id bounds `[low, high)` from the time filters and the cursor.
+fn bounds(
+    after: Option<Timestamp>,
+    before: Option<Timestamp>,
+    cursor: Option<[u8; 16]>,
+) -> ([u8; 16], [u8; 16]) {
+    let low = after.map(|t| keys::id_floor(unix_ms(t))).unwrap_or([0; 16]);
+    let mut high = before
+        .map(|t| keys::id_floor(unix_ms(t) + 1))
+        .unwrap_or([0xff; 16]);
+    if let Some(c) = cursor {
+        high = high.min(c);
+    }
+    (low, high)
+}
+
+/// Ids under several prefixes between bounds, merged newest first.
+fn scan(
+    tree: &sled::Tree,
+    prefixes: &[Vec<u8>],
+    low: [u8; 16],
+    high: [u8; 16],
+) -> impl Iterator<Item = Result<[u8; 16], StoreError>> {
+    let mut iters: Vec<Box<dyn Iterator<Item = sled::Result<[u8; 16]>>>> = prefixes
+        .iter()
+        .map(|p| {
+            let plen = p.len();
+            let (mut lo, mut hi) = (p.clone(), p.clone());
+            lo.extend_from_slice(&low);
+            hi.extend_from_slice(&high);
+            let it = tree.range(lo..hi).rev().map(move |kv| {
+                kv.map(|(k, _)| {
+                    <[u8; 16]>::try_from(&k[plen..]).expect("index keys end with an id")
+                })
+            });
+            Box::new(it) as Box<dyn Iterator<Item = sled::Result<[u8; 16]>>>
+        })
+        .collect();
+    let mut heads: Vec<Option<[u8; 16]>> = vec![None; iters.len()];
+    let mut exhausted = vec![false; iters.len()];
+    std::iter::from_fn(move || {
+        for i in 0..iters.len() {
+            if heads[i].is_none() && !exhausted[i] {
+                match iters[i].next() {
+                    Some(Ok(id)) => heads[i] = Some(id),
+                    Some(Err(e)) => return Some(Err(StoreError::from(e))),
+                    None => exhausted[i] = true,
+                }
+            }
+        }
+        let best = (0..heads.len())
+            .filter(|i| heads[*i].is_some())
+            .max_by_key(|i| heads[*i])?;
+        heads[best].take().map(Ok)
+    })
+}
+
+impl Store {
+    /// A page of `tenant`'s runs matching `filter`, newest first.
+    pub fn list_runs(
+        &self,
+        tenant: &TenantId,
+        filter: &RunFilter,
+        cursor: Option<[u8; 16]>,
+        limit: usize,
+    ) -> Result<Page<JobRun>, StoreError> {
+        let prefixes: Vec<Vec<u8>> = if let Some(job) = filter.job_id {
+            vec![keys::job_runs(tenant, job)]
+        } else if !filter.statuses.is_empty() {
+            filter
+                .statuses
+                .iter()
+                .map(|s| keys::status_runs(tenant, *s))
+                .collect()
+        } else if !filter.job_types.is_empty() {
+            filter
+                .job_types
+                .iter()
+                .map(|t| keys::type_runs(tenant, t))
+                .collect()
+        } else {
+            vec![keys::tenant_runs(tenant)]
+        };
+        let (low, high) = bounds(filter.created_after, filter.created_before, cursor);
+        self.page(scan(&self.run_index, &prefixes, low, high), limit, |id| {
+            let Some(bytes) = self.runs.get(id)? else {
+                return Ok(None);
+            };
+            let run: JobRun = decode(&id, &bytes)?;
+            let keep = (filter.job_types.is_empty()
+                || filter.job_types.iter().any(|t| t == run.job_type.as_str()))
+                && (filter.statuses.is_empty() || filter.statuses.contains(&run.status))
+                && (filter.created_by_users.is_empty()
+                    || filter.created_by_users.contains(&run.created_by))
+                && filter.job_id.is_none_or(|j| j == run.job_id)
+                && filter.created_after.is_none_or(|t| run.created_at > t)
+                && filter.created_before.is_none_or(|t| run.created_at < t)
+                && !run.is_deleted;
+            Ok(keep.then_some(run))
+        })
+    }
+
+    /// A page of `tenant`'s jobs matching `filter`, newest first.
+    pub fn list_jobs(
+        &self,
+        tenant: &TenantId,
+        filter: &JobFilter,
+        cursor: Option<[u8; 16]>,
+        limit: usize,
+    ) -> Result<Page<Job>, StoreError> {
+        let (low, high) = bounds(filter.created_after, filter.created_before, cursor);
+        let prefixes = [keys::tenant_jobs(tenant)];
+        self.page(scan(&self.job_index, &prefixes, low, high), limit, |id| {
+            let Some(bytes) = self.jobs.get(id)? else {
+                return Ok(None);
+            };
+            let job: Job = decode(&id, &bytes)?;
+            let keep = (filter.job_types.is_empty()
+                || filter.job_types.iter().any(|t| t == job.job_type.as_str()))
+                && (filter.created_by_users.is_empty()
+                    || filter.created_by_users.contains(&job.created_by))
+                && (filter.source_session_ids.is_empty()
+                    || job
+                        .source_session_id
+                        .is_some_and(|s| filter.source_session_ids.contains(&s)))
+                && filter.created_after.is_none_or(|t| job.created_at > t)
+                && filter.created_before.is_none_or(|t| job.created_at < t)
+                && (filter.include_deleted || !job.is_deleted);
+            Ok(keep.then_some(job))
+        })
+    }
+
+    fn page<T>(
+        &self,
+        ids: impl Iterator<Item = Result<[u8; 16], StoreError>>,
+        limit: usize,
+        mut load: impl FnMut([u8; 16]) -> Result<Option<T>, StoreError>,
+    ) -> Result<Page<T>, StoreError> {
+        let mut items = Vec::with_capacity(limit.min(100));
+        let mut last = None;
+        for (scanned, id) in ids.enumerate() {
+            if scanned == SCAN_BUDGET {
+                return Ok(Page {
+                    items,
+                    next_cursor: last.map(encode_cursor),
+                });
+            }
+            let id = id?;
+            last = Some(id);
+            if let Some(item) = load(id)? {
+                items.push(item);
+                if items.len() == limit {
+                    return Ok(Page {
+                        items,
+                        next_cursor: Some(encode_cursor(id)),
+                    });
+                }
+            }
+        }
+        Ok(Page {
+            items,
+            next_cursor: None,
+        })
+    }
+
+    /// The newest run of a job.
+    pub fn latest_run(&self, tenant: &TenantId, job: JobId) -> Result<Option<JobRun>, StoreError> {
+        let prefixes = [keys::job_runs(tenant, job)];
+        match scan(&self.run_index, &prefixes, [0; 16], [0xff; 16]).next() {
+            Some(id) => self.run(tenant, RunId::from_slice(&id?).expect("16 bytes")),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs of a job that are pending, running or paused.
+    pub fn active_runs_of_job(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+    ) -> Result<Vec<JobRun>, StoreError> {
+        let filter = RunFilter {
+            job_id: Some(job),
+            statuses: vec![RunStatus::Pending, RunStatus::Running, RunStatus::Paused],
+            ..RunFilter::default()
+        };
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.list_runs(tenant, &filter, cursor, 100)?;
+            out.extend(page.items);
+            match page.next_cursor.as_deref().and_then(decode_cursor) {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Store tests on a temporary database.
+
+use super::*;
+use crate::job_type::JobTypeId;
+use crate::model::{JobRun, now};
+use serde_json::json;
+
+fn run(tenant: &str, job: JobId, job_type: &str, priority: i32) -> JobRun {
+    let t = now();
+    JobRun {
+        uuid: RunId::new(),
+        tenant: TenantId(tenant.into()),
+        job_id: job,
+        job_name: "j".into(),
+        job_type: JobTypeId::parse(job_type).unwrap(),
+        job_type_version: semver::Version::new(1, 0, 0),
+        config: json!({}),
+        status: RunStatus::Pending,
+        priority,
+        attempt: 1,
+        progress: 0,
+        progress_message: None,
+        output: None,
+        output_references: vec![],
+        error: None,
+        receipt: None,
+        created_by: "a@example.com".into(),
+        created_at: t,
+        updated_at: t,
+        started_at: None,
+        finished_at: None,
+        is_deleted: false,
+    }
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn runs_are_tenant_scoped_paged_and_filtered() {
+    let (_d, s) = open();
+    let t = TenantId("t1".into());
+    let (job_a, job_b) = (JobId::new(), JobId::new());
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let r = run(
+            "t1",
+            if i % 2 == 0 { job_a } else { job_b },
+            if i % 3 == 0 { "x" } else { "y" },
+            0,
+        );
+        s.insert_run(&r).unwrap();
+        ids.push(r.uuid);
+    }
+    s.insert_run(&run("t2", job_a, "x", 0)).unwrap();
+    ids.reverse();
+
+    let p1 = s.list_runs(&t, &RunFilter::default(), None, 10).unwrap();
+    assert_eq!(
+        p1.items.iter().map(|r| r.uuid).collect::<Vec<_>>(),
+        ids[..10]
+    );
+    let c = decode_cursor(p1.next_cursor.as_deref().unwrap()).unwrap();
+    let p2 = s.list_runs(&t, &RunFilter::default(), Some(c), 20).unwrap();
+    assert_eq!(p2.items.len(), 15);
+    assert!(p2.next_cursor.is_none());
+
+    let by_job = RunFilter {
+        job_id: Some(job_a),
+        ..Default::default()
+    };
+    assert_eq!(s.list_runs(&t, &by_job, None, 100).unwrap().items.len(), 13);
+    let by_type = RunFilter {
+        job_types: vec!["x".into()],
+        ..Default::default()
+    };
+    assert_eq!(s.list_runs(&t, &by_type, None, 100).unwrap().items.len(), 9);
+    let other = s
+        .list_runs(&TenantId("t2".into()), &RunFilter::default(), None, 100)
+        .unwrap();
+    assert_eq!(other.items.len(), 1);
+    assert!(
+        s.run(&TenantId("t2".into()), ids[0]).unwrap().is_none(),
+        "another tenant's run is invisible"
+    );
+    // The newest run (i = 24) belongs to job_a.
+    assert_eq!(s.latest_run(&t, job_a).unwrap().unwrap().uuid, ids[0]);
+}
+
+#[test]
+fn status_changes_move_the_indexes_and_the_queue() {
+    let (_d, s) = open();
+    let t = TenantId("t".into());
+    let job = JobId::new();
+    let low = run("t", job, "x", 0);
+    let high = run("t", job, "x", 5);
+    s.insert_run(&low).unwrap();
+    s.insert_run(&high).unwrap();
+    assert_eq!(s.queue_len(), 2);
+    assert_eq!(
+        s.pop_queue().unwrap(),
+        Some(high.uuid),
+        "higher priority first"
+    );
+
+    let mut running = high.clone();
+    running.status = RunStatus::Running;
+    s.update_run(RunStatus::Pending, &running).unwrap();
+    assert!(matches!(
+        s.update_run(RunStatus::Pending, &running),
+        Err(StoreError::Conflict)
+    ));
+    let pending = RunFilter {
+        statuses: vec![RunStatus::Pending],
+        ..Default::default()
+    };
+    let items = s.list_runs(&t, &pending, None, 10).unwrap().items;
+    assert_eq!(
+        items.iter().map(|r| r.uuid).collect::<Vec<_>>(),
+        vec![low.uuid]
+    );
+    assert_eq!(
+        s.runs_in_status(RunStatus::Running).unwrap(),
+        vec![high.uuid]
+    );
+
+    let mut cancelled = low.clone();
+    cancelled.status = RunStatus::Cancelled;
+    s.update_run(RunStatus::Pending, &cancelled).unwrap();
+    assert_eq!(
+        s.pop_queue().unwrap(),
+        None,
+        "a cancelled run leaves the queue"
+    );
+    let both = RunFilter {
+        statuses: vec![RunStatus::Running, RunStatus::Cancelled],
+        ..Default::default()
+    };
+    assert_eq!(s.list_runs(&t, &both, None, 10).unwrap().items.len(), 2);
+}
+
+#[test]
+fn time_filters_are_exclusive_bounds() {
+    let (_d, s) = open();
+    let t = TenantId("t".into());
+    let job = JobId::new();
+    let first = run("t", job, "x", 0);
+    s.insert_run(&first).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let second = run("t", job, "x", 0);
+    s.insert_run(&second).unwrap();
+    let after = RunFilter {
+        created_after: Some(first.created_at),
+        ..Default::default()
+    };
+    let items = s.list_runs(&t, &after, None, 10).unwrap().items;
+    assert_eq!(
+        items.iter().map(|r| r.uuid).collect::<Vec<_>>(),
+        vec![second.uuid]
+    );
+    let before = RunFilter {
+        created_before: Some(second.created_at),
+        ..Default::default()
+    };
+    let items = s.list_runs(&t, &before, None, 10).unwrap().items;
+    assert_eq!(
+        items.iter().map(|r| r.uuid).collect::<Vec<_>>(),
+        vec![first.uuid]
+    );
+}
+
+#[test]
+fn data_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run("t", JobId::new(), "x", 0);
+    {
+        let s = Store::open(dir.path()).unwrap();
+        s.insert_run(&r).unwrap();
+        s.save_checkpoint(r.uuid, b"state").unwrap();
+        s.flush_blocking().unwrap();
+    }
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        s.run(&TenantId("t".into()), r.uuid).unwrap(),
+        Some(r.clone())
+    );
+    assert_eq!(
+        s.checkpoint(r.uuid).unwrap().as_deref(),
+        Some(&b"state"[..])
+    );
+    assert_eq!(s.pop_queue().unwrap(), Some(r.uuid));
+}
