@@ -40,6 +40,52 @@ enum Command {
     Plugin(PluginCommand),
     /// Run one job locally and print its output, logs and resource receipt.
     Run(RunArgs),
+    /// Serve the REST API with the bundled job types and a plugins directory.
+    Serve(ServeArgs),
+    /// Manage bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "JOBHOST_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Directory of extra plugin components (`*.wasm`); default DATA_DIR/plugins.
+    #[arg(long, env = "JOBHOST_PLUGINS_DIR")]
+    plugins_dir: Option<PathBuf>,
+    /// Do not load the bundled example job types.
+    #[arg(long)]
+    no_bundled: bool,
+    /// Worker threads executing runs; default: the number of cores.
+    #[arg(long, env = "JOBHOST_WORKERS")]
+    workers: Option<usize>,
+    /// Seconds running runs get to finish at shutdown before they are interrupted.
+    #[arg(long, env = "JOBHOST_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    shutdown_grace_secs: u64,
+    /// Token file; default DATA_DIR/tokens.json (created with an admin token if missing).
+    #[arg(long, env = "JOBHOST_TOKENS_FILE")]
+    tokens_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (only its digest is stored).
+    Create {
+        /// The user's email, recorded as `created_by`.
+        #[arg(long)]
+        user: String,
+        /// The tenant the token is scoped to.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// admin, user or agent.
+        #[arg(long, default_value = "user")]
+        role: crate::auth::Role,
+        /// Token file; default DATA_DIR/tokens.json.
+        #[arg(long, env = "JOBHOST_TOKENS_FILE")]
+        tokens_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +151,34 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Run(args) => run(&cli.common, args),
+        Command::Serve(args) => {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            crate::server::serve(crate::server::ServeConfig {
+                listen: args.listen,
+                plugins_dir: Some(
+                    args.plugins_dir
+                        .unwrap_or_else(|| cli.common.data_dir.join("plugins")),
+                ),
+                data_dir: cli.common.data_dir,
+                bundled: !args.no_bundled,
+                workers: args.workers.unwrap_or(cores).max(1),
+                shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+                tokens_file: args.tokens_file,
+                cache: !cli.common.no_cache,
+            })?;
+            Ok(0)
+        }
+        Command::Token(TokenCommand::Create {
+            user,
+            tenant,
+            role,
+            tokens_file,
+        }) => {
+            let path = tokens_file.unwrap_or_else(|| cli.common.data_dir.join("tokens.json"));
+            let token = crate::auth::Tokens::add(&path, &user, &tenant, role)?;
+            println!("{token}");
+            Ok(0)
+        }
     }
 }
 

@@ -2,10 +2,14 @@
 //! built against `wit/plugin.wit`; the [`registry`] loads and validates them
 //! and the [`runtime`] runs each job in a fresh sandbox under limits.
 
+pub mod api;
+pub mod auth;
 pub mod bundled;
 pub mod cli;
 pub mod job_type;
 pub mod model;
 pub mod registry;
 pub mod runtime;
+pub mod server;
 pub mod store;
+pub mod worker;

@@ -1,0 +1,181 @@
+//! The one error shape of the API, `{"error": {"type", "message", "details"}}`,
+//! and the single place where errors become HTTP statuses.
+
+use crate::model::TransitionError;
+use crate::registry::ConfigError;
+use crate::store::StoreError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed (bad JSON, wrong types, bad query).
+    #[error("{message}")]
+    BadRequest {
+        /// What is wrong.
+        message: String,
+        /// Where, when known.
+        details: Value,
+    },
+    /// No or unknown bearer token.
+    #[error("a valid bearer token is required (Authorization: Bearer <token>)")]
+    Unauthorized,
+    /// The caller's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such resource for this tenant.
+    #[error("{kind} {id} not found")]
+    NotFound {
+        /// `job` or `job_run`.
+        kind: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// The route exists but not with this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The request conflicts with the resource's state.
+    #[error("{message}")]
+    Conflict {
+        /// Stable kind, e.g. `invalid_job_status_transition`.
+        kind: &'static str,
+        /// What conflicts.
+        message: String,
+        /// Details.
+        details: Value,
+    },
+    /// The body is larger than allowed.
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The cap.
+        limit: usize,
+    },
+    /// The body is well-formed but fails validation (e.g. the config schema).
+    #[error("{message}")]
+    Unprocessable {
+        /// Stable kind, e.g. `config_invalid`.
+        kind: &'static str,
+        /// What is wrong.
+        message: String,
+        /// Details (violations with JSON pointers).
+        details: Value,
+    },
+    /// Too many requests; retry after the given seconds.
+    #[error("{message}")]
+    TooManyRequests {
+        /// Why.
+        message: String,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// Something failed inside; the cause goes to the log, not the client.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 400 with a message and no details.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            message: message.into(),
+            details: json!({}),
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, Value) {
+        match self {
+            ApiError::BadRequest { details, .. } => {
+                (StatusCode::BAD_REQUEST, "bad_request", details.clone())
+            }
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", json!({})),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", json!({})),
+            ApiError::NotFound { kind, id } => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                json!({"resource": kind, "id": id}),
+            ),
+            ApiError::MethodNotAllowed(_) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                json!({}),
+            ),
+            ApiError::Conflict { kind, details, .. } => {
+                (StatusCode::CONFLICT, kind, details.clone())
+            }
+            ApiError::PayloadTooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                json!({"limit_bytes": limit}),
+            ),
+            ApiError::Unprocessable { kind, details, .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, kind, details.clone())
+            }
+            ApiError::TooManyRequests { retry_after, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                json!({"retry_after_seconds": retry_after}),
+            ),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", json!({})),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "request failed");
+        }
+        let (status, kind, details) = self.parts();
+        let body =
+            json!({"error": {"type": kind, "message": self.to_string(), "details": details}});
+        let mut response = (status, axum::Json(body)).into_response();
+        if let ApiError::TooManyRequests { retry_after, .. } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<TransitionError> for ApiError {
+    fn from(e: TransitionError) -> Self {
+        ApiError::Conflict {
+            kind: "invalid_job_status_transition",
+            message: e.to_string(),
+            details: json!({"current_status": e.from, "requested_status": e.to}),
+        }
+    }
+}
+
+impl From<ConfigError> for ApiError {
+    fn from(e: ConfigError) -> Self {
+        let details = match &e {
+            ConfigError::Schema { violations, .. } => json!({"violations": violations}),
+            ConfigError::JobTypeMismatch { expected, found } => json!({"violations": [{
+                "pointer": "/job_type", "message": format!("must be `{expected}`, not `{found}`")
+            }]}),
+            ConfigError::NotAnObject => {
+                json!({"violations": [{"pointer": "", "message": "must be an object"}]})
+            }
+        };
+        ApiError::Unprocessable {
+            kind: "config_invalid",
+            message: e.to_string(),
+            details,
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The REST API under `/api/v1`: job type schemas, jobs and job runs, with
+//! bearer auth, tenant scoping and one error shape.
+
+mod error;
+mod extract;
+mod jobs;
+mod runs;
+mod schemas;
+
+pub use error::ApiError;
+
+use crate::auth::Tokens;
+use crate::registry::Registry;
+use crate::store::Store;
+use crate::worker::Workers;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Default and largest page sizes.
+pub const DEFAULT_LIMIT: usize = 20;
+/// Largest page size.
+pub const MAX_LIMIT: usize = 100;
+
+/// The OpenAPI document, as checked in under `schemas/`.
+pub const OPENAPI: &str = include_str!("../../../schemas/openapi.json");
+
+/// Every route: method and path, as the OpenAPI document lists them.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/jobs/schemas"),
+    ("post", "/api/v1/jobs"),
+    ("get", "/api/v1/jobs"),
+    ("get", "/api/v1/jobs/{job_id}"),
+    ("patch", "/api/v1/jobs/{job_id}"),
+    ("delete", "/api/v1/jobs/{job_id}"),
+    ("get", "/api/v1/jobs/{job_id}/latest-run"),
+    ("post", "/api/v1/job-runs"),
+    ("get", "/api/v1/job-runs"),
+    ("get", "/api/v1/job-runs/{job_run_id}"),
+    ("post", "/api/v1/job-runs/{job_run_id}/cancel"),
+];
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage.
+    pub store: Store,
+    /// Loaded job types.
+    pub registry: Arc<Registry>,
+    /// Bearer tokens.
+    pub tokens: Arc<Tokens>,
+    /// The worker pool.
+    pub workers: Arc<Workers>,
+}
+
+/// The router with every route and the body limit.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/jobs/schemas", get(schemas::list))
+        .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
+        .route(
+            "/api/v1/jobs/{job_id}",
+            get(jobs::get).patch(jobs::update).delete(jobs::delete),
+        )
+        .route("/api/v1/jobs/{job_id}/latest-run", get(jobs::latest_run))
+        .route("/api/v1/job-runs", post(runs::create).get(runs::list))
+        .route("/api/v1/job-runs/{job_run_id}", get(runs::get))
+        .route("/api/v1/job-runs/{job_run_id}/cancel", post(runs::cancel))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound {
+        kind: "route",
+        id: uri.path().to_string(),
+    }
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
+}
+
+/// Parses `limit` and `cursor`.
+pub(crate) fn paging(q: &extract::QueryPairs) -> Result<(usize, Option<[u8; 16]>), ApiError> {
+    let limit: usize = q.one("limit")?.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_LIMIT}, not {limit}"
+        )));
+    }
+    let cursor = match q.one::<String>("cursor")? {
+        Some(c) => Some(
+            crate::store::decode_cursor(&c)
+                .ok_or_else(|| ApiError::bad_request("cursor is not one this server issued"))?,
+        ),
+        None => None,
+    };
+    Ok((limit, cursor))
+}

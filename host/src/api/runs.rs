@@ -1,0 +1,218 @@
+//! Job run routes: trigger (with run-time config overrides merged into the
+//! job's config and validated), list, get, cancel.
+
+use super::extract::{Body, QueryPairs, Rfc3339, parse_id};
+use super::jobs::{check_priority, load as load_job, merge_patch};
+use super::{ApiError, AppState, paging};
+use crate::auth::Caller;
+use crate::model::{JobRun, RunId, RunStatus, now};
+use crate::store::{RunFilter, StoreError};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// How long a cancel request waits for a running plugin to stop.
+const CANCEL_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateRun {
+    job_id: String,
+    #[serde(default)]
+    config: Option<Value>,
+    #[serde(default)]
+    priority: Option<i32>,
+}
+
+pub(super) async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<CreateRun>,
+) -> Result<Response, ApiError> {
+    let job = load_job(&state, &caller, &body.job_id)?;
+    if job.is_deleted {
+        return Err(ApiError::Conflict {
+            kind: "job_deleted",
+            message: format!("job {} is deleted; it cannot run", job.uuid),
+            details: json!({}),
+        });
+    }
+    let plugin = state
+        .registry
+        .get(job.job_type.as_str(), &job.job_type_version)
+        .ok_or_else(|| ApiError::Conflict {
+            kind: "job_type_unavailable",
+            message: format!(
+                "job type {} version {} is not loaded",
+                job.job_type, job.job_type_version
+            ),
+            details: json!({}),
+        })?;
+    let mut config = job.config.clone();
+    if let Some(overrides) = &body.config {
+        if !overrides.is_object() {
+            return Err(ApiError::Unprocessable {
+                kind: "invalid_field",
+                message: "config: run-time overrides must be a JSON object (a JSON merge patch)"
+                    .into(),
+                details: json!({"violations": [{"pointer": "/config", "message": "must be an object"}]}),
+            });
+        }
+        merge_patch(&mut config, overrides);
+    }
+    plugin.validate_config(&mut config)?;
+    let created = now();
+    let run = JobRun {
+        uuid: RunId::new(),
+        tenant: caller.tenant,
+        job_id: job.uuid,
+        job_name: job.name,
+        job_type: job.job_type,
+        job_type_version: job.job_type_version,
+        config,
+        status: RunStatus::Pending,
+        priority: check_priority(body.priority.unwrap_or(job.priority))?,
+        attempt: 1,
+        progress: 0,
+        progress_message: None,
+        output: None,
+        output_references: Vec::new(),
+        error: None,
+        receipt: None,
+        created_by: caller.user,
+        created_at: created,
+        updated_at: created,
+        started_at: None,
+        finished_at: None,
+        is_deleted: false,
+    };
+    state.store.insert_run(&run)?;
+    state.store.flush().await?;
+    state.workers.notify();
+    Ok((StatusCode::CREATED, Json(run)).into_response())
+}
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    q.only(&[
+        "job_id",
+        "job_types",
+        "statuses",
+        "created_by_users",
+        "created_after",
+        "created_before",
+        "limit",
+        "cursor",
+    ])?;
+    let (limit, cursor) = paging(&q)?;
+    let filter = RunFilter {
+        job_id: q
+            .one::<String>("job_id")?
+            .map(|j| parse_id("job", &j))
+            .transpose()?,
+        job_types: q.all("job_types").into_iter().map(String::from).collect(),
+        statuses: q.parse_all("statuses")?,
+        created_by_users: q
+            .all("created_by_users")
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        created_after: q.one::<Rfc3339>("created_after")?.map(|t| t.0),
+        created_before: q.one::<Rfc3339>("created_before")?.map(|t| t.0),
+    };
+    let page = state
+        .store
+        .list_runs(&caller.tenant, &filter, cursor, limit)?;
+    Ok(Json(
+        json!({"items": page.items, "count": page.items.len(), "next_cursor": page.next_cursor}),
+    ))
+}
+
+fn load(state: &AppState, caller: &Caller, raw_id: &str) -> Result<JobRun, ApiError> {
+    let id: RunId = parse_id("job run", raw_id)?;
+    state
+        .store
+        .run(&caller.tenant, id)?
+        .ok_or(ApiError::NotFound {
+            kind: "job_run",
+            id: raw_id.to_string(),
+        })
+}
+
+pub(super) async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<JobRun>, ApiError> {
+    Ok(Json(load(&state, &caller, &id)?))
+}
+
+/// Cancels one run: a pending or paused run at once, a running one by
+/// interrupting its instance (waiting briefly for it to stop). True if this
+/// call cancelled it.
+pub(super) async fn cancel_one(state: &AppState, mut run: JobRun) -> Result<bool, ApiError> {
+    for _ in 0..5 {
+        match run.status {
+            RunStatus::Pending | RunStatus::Paused => {
+                let from = run.status;
+                run.status = from.transition(RunStatus::Cancelled)?;
+                run.updated_at = now();
+                run.finished_at = Some(run.updated_at);
+                match state.store.update_run(from, &run) {
+                    Ok(()) => return Ok(true),
+                    Err(StoreError::Conflict) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            RunStatus::Running => {
+                if state.workers.cancel(run.uuid) {
+                    let workers = state.workers.clone();
+                    let id = run.uuid;
+                    let _ =
+                        tokio::task::spawn_blocking(move || workers.wait_finished(id, CANCEL_WAIT))
+                            .await;
+                    return Ok(true);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            terminal => {
+                return Err(terminal
+                    .transition(RunStatus::Cancelled)
+                    .unwrap_err()
+                    .into());
+            }
+        }
+        // The run moved meanwhile: look again.
+        run = state
+            .store
+            .run(&run.tenant, run.uuid)?
+            .ok_or(ApiError::NotFound {
+                kind: "job_run",
+                id: run.uuid.to_string(),
+            })?;
+    }
+    Err(ApiError::Internal(format!(
+        "run {} kept changing while being cancelled",
+        run.uuid
+    )))
+}
+
+pub(super) async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let run = load(&state, &caller, &id)?;
+    let cancelled = cancel_one(&state, run).await?;
+    state.store.flush().await?;
+    Ok(Json(
+        json!({"message": format!("Job run {id} cancelled"), "cancelled_count": u32::from(cancelled)}),
+    ))
+}

@@ -1,0 +1,174 @@
+//! Executing one run: pending → running, the plugin call with an observer
+//! that records progress and checkpoints, then the terminal status.
+
+use super::Shared;
+use crate::model::{JobRun, RunErrorInfo, RunId, RunStatus, now};
+use crate::runtime::{InterruptedPolicy, LogEntry, Outcome, RunObserver, RunRequest};
+use crate::store::{Store, StoreError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Progress is written at most this often (the last report is always written).
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// Records what a running plugin reports.
+struct Recorder {
+    store: Store,
+    run: Mutex<(JobRun, Option<Instant>)>,
+}
+
+impl RunObserver for Recorder {
+    fn log(&self, _entry: LogEntry) {}
+
+    fn progress(&self, percent: u8, message: &str) {
+        let mut guard = self.run.lock().unwrap_or_else(|p| p.into_inner());
+        let (run, last) = &mut *guard;
+        run.progress = percent;
+        run.progress_message = Some(message.to_string());
+        if last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) || percent == 100 {
+            *last = Some(Instant::now());
+            run.updated_at = now();
+            if let Err(e) = self.store.update_run(RunStatus::Running, run) {
+                tracing::warn!(run = %run.uuid, error = %e, "recording progress failed");
+            }
+        }
+    }
+
+    fn checkpoint(&self, state: &[u8]) {
+        let id = self.run.lock().unwrap_or_else(|p| p.into_inner()).0.uuid;
+        if let Err(e) = self.store.save_checkpoint(id, state) {
+            tracing::warn!(run = %id, error = %e, "saving a checkpoint failed");
+        }
+    }
+}
+
+fn error(kind: &str, message: impl Into<String>) -> Option<RunErrorInfo> {
+    Some(RunErrorInfo {
+        kind: kind.to_string(),
+        message: message.into(),
+        limit: None,
+    })
+}
+
+pub(super) fn execute(shared: &Shared, id: RunId) {
+    if let Err(e) = try_execute(shared, id) {
+        tracing::error!(run = %id, error = %e, "executing a run failed in storage");
+    }
+}
+
+fn try_execute(shared: &Shared, id: RunId) -> Result<(), StoreError> {
+    let Some(mut run) = shared.store.run_any_tenant(id)? else {
+        return Ok(());
+    };
+    if run.status != RunStatus::Pending {
+        return Ok(());
+    }
+    let Some(plugin) = shared
+        .registry
+        .get(run.job_type.as_str(), &run.job_type_version)
+        .cloned()
+    else {
+        run.status = RunStatus::Failed;
+        run.error = error(
+            "plugin_unavailable",
+            format!(
+                "job type {} version {} is not loaded",
+                run.job_type, run.job_type_version
+            ),
+        );
+        run.finished_at = Some(now());
+        run.updated_at = now();
+        return shared.store.update_run(RunStatus::Pending, &run);
+    };
+    let cancel = shared.register(id);
+    run.status = RunStatus::Running;
+    run.started_at = Some(now());
+    run.updated_at = now();
+    if let Err(e) = shared.store.update_run(RunStatus::Pending, &run) {
+        shared.unregister(id);
+        // Cancelled meanwhile: nothing to do.
+        return if matches!(e, StoreError::Conflict) {
+            Ok(())
+        } else {
+            Err(e)
+        };
+    }
+    let _span = tracing::info_span!("run", run = %id, job_type = %run.job_type).entered();
+    let checkpoint = match plugin.info.interrupted {
+        InterruptedPolicy::Resume if run.attempt > 1 => shared.store.checkpoint(id)?,
+        _ => None,
+    };
+    let request = RunRequest {
+        config: run.config.to_string(),
+        run_id: id.to_string(),
+        attempt: run.attempt,
+        checkpoint,
+        limits: plugin.info.limits,
+    };
+    let recorder = Arc::new(Recorder {
+        store: shared.store.clone(),
+        run: Mutex::new((run, None)),
+    });
+    let report = shared
+        .runtime
+        .run(&plugin.compiled, &request, recorder.clone(), &cancel);
+    let mut run = recorder
+        .run
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .0
+        .clone();
+
+    run.receipt = Some(report.receipt);
+    run.updated_at = now();
+    let interrupted =
+        shared.interrupting.load(Ordering::SeqCst) && report.outcome == Outcome::Cancelled;
+    match report.outcome {
+        _ if interrupted => {
+            // Shutdown ran out of grace: treat it like a crash of this attempt.
+            super::recover::interrupted(
+                &mut run,
+                plugin.info.interrupted,
+                "the host shut down while it ran",
+            );
+        }
+        Outcome::HostBusy(_) => {
+            run.status = RunStatus::Pending;
+            run.started_at = None;
+        }
+        Outcome::Completed(out) => {
+            run.status = RunStatus::Completed;
+            run.progress = 100;
+            run.output = Some(out.value);
+            run.output_references = out.references;
+        }
+        Outcome::Cancelled => run.status = RunStatus::Cancelled,
+        Outcome::InvalidConfig(m) => {
+            run.status = RunStatus::Failed;
+            run.error = error("invalid_config", m);
+        }
+        Outcome::Failed(m) => {
+            run.status = RunStatus::Failed;
+            run.error = error("job_failed", m);
+        }
+        Outcome::Trapped(m) => {
+            run.status = RunStatus::Failed;
+            run.error = error("plugin_trapped", m);
+        }
+        Outcome::Stopped(limit) => {
+            run.status = RunStatus::Failed;
+            run.error = Some(RunErrorInfo {
+                kind: "limit_exceeded".into(),
+                message: format!("stopped by the {limit} limit"),
+                limit: Some(limit),
+            });
+        }
+    }
+    if run.status.is_terminal() {
+        run.finished_at = Some(run.updated_at);
+    }
+    let result = shared.store.update_run(RunStatus::Running, &run);
+    shared.unregister(id);
+    result
+}
