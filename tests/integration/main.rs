@@ -1,10 +1,15 @@
 //! Integration tests: real components built from `plugins/` by the host's
-//! build script, loaded and run through the public API and the CLI binary.
+//! build script, loaded and run through the public API, the CLI binary, and
+//! the real server over HTTP on 127.0.0.1.
 
+mod server;
 mod support;
 
+mod api_jobs;
+mod api_runs;
 mod cache;
 mod cli;
 mod examples;
 mod hostile;
+mod openapi;
 mod registry;

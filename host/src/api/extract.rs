@@ -5,7 +5,7 @@
 use super::{ApiError, AppState};
 use crate::auth::Caller;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
@@ -54,7 +54,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
                     .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
             });
         let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
-            BytesRejection::FailedToBufferBody(e) if is_length_limit(&e) => {
+            BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
                 ApiError::PayloadTooLarge {
                     limit: super::MAX_BODY_BYTES,
                 }
@@ -81,17 +81,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
         })?;
         Ok(Body(value))
     }
-}
-
-fn is_length_limit(e: &axum::extract::rejection::FailedToBufferBody) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if err.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = err.source();
-    }
-    false
 }
 
 /// Query parameters, repeatable (`?statuses=a&statuses=b`).

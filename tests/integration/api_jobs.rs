@@ -1,0 +1,417 @@
+//! The REST API over real HTTP: schemas, jobs, validation, errors, auth.
+
+use crate::server::Server;
+use serde_json::json;
+
+#[test]
+fn schemas_list_every_bundled_type_and_filter() {
+    let s = Server::start();
+    let api = s.api(&s.user);
+    let r = api.get("/jobs/schemas");
+    assert_eq!(r.status, 200);
+    let types: Vec<&str> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["job_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["csv_summary", "json_select", "prime_sieve", "text_stats"]
+    );
+    for t in r.body.as_array().unwrap() {
+        for field in [
+            "display_name",
+            "description",
+            "user_facing_description",
+            "json_schema",
+            "version",
+        ] {
+            assert!(!t[field].is_null(), "{field} in {t}");
+        }
+        assert_eq!(
+            t["json_schema"]["properties"]["job_type"]["const"],
+            t["job_type"]
+        );
+    }
+    let r = api.get("/jobs/schemas?creatable_by_agent=true&job_types=text_stats");
+    assert_eq!(r.body.as_array().unwrap().len(), 1);
+    let r = api.get("/jobs/schemas?creatable_by_agent=maybe");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("creatable_by_agent")
+    );
+    let r = api.get("/jobs/schemas?colour=red");
+    assert_eq!(
+        (r.status, r.body["error"]["type"].as_str()),
+        (400, Some("bad_request"))
+    );
+}
+
+#[test]
+fn following_a_served_schema_example_never_gets_a_422() {
+    let s = Server::start();
+    let api = s.api(&s.agent);
+    let schemas = api.get("/jobs/schemas?creatable_by_agent=true").body;
+    for t in schemas.as_array().unwrap() {
+        let example = t["json_schema"]["examples"][0].clone();
+        let r = api.post(
+            "/jobs",
+            &json!({"job_type": t["job_type"], "config": example}),
+        );
+        assert_eq!(r.status, 201, "{}: {}", t["job_type"], r.body);
+    }
+}
+
+#[test]
+fn create_validates_and_pins_the_version() {
+    let s = Server::start();
+    let api = s.api(&s.user);
+    let r = api.post("/jobs", &json!({"job_type": "text_stats", "config": {"text": "hi"}, "source_session_id": "a1b2c3d4-e5f6-7890-abcd-ef1234567890"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let job = &r.body;
+    assert_eq!(
+        job["config"]["job_type"], "text_stats",
+        "job_type is added to the config"
+    );
+    assert_eq!(job["job_type_version"], "1.0.0");
+    assert_eq!(job["created_by"], "user@example.com");
+    assert_eq!(
+        (job["is_deleted"].as_bool(), job["updated_at"].is_null()),
+        (Some(false), true)
+    );
+    assert!(job["name"].as_str().unwrap().starts_with("Text statistics"));
+
+    let r = api.post(
+        "/jobs",
+        &json!({"job_type": "text_stats", "config": {"top_n": "many", "extra": 1}}),
+    );
+    assert_eq!(
+        (r.status, r.body["error"]["type"].as_str()),
+        (422, Some("config_invalid"))
+    );
+    let pointers: Vec<&str> = r.body["error"]["details"]["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["pointer"].as_str().unwrap())
+        .collect();
+    assert!(
+        pointers.contains(&"/top_n") && pointers.contains(&""),
+        "{pointers:?}"
+    );
+
+    let r = api.post(
+        "/jobs",
+        &json!({"job_type": "text_stats", "config": {"job_type": "csv_summary", "text": "x"}}),
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.body["error"]["details"]["violations"][0]["pointer"],
+        "/job_type"
+    );
+
+    let r = api.post("/jobs", &json!({"job_type": "nope"}));
+    assert_eq!(
+        (r.status, r.body["error"]["type"].as_str()),
+        (422, Some("unknown_job_type"))
+    );
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("text_stats")
+    );
+
+    let r = api.post(
+        "/jobs",
+        &json!({"job_type": "text_stats", "job_type_version": "^2", "config": {"text": "x"}}),
+    );
+    assert_eq!(
+        (r.status, r.body["error"]["type"].as_str()),
+        (422, Some("unknown_job_type_version"))
+    );
+    let r = api.post(
+        "/jobs",
+        &json!({"job_type": "text_stats", "job_type_version": "^1", "config": {"text": "x"}}),
+    );
+    assert_eq!(r.status, 201);
+}
+
+#[test]
+fn malformed_requests_get_400_in_the_error_shape() {
+    let s = Server::start();
+    let api = s.api(&s.user);
+    let send = |body: &str, ct: &str| {
+        let r = api
+            .client
+            .post(format!("{}/jobs", api.base))
+            .bearer_auth(&api.token)
+            .header("content-type", ct)
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        (
+            r.status().as_u16(),
+            serde_json::from_str::<serde_json::Value>(&r.text().unwrap()).unwrap(),
+        )
+    };
+    let (status, body) = send("{\"job_type\": ", "application/json");
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["type"], "bad_request");
+    let (status, body) = send(r#"{"job_type": 7}"#, "application/json");
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("job_type"),
+        "{body}"
+    );
+    let (status, _) = send(
+        r#"{"job_type": "text_stats", "colour": 1}"#,
+        "application/json",
+    );
+    assert_eq!(status, 400);
+    let (status, _) = send(r#"{"job_type": "text_stats"}"#, "text/plain");
+    assert_eq!(status, 400);
+    let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+    let (status, _) = send(
+        &format!(r#"{{"job_type": "text_stats", "config": {deep}}}"#),
+        "application/json",
+    );
+    assert_eq!(status, 400, "deep nesting is refused, not a crash");
+    let big = format!(
+        r#"{{"job_type": "text_stats", "config": {{"text": "{}"}}}}"#,
+        "x".repeat(2 << 20)
+    );
+    let (status, body) = send(&big, "application/json");
+    assert_eq!(
+        (status, body["error"]["type"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+    let r = api.get("/jobs/not-a-uuid");
+    assert_eq!(r.status, 400);
+    let r = api.get("/nowhere");
+    assert_eq!(r.status, 404);
+    let r = api.delete("/jobs/schemas");
+    assert_eq!(r.status, 405);
+}
+
+#[test]
+fn auth_roles_and_tenants() {
+    let s = Server::start();
+    let anon = s.api("");
+    let r = anon.get("/jobs");
+    assert_eq!(
+        (r.status, r.body["error"]["type"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    assert_eq!(s.api("jh_not_a_token").get("/jobs/schemas").status, 401);
+
+    let user = s.api(&s.user);
+    let job = user.job("text_stats", json!({"text": "mine"}));
+    let run = user.trigger(&job, None);
+    let eve = s.api(&s.other_tenant);
+    for path in [
+        format!("/jobs/{job}"),
+        format!("/jobs/{job}/latest-run"),
+        format!("/job-runs/{run}"),
+    ] {
+        let r = eve.get(&path);
+        assert_eq!(r.status, 404, "{path}: {}", r.body);
+        assert!(!r.body.to_string().contains("mine"), "nothing leaks");
+    }
+    assert_eq!(
+        eve.patch(&format!("/jobs/{job}"), &json!({"name": "x"}))
+            .status,
+        404
+    );
+    assert_eq!(eve.delete(&format!("/jobs/{job}")).status, 404);
+    assert_eq!(
+        eve.post(&format!("/job-runs/{run}/cancel"), &json!({}))
+            .status,
+        404
+    );
+    assert_eq!(eve.post("/job-runs", &json!({"job_id": job})).status, 404);
+    assert_eq!(eve.get("/jobs").body["count"], 0);
+    assert_eq!(eve.get("/job-runs").body["count"], 0);
+
+    let agent = s.api(&s.agent);
+    assert_eq!(
+        agent
+            .post(
+                "/jobs",
+                &json!({"job_type": "text_stats", "config": {"text": "ok"}})
+            )
+            .status,
+        201
+    );
+}
+
+#[test]
+fn agents_cannot_create_types_closed_to_agents() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+    std::fs::copy(
+        crate::support::HOSTILE,
+        dir.path().join("plugins/hostile.wasm"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jobhost"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "token",
+            "create",
+            "--user",
+            "bot@example.com",
+            "--role",
+            "agent",
+        ])
+        .output()
+        .unwrap();
+    let agent_token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let s = Server::spawn(dir.path(), &[]);
+    let r = s.api(&agent_token).post(
+        "/jobs",
+        &json!({"job_type": "hostile", "config": {"attack": "none"}}),
+    );
+    assert_eq!(
+        (r.status, r.body["error"]["type"].as_str()),
+        (403, Some("forbidden"))
+    );
+}
+
+#[test]
+fn list_jobs_filters_and_pages() {
+    let s = Server::start();
+    let api = s.api(&s.user);
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let t = if i % 2 == 0 {
+            "text_stats"
+        } else {
+            "prime_sieve"
+        };
+        let config = if i % 2 == 0 {
+            json!({"text": "x"})
+        } else {
+            json!({"limit": 10})
+        };
+        ids.push(api.job(t, config));
+    }
+    ids.reverse();
+    let page = api.get("/jobs?limit=3");
+    assert_eq!(page.body["count"], 3);
+    let got: Vec<&str> = page.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ids[..3]);
+    let cursor = page.body["next_cursor"].as_str().unwrap();
+    let rest = api.get(&format!("/jobs?limit=100&cursor={cursor}"));
+    assert_eq!(rest.body["count"], 4);
+    assert!(rest.body["next_cursor"].is_null());
+    assert_eq!(api.get("/jobs?job_types=prime_sieve").body["count"], 3);
+    assert_eq!(
+        api.get("/jobs?job_types=prime_sieve&job_types=text_stats")
+            .body["count"],
+        7
+    );
+    assert_eq!(
+        api.get("/jobs?created_by_users=user@example.com").body["count"],
+        7
+    );
+    assert_eq!(
+        api.get("/jobs?created_by_users=nobody@example.com").body["count"],
+        0
+    );
+    assert_eq!(
+        api.get("/jobs?created_after=2999-01-01T00:00:00Z").body["count"],
+        0
+    );
+    assert_eq!(api.get("/jobs?limit=0").status, 400);
+    assert_eq!(api.get("/jobs?limit=101").status, 400);
+    assert_eq!(api.get("/jobs?cursor=zzz").status, 400);
+    assert_eq!(api.get("/jobs?created_after=yesterday").status, 400);
+}
+
+#[test]
+fn patch_merges_validates_and_detects_stale_writes() {
+    let s = Server::start();
+    let api = s.api(&s.user);
+    let id = api.job("text_stats", json!({"text": "one", "top_n": 3}));
+    let job = api.get(&format!("/jobs/{id}")).body;
+    let r = api.patch(
+        &format!("/jobs/{id}"),
+        &json!({"config": {"top_n": 5}, "expected_updated_at": job["created_at"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["config"],
+        json!({"job_type": "text_stats", "text": "one", "top_n": 5})
+    );
+    assert!(r.body["updated_at"].is_string());
+    let r2 = api.patch(
+        &format!("/jobs/{id}"),
+        &json!({"name": "late", "expected_updated_at": job["created_at"]}),
+    );
+    assert_eq!(
+        (r2.status, r2.body["error"]["type"].as_str()),
+        (409, Some("stale_update"))
+    );
+    let r3 = api.patch(
+        &format!("/jobs/{id}"),
+        &json!({"name": "fresh", "expected_updated_at": r.body["updated_at"]}),
+    );
+    assert_eq!(r3.status, 200, "{}", r3.body);
+    let bad = api.patch(&format!("/jobs/{id}"), &json!({"config": {"text": null}}));
+    assert_eq!(bad.status, 422, "removing a required field is refused");
+    assert_eq!(
+        api.get(&format!("/jobs/{id}")).body["config"]["text"],
+        "one",
+        "nothing changed"
+    );
+}
+
+#[test]
+fn delete_is_soft_and_guards_active_runs() {
+    let s = Server::start();
+    let api = s.api(&s.user);
+    let id = api.job("prime_sieve", json!({"limit": 1_000_000_000_000u64}));
+    assert_eq!(api.get(&format!("/jobs/{id}/latest-run")).status, 204);
+    let run = api.trigger(&id, None);
+    api.wait_run(&run, std::time::Duration::from_secs(30), |r| {
+        r["status"] == "running"
+    });
+    let r = api.delete(&format!("/jobs/{id}"));
+    assert_eq!(
+        (r.status, r.body["error"]["type"].as_str()),
+        (409, Some("job_has_active_runs"))
+    );
+    let r = api.delete(&format!("/jobs/{id}?cancel_runs=true"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["message"], format!("Job {id} soft deleted"));
+    assert_eq!(r.body["cancelled_count"], 1);
+    assert_eq!(api.wait_done(&run)["status"], "cancelled");
+    let job = api.get(&format!("/jobs/{id}")).body;
+    assert_eq!(job["is_deleted"], true);
+    assert_eq!(
+        api.get("/jobs").body["count"],
+        0,
+        "deleted jobs leave the list"
+    );
+    assert_eq!(api.get("/jobs?include_deleted=true").body["count"], 1);
+    assert_eq!(api.post("/job-runs", &json!({"job_id": id})).status, 409);
+    assert_eq!(
+        api.get(&format!("/jobs/{id}/latest-run")).body["uuid"],
+        run.as_str()
+    );
+}

@@ -1,0 +1,240 @@
+//! A real `jobhost serve` process on 127.0.0.1 with a temporary data
+//! directory and known tokens, and a small HTTP client for it.
+
+use reqwest::blocking::{Client, Response};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running server. Killed (SIGKILL) when dropped.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    _dir: Option<tempfile::TempDir>,
+    pub admin: String,
+    pub user: String,
+    pub agent: String,
+    pub other_tenant: String,
+}
+
+fn token(data: &Path, user: &str, tenant: &str, role: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_jobhost"))
+        .args(["--data-dir"])
+        .arg(data)
+        .args([
+            "token", "create", "--user", user, "--tenant", tenant, "--role", role,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+impl Server {
+    /// Starts a server on a fresh data directory.
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_path_buf();
+        let admin = token(&data, "admin@example.com", "acme", "admin");
+        let user = token(&data, "user@example.com", "acme", "user");
+        let agent = token(&data, "agent@example.com", "acme", "agent");
+        let other_tenant = token(&data, "eve@example.com", "globex", "admin");
+        let mut s = Server::spawn(&data, &[]);
+        s._dir = Some(dir);
+        (s.admin, s.user, s.agent, s.other_tenant) = (admin, user, agent, other_tenant);
+        s
+    }
+
+    /// Starts a server on an existing data directory (tokens are read from it).
+    pub fn spawn(data: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_jobhost"))
+            .arg("--data-dir")
+            .arg(data)
+            .args(["serve", "--listen", "127.0.0.1:0", "--workers", "2"])
+            .arg("--plugins-dir")
+            .arg(data.join("plugins"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines.next().expect("server printed its address").unwrap();
+            if let Some(rest) = line.strip_prefix("jobhost listening on ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            base,
+            _dir: None,
+            admin: String::new(),
+            user: String::new(),
+            agent: String::new(),
+            other_tenant: String::new(),
+        }
+    }
+
+    /// SIGKILL and wait.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+
+    /// Keeps the data directory after this server is gone.
+    pub fn take_dir(&mut self) -> Option<tempfile::TempDir> {
+        self._dir.take()
+    }
+
+    pub fn api(&self, token: &str) -> Api {
+        Api {
+            client: Client::new(),
+            base: format!("{}/api/v1", self.base),
+            token: token.to_string(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An authenticated client.
+pub struct Api {
+    pub client: Client,
+    pub base: String,
+    pub token: String,
+}
+
+/// Status and JSON body (Null when empty).
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+fn reply(r: Response) -> Reply {
+    let status = r.status().as_u16();
+    let text = r.text().unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Reply { status, body }
+}
+
+impl Api {
+    pub fn get(&self, path: &str) -> Reply {
+        reply(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .send()
+                .unwrap(),
+        )
+    }
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        reply(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .json(body)
+                .send()
+                .unwrap(),
+        )
+    }
+    pub fn patch(&self, path: &str, body: &Value) -> Reply {
+        reply(
+            self.client
+                .patch(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .json(body)
+                .send()
+                .unwrap(),
+        )
+    }
+    pub fn delete(&self, path: &str) -> Reply {
+        reply(
+            self.client
+                .delete(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .send()
+                .unwrap(),
+        )
+    }
+
+    /// Creates a job and returns its id.
+    pub fn job(&self, job_type: &str, config: Value) -> String {
+        let r = self.post(
+            "/jobs",
+            &serde_json::json!({"job_type": job_type, "config": config}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["uuid"].as_str().unwrap().to_string()
+    }
+
+    /// Triggers a run and returns its id.
+    pub fn trigger(&self, job_id: &str, overrides: Option<Value>) -> String {
+        let mut body = serde_json::json!({"job_id": job_id});
+        if let Some(o) = overrides {
+            body["config"] = o;
+        }
+        let r = self.post("/job-runs", &body);
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["uuid"].as_str().unwrap().to_string()
+    }
+
+    /// Polls a run until `pred` holds or the timeout passes.
+    pub fn wait_run(
+        &self,
+        run_id: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let r = self.get(&format!("/job-runs/{run_id}"));
+            assert_eq!(r.status, 200, "{}", r.body);
+            if pred(&r.body) {
+                return r.body;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "run never reached the state: {}",
+                r.body
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Polls a run until it reaches a terminal status.
+    pub fn wait_done(&self, run_id: &str) -> Value {
+        self.wait_run(run_id, Duration::from_secs(60), |b| {
+            matches!(
+                b["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            )
+        })
+    }
+}
