@@ -1,7 +1,6 @@
 //! The command line: `jobhost plugin inspect|validate FILE` and
 //! `jobhost run FILE --config JSON`. Parsing lives here; `main` only calls [`main`].
 
-use crate::job_type::JobTypeInfo;
 use crate::registry::{ConfigError, Plugin, Registry};
 use crate::runtime::{
     CancelToken, Ceilings, LogEntry, Outcome, RunObserver, RunRequest, Runtime, RuntimeConfig,
@@ -220,24 +219,12 @@ fn load(runtime: &Runtime, file: &Path) -> anyhow::Result<Plugin> {
         .with_context(|| format!("{} is not a usable plugin", file.display()))
 }
 
-/// The metadata as `GET /jobs/schemas` serves it, plus limits and digest.
+/// The metadata as `GET /jobs/schemas` serves it, plus the component's digest and size.
 fn plugin_json(plugin: &Plugin) -> Value {
-    let i: &JobTypeInfo = &plugin.info;
-    json!({
-        "job_type": i.job_type,
-        "version": i.version.to_string(),
-        "display_name": i.display_name,
-        "description": i.description,
-        "user_facing_description": i.user_facing_description,
-        "json_schema": i.json_schema,
-        "creatable_on_ui": i.creatable_on_ui,
-        "creatable_by_agent": i.creatable_by_agent,
-        "visible_on_ui": i.visible_on_ui,
-        "limits": i.limits,
-        "interrupted": i.interrupted,
-        "sha256": plugin.compiled.digest(),
-        "size_bytes": plugin.compiled.size(),
-    })
+    let mut doc = plugin.summary();
+    doc["sha256"] = json!(plugin.compiled.digest());
+    doc["size_bytes"] = json!(plugin.compiled.size());
+    doc
 }
 
 fn print_info(plugin: &Plugin) {

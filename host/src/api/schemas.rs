@@ -8,25 +8,7 @@ use crate::auth::Caller;
 use crate::registry::Plugin;
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
-
-/// The schema listing entry of one job type version.
-pub(crate) fn entry(p: &Plugin) -> Value {
-    let i = &p.info;
-    json!({
-        "job_type": i.job_type,
-        "version": i.version.to_string(),
-        "display_name": i.display_name,
-        "description": i.description,
-        "user_facing_description": i.user_facing_description,
-        "json_schema": i.json_schema,
-        "creatable_on_ui": i.creatable_on_ui,
-        "creatable_by_agent": i.creatable_by_agent,
-        "visible_on_ui": i.visible_on_ui,
-        "limits": i.limits,
-        "interrupted": i.interrupted,
-    })
-}
+use serde_json::Value;
 
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -59,7 +41,7 @@ pub(super) async fn list(
                 && visible.is_none_or(|b| i.visible_on_ui == b)
                 && (types.is_empty() || types.contains(&i.job_type.as_str()))
         })
-        .map(|p| entry(p))
+        .map(|p| p.summary())
         .collect();
     Ok(Json(Value::Array(items)))
 }

@@ -66,6 +66,24 @@ impl Plugin {
         }
     }
 
+    /// The job type as `GET /jobs/schemas` and `jobhost plugin inspect` show it.
+    pub fn summary(&self) -> Value {
+        let i = &self.info;
+        serde_json::json!({
+            "job_type": i.job_type,
+            "version": i.version.to_string(),
+            "display_name": i.display_name,
+            "description": i.description,
+            "user_facing_description": i.user_facing_description,
+            "json_schema": i.json_schema,
+            "creatable_on_ui": i.creatable_on_ui,
+            "creatable_by_agent": i.creatable_by_agent,
+            "visible_on_ui": i.visible_on_ui,
+            "limits": i.limits,
+            "interrupted": i.interrupted,
+        })
+    }
+
     /// Checks a config against the schema, adding `job_type` when absent.
     pub fn validate_config(&self, config: &mut Value) -> Result<(), ConfigError> {
         let object = config.as_object_mut().ok_or(ConfigError::NotAnObject)?;

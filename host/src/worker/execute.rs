@@ -134,8 +134,11 @@ fn try_execute(shared: &Shared, id: RunId) -> Result<(), StoreError> {
             );
         }
         Outcome::HostBusy(_) => {
+            // Every instance slot is taken: back to the queue, after a pause
+            // so that this worker does not spin on it.
             run.status = RunStatus::Pending;
             run.started_at = None;
+            std::thread::sleep(Duration::from_millis(10));
         }
         Outcome::Completed(out) => {
             run.status = RunStatus::Completed;
