@@ -66,6 +66,9 @@ struct ServeArgs {
     /// Token file; default DATA_DIR/tokens.json (created with an admin token if missing).
     #[arg(long, env = "JOBHOST_TOKENS_FILE")]
     tokens_file: Option<PathBuf>,
+    /// Runs that may wait in the queue; past it `POST /job-runs` answers 429.
+    #[arg(long, env = "JOBHOST_MAX_QUEUED_RUNS", default_value_t = 100_000)]
+    max_queued_runs: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +167,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                 shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
                 tokens_file: args.tokens_file,
                 cache: !cli.common.no_cache,
+                max_queued_runs: args.max_queued_runs,
             })?;
             Ok(0)
         }

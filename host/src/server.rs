@@ -34,6 +34,8 @@ pub struct ServeConfig {
     pub tokens_file: Option<PathBuf>,
     /// Use the precompiled cache.
     pub cache: bool,
+    /// Runs that may wait in the queue before triggers get 429.
+    pub max_queued_runs: usize,
 }
 
 /// Runs the server until a shutdown signal.
@@ -90,6 +92,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         registry: registry.clone(),
         tokens: Arc::new(tokens),
         workers: workers.clone(),
+        max_queued_runs: config.max_queued_runs,
     };
 
     let listener = tokio::net::TcpListener::bind(config.listen)

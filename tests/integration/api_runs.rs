@@ -292,3 +292,37 @@ fn sigterm_lets_running_runs_finish() {
     );
     assert_eq!(done["attempt"], 1);
 }
+
+#[test]
+fn a_full_queue_answers_429_with_retry_after() {
+    let mut s = Server::start();
+    let dir = s.take_dir().unwrap();
+    let token = s.user.clone();
+    drop(s);
+    let s = Server::spawn(dir.path(), &["--max-queued-runs", "1"]);
+    let api = s.api(&token);
+    let long = api.job("prime_sieve", json!({"limit": LONG, "segment_size": 65536}));
+    // Two workers busy, one run waiting: the queue is full.
+    let running: Vec<String> = (0..2).map(|_| api.trigger(&long, None)).collect();
+    for r in &running {
+        api.wait_run(r, Duration::from_secs(30), |b| b["status"] == "running");
+    }
+    let waiting = api.trigger(&long, None);
+    let r = api
+        .client
+        .post(format!("{}/job-runs", api.base))
+        .bearer_auth(&token)
+        .json(&json!({"job_id": long}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!(body["error"]["type"], "rate_limited");
+    // Cancelling the waiting run frees its place.
+    api.post(&format!("/job-runs/{waiting}/cancel"), &json!({}));
+    let again = api.trigger(&long, None);
+    for id in running.iter().chain([&again]) {
+        api.post(&format!("/job-runs/{id}/cancel"), &json!({}));
+    }
+}

@@ -55,6 +55,8 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     /// The worker pool.
     pub workers: Arc<Workers>,
+    /// Runs that may wait in the queue; past it, triggers get 429.
+    pub max_queued_runs: usize,
 }
 
 /// The router with every route and the body limit.

@@ -33,6 +33,13 @@ pub(super) async fn create(
     caller: Caller,
     Body(body): Body<CreateRun>,
 ) -> Result<Response, ApiError> {
+    let queued = state.store.queue_len();
+    if queued >= state.max_queued_runs {
+        return Err(ApiError::TooManyRequests {
+            message: format!("the run queue is full ({queued} runs waiting); retry later"),
+            retry_after: 1,
+        });
+    }
     let job = load_job(&state, &caller, &body.job_id)?;
     if job.is_deleted {
         return Err(ApiError::Conflict {

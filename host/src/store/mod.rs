@@ -14,6 +14,8 @@ use commit::GroupCommit;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Storage failures. Never the client's fault: the API answers 500 and logs.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,8 @@ pub struct Store {
     queue: sled::Tree,
     checkpoints: sled::Tree,
     commit: GroupCommit,
+    /// Entries in `queue`, kept beside it because `Tree::len` walks the tree.
+    queued: Arc<AtomicUsize>,
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -72,12 +76,15 @@ impl Store {
             .path(dir)
             .mode(sled::Mode::HighThroughput)
             .open()?;
+        let queue = db.open_tree("queue")?;
+        let queued = Arc::new(AtomicUsize::new(queue.len()));
         Ok(Store {
             jobs: db.open_tree("jobs")?,
             job_index: db.open_tree("job_index")?,
             runs: db.open_tree("runs")?,
             run_index: db.open_tree("run_index")?,
-            queue: db.open_tree("queue")?,
+            queue,
+            queued,
             checkpoints: db.open_tree("checkpoints")?,
             commit: GroupCommit::new(db.clone()),
             db,
@@ -127,16 +134,25 @@ impl Store {
             run.status,
             run.uuid,
         );
-        (&self.runs, &self.run_index, &self.queue)
+        // Counted before the commit, so a worker that pops the run at once
+        // never takes the count below the queue's real size.
+        self.count_queued(1);
+        let result = (&self.runs, &self.run_index, &self.queue)
             .transaction(|(runs, index, queue)| {
                 runs.insert(&id, encode(run))?;
                 for k in &index_keys {
                     index.insert(k.as_slice(), &[])?;
                 }
-                queue.insert(&keys::queue_key(run.priority, run.uuid), &[])?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
+                let added = queue
+                    .insert(&keys::queue_key(run.priority, run.uuid), &[])?
+                    .is_none();
+                Ok::<_, ConflictableTransactionError<StoreError>>(added)
             })
-            .map_err(from_tx)
+            .map_err(from_tx);
+        if !matches!(result, Ok(true)) {
+            self.count_queued(-1);
+        }
+        result.map(|_| ())
     }
 
     /// A run of `tenant`; another tenant's run is `None`.
@@ -171,7 +187,11 @@ impl Store {
             run.uuid,
         );
         let queue_key = keys::queue_key(run.priority, run.uuid);
-        (&self.runs, &self.run_index, &self.queue)
+        let requeue = run.status == RunStatus::Pending;
+        if requeue {
+            self.count_queued(1);
+        }
+        let result = (&self.runs, &self.run_index, &self.queue)
             .transaction(|(runs, index, queue)| {
                 let current = runs
                     .get(id)?
@@ -188,27 +208,49 @@ impl Store {
                 for k in &new_keys {
                     index.insert(k.as_slice(), &[])?;
                 }
-                if run.status == RunStatus::Pending {
-                    queue.insert(&queue_key, &[])?;
+                let delta: isize = if requeue {
+                    isize::from(queue.insert(&queue_key, &[])?.is_none())
                 } else {
-                    queue.remove(&queue_key)?;
-                }
-                Ok(())
+                    -isize::from(queue.remove(&queue_key)?.is_some())
+                };
+                Ok(delta)
             })
-            .map_err(from_tx)
+            .map_err(from_tx);
+        match result {
+            // An insert was counted in advance (see `insert_run`).
+            Ok(delta) if requeue => self.count_queued(delta - 1),
+            Ok(delta) => self.count_queued(delta),
+            Err(_) if requeue => self.count_queued(-1),
+            Err(_) => {}
+        }
+        result.map(|_| ())
     }
 
     /// Takes the next queued run: highest priority, then oldest.
     pub fn pop_queue(&self) -> Result<Option<RunId>, StoreError> {
-        Ok(self
-            .queue
-            .pop_min()?
-            .and_then(|(k, _)| RunId::from_slice(&k[4..])))
+        let popped = self.queue.pop_min()?;
+        if popped.is_some() {
+            self.count_queued(-1);
+        }
+        Ok(popped.and_then(|(k, _)| RunId::from_slice(&k[4..])))
+    }
+
+    fn count_queued(&self, delta: isize) {
+        if delta >= 0 {
+            self.queued.fetch_add(delta as usize, Ordering::Relaxed);
+        } else {
+            // Saturating: never wrap below zero if a count was missed.
+            let _ = self
+                .queued
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                    Some(q.saturating_sub(delta.unsigned_abs()))
+                });
+        }
     }
 
     /// Runs waiting in the queue.
     pub fn queue_len(&self) -> usize {
-        self.queue.len()
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Ids of runs in `status`, across tenants, oldest first.
@@ -223,9 +265,21 @@ impl Store {
 
     /// Puts a pending run back in the queue (recovery).
     pub fn requeue(&self, run: &JobRun) -> Result<(), StoreError> {
-        self.queue
-            .insert(keys::queue_key(run.priority, run.uuid), &[])?;
-        Ok(())
+        self.count_queued(1);
+        match self
+            .queue
+            .insert(keys::queue_key(run.priority, run.uuid), &[])
+        {
+            Ok(None) => Ok(()),
+            Ok(Some(_)) => {
+                self.count_queued(-1);
+                Ok(())
+            }
+            Err(e) => {
+                self.count_queued(-1);
+                Err(e.into())
+            }
+        }
     }
 
     /// Replaces a run's checkpoint.

@@ -193,3 +193,26 @@ fn data_survives_reopening() {
     );
     assert_eq!(s.pop_queue().unwrap(), Some(r.uuid));
 }
+
+#[test]
+fn queue_count_follows_inserts_pops_and_progress_writes() {
+    let (_d, s) = open();
+    let job = JobId::new();
+    let a = run("t", job, "x", 0);
+    s.insert_run(&a).unwrap();
+    assert_eq!(s.pop_queue().unwrap(), Some(a.uuid));
+    let mut running = a.clone();
+    running.status = RunStatus::Running;
+    s.update_run(RunStatus::Pending, &running).unwrap();
+    s.update_run(RunStatus::Running, &running).unwrap();
+    assert_eq!(s.queue_len(), 0);
+    let b = run("t", job, "x", 0);
+    s.insert_run(&b).unwrap();
+    assert_eq!(s.queue_len(), 1);
+    s.update_run(RunStatus::Running, &running).unwrap();
+    assert_eq!(
+        s.queue_len(),
+        1,
+        "a progress write of another run leaves the count alone"
+    );
+}
