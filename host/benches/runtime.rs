@@ -1,6 +1,8 @@
-//! Runtime figures: compile vs cached load, per-run cost of a fresh instance
-//! on 1 and 2 threads, and cancellation latency. Prints medians; never fails
-//! on a number. Run with `cargo bench -p jobhost --bench runtime`.
+//! Runtime figures: compile vs cached load; per-run cost of a fresh instance
+//! on 1 and 2 threads beside its baselines in the same process (the same
+//! logic compiled natively, instantiation alone, and one OS process per run);
+//! cancellation latency. Prints medians; never fails on a number.
+//! Run with `cargo bench -p jobhost --bench runtime` (`-- --quick` for fewer samples).
 
 use jobhost::registry::{Plugin, Registry};
 use jobhost::runtime::{CancelToken, Collector, Outcome, RunRequest, Runtime, RuntimeConfig};
@@ -14,6 +16,12 @@ const PRIME_SIEVE: &str = env!("JOBHOST_WASM_PRIME_SIEVE");
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn median(samples: &[Duration]) -> Duration {
+    let mut s = samples.to_vec();
+    s.sort();
+    percentile(&s, 0.5)
 }
 
 fn report(name: &str, mut samples: Vec<Duration>) {
@@ -74,7 +82,56 @@ fn compile_vs_cache() {
     );
 }
 
-fn per_run(threads: usize, runs_per_thread: usize) {
+/// The same work as a `text_stats` run ({"text": "hi"}), native: parse the
+/// config, analyse, serialise the result.
+fn native_floor(n: usize) -> Vec<Duration> {
+    let config = r#"{"job_type":"text_stats","text":"hi"}"#;
+    (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let c: text_stats::Config = jobhost_plugin::parse_config(std::hint::black_box(config)).unwrap();
+            let out = serde_json::to_string(&text_stats::analyse(&c)).unwrap();
+            std::hint::black_box(out);
+            t.elapsed()
+        })
+        .collect()
+}
+
+fn instantiate_only(n: usize) -> Vec<Duration> {
+    let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    let plugin = load(&rt, TEXT_STATS);
+    for _ in 0..200 {
+        rt.instantiate_only(&plugin.compiled).unwrap();
+    }
+    (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            rt.instantiate_only(&plugin.compiled).unwrap();
+            t.elapsed()
+        })
+        .collect()
+}
+
+/// The naive host: one `jobhost run` process per run (precompiled cache warm).
+fn process_per_run(n: usize) -> Vec<Duration> {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        let t = Instant::now();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_jobhost"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["run", TEXT_STATS, "--config", r#"{"text":"hi"}"#])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        t.elapsed()
+    };
+    run(); // fills the cache
+    (0..n).map(|_| run()).collect()
+}
+
+fn per_run(threads: usize, runs_per_thread: usize) -> Vec<Duration> {
     let rt = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
     let plugin = Arc::new(load(&rt, TEXT_STATS));
     let req = Arc::new(request(&plugin, json!({"text": "hi"})));
@@ -122,12 +179,13 @@ fn per_run(threads: usize, runs_per_thread: usize) {
     let n = samples.len();
     report(
         &format!("fresh instance + text_stats run, {threads} thread(s)"),
-        samples,
+        samples.clone(),
     );
     println!(
         "  throughput: {:.0} runs/s",
         n as f64 / elapsed.as_secs_f64()
     );
+    samples
 }
 
 fn cancel_latency() {
@@ -172,8 +230,23 @@ fn main() {
         "jobhost runtime benchmark on {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    let quick = std::env::args().any(|a| a == "--quick");
+    let n = if quick { 2_000 } else { 20_000 };
     compile_vs_cache();
-    per_run(1, 20_000);
-    per_run(2, 20_000);
+    let native = native_floor(n);
+    report("(a) native text_stats logic, 1 thread", native.clone());
+    let inst = instantiate_only(n);
+    report("(c) fresh store + instantiate only, 1 thread", inst.clone());
+    let one = per_run(1, n);
+    per_run(2, n);
+    let procs = process_per_run(if quick { 20 } else { 100 });
+    report("(b) one OS process per run (jobhost run)", procs.clone());
+    let (native, inst, one, procs) = (median(&native), median(&inst), median(&one), median(&procs));
+    println!(
+        "ratios of the median fresh-instance run ({one:.1?}): {:.1}x the native floor, {:.2}x instantiation alone, {:.0}x faster than a process per run",
+        one.as_secs_f64() / native.as_secs_f64(),
+        one.as_secs_f64() / inst.as_secs_f64(),
+        procs.as_secs_f64() / one.as_secs_f64()
+    );
     cancel_latency();
 }

@@ -159,6 +159,14 @@ impl Runtime {
         self.engine.compile(bytes, self.config.max_component_bytes)
     }
 
+    /// Creates a fresh store and instance of `compiled` and calls nothing:
+    /// the fixed cost of every run, for benchmarks and health checks.
+    pub fn instantiate_only(&self, compiled: &Compiled) -> Result<(), CallError> {
+        let observer: Arc<dyn RunObserver> = Arc::new(Collector::default());
+        let limits = self.config.describe_limits;
+        self.call(compiled, &limits, observer, CancelToken::new(), |_, _| Ok(())).0
+    }
+
     /// Calls `describe` under the describe limits.
     pub fn describe(&self, compiled: &Compiled) -> Result<PluginInfo, CallError> {
         let observer: Arc<dyn RunObserver> = Arc::new(Collector::default());
