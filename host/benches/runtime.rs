@@ -89,7 +89,8 @@ fn native_floor(n: usize) -> Vec<Duration> {
     (0..n)
         .map(|_| {
             let t = Instant::now();
-            let c: text_stats::Config = jobhost_plugin::parse_config(std::hint::black_box(config)).unwrap();
+            let c: text_stats::Config =
+                jobhost_plugin::parse_config(std::hint::black_box(config)).unwrap();
             let out = serde_json::to_string(&text_stats::analyse(&c)).unwrap();
             std::hint::black_box(out);
             t.elapsed()

@@ -164,7 +164,10 @@ impl Runtime {
     pub fn instantiate_only(&self, compiled: &Compiled) -> Result<(), CallError> {
         let observer: Arc<dyn RunObserver> = Arc::new(Collector::default());
         let limits = self.config.describe_limits;
-        self.call(compiled, &limits, observer, CancelToken::new(), |_, _| Ok(())).0
+        self.call(compiled, &limits, observer, CancelToken::new(), |_, _| {
+            Ok(())
+        })
+        .0
     }
 
     /// Calls `describe` under the describe limits.
