@@ -1,0 +1,227 @@
+//! Figures at scale: start-up with 50 extra plugins (cold: compiling; warm:
+//! precompiled cache), `GET /jobs/schemas` with them, and the run lists with
+//! many runs stored (first page, a deep page, filtered by status and by
+//! job), the server's RSS and the data directory's bytes per run.
+//! Run with `cargo bench -p jobhost --bench scale` (100,000 runs) or
+//! `-- --runs 1000000` for the full size.
+
+use jobhost::job_type::JobTypeId;
+use jobhost::model::{JobId, JobRun, RunId, RunStatus, TenantId, now};
+use jobhost::store::Store;
+use reqwest::blocking::Client;
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TEXT_STATS: &str = env!("JOBHOST_WASM_TEXT_STATS");
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Server(Child, String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a server; returns it and the time until it listened.
+fn serve(data: &Path) -> (Server, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jobhost"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(rest) = line.strip_prefix("jobhost listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let took = started.elapsed();
+    std::thread::spawn(move || for _ in lines {});
+    (Server(child, format!("{base}/api/v1")), took)
+}
+
+fn token(data: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_jobhost"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["token", "create", "--user", "bench@example.com"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| {
+                    let m = e.metadata().unwrap();
+                    if m.is_dir() { dir_bytes(&e.path()) } else { m.len() }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn timed(client: &Client, token: &str, url: &str, n: usize) -> String {
+    let mut samples: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let r = client.get(url).bearer_auth(token).send().unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{url}");
+            r.bytes().unwrap();
+            t.elapsed()
+        })
+        .collect();
+    samples.sort();
+    format!("median {:>9.2?}  p99 {:>9.2?}", samples[n / 2], samples[n * 99 / 100])
+}
+
+/// A copy of text_stats whose job type id is `id` (10 bytes, like `text_stats`).
+fn variant(bytes: &[u8], id: &str) -> Vec<u8> {
+    assert_eq!(id.len(), 10);
+    let mut out = bytes.to_vec();
+    let needle = b"text_stats";
+    let mut i = 0;
+    while let Some(pos) = out[i..].windows(needle.len()).position(|w| w == needle) {
+        out[i + pos..i + pos + needle.len()].copy_from_slice(id.as_bytes());
+        i += pos + needle.len();
+    }
+    out
+}
+
+fn startup() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+    let bytes = std::fs::read(TEXT_STATS).unwrap();
+    for i in 0..50 {
+        let id = format!("bench_t_{i:02}");
+        std::fs::write(dir.path().join(format!("plugins/{id}.wasm")), variant(&bytes, &id)).unwrap();
+    }
+    token(dir.path());
+    let (cold_server, cold) = serve(dir.path());
+    drop(cold_server);
+    let mut warm = Vec::new();
+    for _ in 0..5 {
+        let (s, took) = serve(dir.path());
+        warm.push(took);
+        drop(s);
+    }
+    warm.sort();
+    println!("start-up with 54 job types (50 plugins + 4 bundled): cold (compile) {cold:.2?}, warm (cache) median {:.2?} of 5", warm[2]);
+    let t = token(dir.path());
+    let (server, _) = serve(dir.path());
+    let client = Client::new();
+    let url = format!("{}/jobs/schemas", server.1);
+    let n = client.get(&url).bearer_auth(&t).send().unwrap().json::<serde_json::Value>().unwrap().as_array().unwrap().len();
+    println!("GET /jobs/schemas with {n} job types:              {}", timed(&client, &t, &url, 500));
+}
+
+fn lists(runs: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = TenantId("default".into());
+    let jobs: Vec<JobId> = (0..1000).map(|_| JobId::new()).collect();
+    let job_type = JobTypeId::parse("text_stats").unwrap();
+    let seeded = Instant::now();
+    let mut middle = None;
+    {
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let t = now();
+        for i in 0..runs {
+            let status = if i % 10 == 0 { RunStatus::Failed } else { RunStatus::Completed };
+            let mut run = JobRun {
+                uuid: RunId::new(),
+                tenant: tenant.clone(),
+                job_id: jobs[i % jobs.len()],
+                job_name: "bench".into(),
+                job_type: job_type.clone(),
+                job_type_version: semver::Version::new(1, 0, 0),
+                config: json!({"job_type": "text_stats", "text": "hi"}),
+                status: RunStatus::Pending,
+                priority: 0,
+                attempt: 1,
+                progress: 100,
+                progress_message: Some("done".into()),
+                output: Some(json!({"words": 1})),
+                output_references: vec![],
+                error: None,
+                receipt: None,
+                created_by: "bench@example.com".into(),
+                created_at: t,
+                updated_at: t,
+                started_at: Some(t),
+                finished_at: Some(t),
+                is_deleted: false,
+            };
+            store.insert_run(&run).unwrap();
+            store.pop_queue().unwrap();
+            run.status = status;
+            store.update_run(RunStatus::Pending, &run).unwrap();
+            if i == runs / 2 {
+                middle = Some(run.uuid);
+            }
+        }
+        store.flush_blocking().unwrap();
+    }
+    let seeding = seeded.elapsed();
+    let bytes = dir_bytes(&dir.path().join("db"));
+    println!(
+        "seeded {runs} runs in {seeding:.1?}; data dir {:.1} MiB, {:.0} bytes per run",
+        bytes as f64 / (1 << 20) as f64,
+        bytes as f64 / runs as f64
+    );
+    let t = token(dir.path());
+    let (server, _) = serve(dir.path());
+    let client = Client::new();
+    let base = &server.1;
+    let middle = hex_cursor(middle.unwrap());
+    let job = jobs[7];
+    for (name, path) in [
+        ("first page", "/job-runs?limit=20".to_string()),
+        ("deep page (cursor at the middle)", format!("/job-runs?limit=20&cursor={middle}")),
+        ("filtered by status (failed, 10%)", "/job-runs?statuses=failed&limit=20".to_string()),
+        ("filtered by job (0.1%)", format!("/job-runs?job_id={job}&limit=20")),
+    ] {
+        println!("GET /job-runs {name:<34} {}", timed(&client, &t, &format!("{base}{path}"), 200));
+    }
+    println!("server RSS with {runs} runs stored, after the lists: {:.0} MiB", rss_mib(server.0.id()));
+}
+
+fn hex_cursor(id: RunId) -> String {
+    jobhost::store::encode_cursor(id.bytes())
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    println!("jobhost scale benchmark on {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    startup();
+    lists(arg("--runs", 100_000));
+}
