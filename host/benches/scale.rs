@@ -19,7 +19,11 @@ const TEXT_STATS: &str = env!("JOBHOST_WASM_TEXT_STATS");
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 struct Server(Child, String);
@@ -82,7 +86,11 @@ fn dir_bytes(dir: &Path) -> u64 {
                 .filter_map(|e| e.ok())
                 .map(|e| {
                     let m = e.metadata().unwrap();
-                    if m.is_dir() { dir_bytes(&e.path()) } else { m.len() }
+                    if m.is_dir() {
+                        dir_bytes(&e.path())
+                    } else {
+                        m.len()
+                    }
                 })
                 .sum()
         })
@@ -100,7 +108,11 @@ fn timed(client: &Client, token: &str, url: &str, n: usize) -> String {
         })
         .collect();
     samples.sort();
-    format!("median {:>9.2?}  p99 {:>9.2?}", samples[n / 2], samples[n * 99 / 100])
+    format!(
+        "median {:>9.2?}  p99 {:>9.2?}",
+        samples[n / 2],
+        samples[n * 99 / 100]
+    )
 }
 
 /// A copy of text_stats whose job type id is `id` (10 bytes, like `text_stats`).
@@ -122,7 +134,11 @@ fn startup() {
     let bytes = std::fs::read(TEXT_STATS).unwrap();
     for i in 0..50 {
         let id = format!("bench_t_{i:02}");
-        std::fs::write(dir.path().join(format!("plugins/{id}.wasm")), variant(&bytes, &id)).unwrap();
+        std::fs::write(
+            dir.path().join(format!("plugins/{id}.wasm")),
+            variant(&bytes, &id),
+        )
+        .unwrap();
     }
     token(dir.path());
     let (cold_server, cold) = serve(dir.path());
@@ -134,13 +150,28 @@ fn startup() {
         drop(s);
     }
     warm.sort();
-    println!("start-up with 54 job types (50 plugins + 4 bundled): cold (compile) {cold:.2?}, warm (cache) median {:.2?} of 5", warm[2]);
+    println!(
+        "start-up with 54 job types (50 plugins + 4 bundled): cold (compile) {cold:.2?}, warm (cache) median {:.2?} of 5",
+        warm[2]
+    );
     let t = token(dir.path());
     let (server, _) = serve(dir.path());
     let client = Client::new();
     let url = format!("{}/jobs/schemas", server.1);
-    let n = client.get(&url).bearer_auth(&t).send().unwrap().json::<serde_json::Value>().unwrap().as_array().unwrap().len();
-    println!("GET /jobs/schemas with {n} job types:              {}", timed(&client, &t, &url, 500));
+    let n = client
+        .get(&url)
+        .bearer_auth(&t)
+        .send()
+        .unwrap()
+        .json::<serde_json::Value>()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len();
+    println!(
+        "GET /jobs/schemas with {n} job types:              {}",
+        timed(&client, &t, &url, 500)
+    );
 }
 
 fn lists(runs: usize) {
@@ -154,7 +185,11 @@ fn lists(runs: usize) {
         let store = Store::open(&dir.path().join("db")).unwrap();
         let t = now();
         for i in 0..runs {
-            let status = if i % 10 == 0 { RunStatus::Failed } else { RunStatus::Completed };
+            let status = if i % 10 == 0 {
+                RunStatus::Failed
+            } else {
+                RunStatus::Completed
+            };
             let mut run = JobRun {
                 uuid: RunId::new(),
                 tenant: tenant.clone(),
@@ -204,13 +239,28 @@ fn lists(runs: usize) {
     let job = jobs[7];
     for (name, path) in [
         ("first page", "/job-runs?limit=20".to_string()),
-        ("deep page (cursor at the middle)", format!("/job-runs?limit=20&cursor={middle}")),
-        ("filtered by status (failed, 10%)", "/job-runs?statuses=failed&limit=20".to_string()),
-        ("filtered by job (0.1%)", format!("/job-runs?job_id={job}&limit=20")),
+        (
+            "deep page (cursor at the middle)",
+            format!("/job-runs?limit=20&cursor={middle}"),
+        ),
+        (
+            "filtered by status (failed, 10%)",
+            "/job-runs?statuses=failed&limit=20".to_string(),
+        ),
+        (
+            "filtered by job (0.1%)",
+            format!("/job-runs?job_id={job}&limit=20"),
+        ),
     ] {
-        println!("GET /job-runs {name:<34} {}", timed(&client, &t, &format!("{base}{path}"), 200));
+        println!(
+            "GET /job-runs {name:<34} {}",
+            timed(&client, &t, &format!("{base}{path}"), 200)
+        );
     }
-    println!("server RSS with {runs} runs stored, after the lists: {:.0} MiB", rss_mib(server.0.id()));
+    println!(
+        "server RSS with {runs} runs stored, after the lists: {:.0} MiB",
+        rss_mib(server.0.id())
+    );
 }
 
 fn hex_cursor(id: RunId) -> String {
@@ -221,7 +271,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    println!("jobhost scale benchmark on {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "jobhost scale benchmark on {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     startup();
     lists(arg("--runs", 100_000));
 }

@@ -93,6 +93,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         tokens: Arc::new(tokens),
         workers: workers.clone(),
         max_queued_runs: config.max_queued_runs,
+        schemas: Arc::default(),
     };
 
     let listener = tokio::net::TcpListener::bind(config.listen)

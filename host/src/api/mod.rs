@@ -8,6 +8,7 @@ mod runs;
 mod schemas;
 
 pub use error::ApiError;
+pub use schemas::SchemaListing;
 
 use crate::auth::Tokens;
 use crate::registry::Registry;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub workers: Arc<Workers>,
     /// Runs that may wait in the queue; past it, triggers get 429.
     pub max_queued_runs: usize,
+    /// The serialised `GET /jobs/schemas` listings.
+    pub schemas: Arc<SchemaListing>,
 }
 
 /// The router with every route and the body limit.

@@ -6,15 +6,35 @@ use super::AppState;
 use super::extract::QueryPairs;
 use crate::auth::Caller;
 use crate::registry::Plugin;
-use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
+use std::sync::{Arc, OnceLock};
+
+/// The unfiltered listings, serialised once: the registry does not change
+/// while the server runs, and agents fetch this often.
+#[derive(Debug, Default)]
+pub struct SchemaListing {
+    newest: OnceLock<Bytes>,
+    all: OnceLock<Bytes>,
+}
+
+fn render<'a>(plugins: impl Iterator<Item = &'a Arc<Plugin>>) -> Bytes {
+    let items: Vec<Value> = plugins.map(|p| p.summary()).collect();
+    Bytes::from(serde_json::to_vec(&items).expect("summaries serialise"))
+}
+
+fn json_bytes(bytes: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
 
 pub(super) async fn list(
     State(state): State<AppState>,
     _caller: Caller,
     q: QueryPairs,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     q.only(&[
         "creatable_by_agent",
         "creatable_on_ui",
@@ -27,21 +47,29 @@ pub(super) async fn list(
     let visible: Option<bool> = q.one("visible_on_ui")?;
     let all_versions = q.one::<bool>("all_versions")?.unwrap_or(false);
     let types = q.all("job_types");
-    let plugins: Vec<&std::sync::Arc<Plugin>> = if all_versions {
-        state.registry.all().collect()
+    let registry = &state.registry;
+    if by_agent.is_none() && on_ui.is_none() && visible.is_none() && types.is_empty() {
+        let cached = if all_versions {
+            state.schemas.all.get_or_init(|| render(registry.all()))
+        } else {
+            state
+                .schemas
+                .newest
+                .get_or_init(|| render(registry.newest()))
+        };
+        return Ok(json_bytes(cached.clone()));
+    }
+    let plugins: Vec<&Arc<Plugin>> = if all_versions {
+        registry.all().collect()
     } else {
-        state.registry.newest().collect()
+        registry.newest().collect()
     };
-    let items: Vec<Value> = plugins
-        .into_iter()
-        .filter(|p| {
-            let i = &p.info;
-            by_agent.is_none_or(|b| i.creatable_by_agent == b)
-                && on_ui.is_none_or(|b| i.creatable_on_ui == b)
-                && visible.is_none_or(|b| i.visible_on_ui == b)
-                && (types.is_empty() || types.contains(&i.job_type.as_str()))
-        })
-        .map(|p| p.summary())
-        .collect();
-    Ok(Json(Value::Array(items)))
+    let matching = plugins.into_iter().filter(|p| {
+        let i = &p.info;
+        by_agent.is_none_or(|b| i.creatable_by_agent == b)
+            && on_ui.is_none_or(|b| i.creatable_on_ui == b)
+            && visible.is_none_or(|b| i.visible_on_ui == b)
+            && (types.is_empty() || types.contains(&i.job_type.as_str()))
+    });
+    Ok(json_bytes(render(matching)))
 }
