@@ -320,7 +320,16 @@ fn a_full_queue_answers_429_with_retry_after() {
     let body: serde_json::Value = r.json().unwrap();
     assert_eq!(body["error"]["type"], "rate_limited");
     // Cancelling the waiting run frees its place.
-    api.post(&format!("/job-runs/{waiting}/cancel"), &json!({}));
+    let r = api.post(&format!("/job-runs/{waiting}/cancel"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let runs = api.get("/job-runs?limit=100").body;
+    let statuses: Vec<&str> = runs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["cancelled", "running", "running"], "{runs}");
     let again = api.trigger(&long, None);
     for id in running.iter().chain([&again]) {
         api.post(&format!("/job-runs/{id}/cancel"), &json!({}));

@@ -227,9 +227,7 @@ pub(super) async fn list(
     let page = state
         .store
         .list_jobs(&caller.tenant, &filter, cursor, limit)?;
-    Ok(Json(
-        json!({"items": page.items, "count": page.items.len(), "next_cursor": page.next_cursor}),
-    ))
+    Ok(super::page_body(page))
 }
 
 /// A job of the caller's tenant, or 404.

@@ -117,3 +117,14 @@ pub(crate) fn paging(q: &extract::QueryPairs) -> Result<(usize, Option<[u8; 16]>
     };
     Ok((limit, cursor))
 }
+
+/// The list response shape: `{"items", "count", "next_cursor"}`.
+pub(crate) fn page_body<T: serde::Serialize>(
+    page: crate::store::Page<T>,
+) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "count": page.items.len(),
+        "items": page.items,
+        "next_cursor": page.next_cursor,
+    }))
+}

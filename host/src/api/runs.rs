@@ -137,9 +137,7 @@ pub(super) async fn list(
     let page = state
         .store
         .list_runs(&caller.tenant, &filter, cursor, limit)?;
-    Ok(Json(
-        json!({"items": page.items, "count": page.items.len(), "next_cursor": page.next_cursor}),
-    ))
+    Ok(super::page_body(page))
 }
 
 fn load(state: &AppState, caller: &Caller, raw_id: &str) -> Result<JobRun, ApiError> {

@@ -216,3 +216,42 @@ fn queue_count_follows_inserts_pops_and_progress_writes() {
         "a progress write of another run leaves the count alone"
     );
 }
+
+#[test]
+fn queue_count_stays_exact_under_concurrent_inserts_pops_and_cancels() {
+    let (_d, s) = open();
+    let job = JobId::new();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let s = &s;
+            scope.spawn(move || {
+                for i in 0..300 {
+                    let r = run("t", job, "x", i % 3);
+                    s.insert_run(&r).unwrap();
+                    if i % 3 == 0 {
+                        let mut c = r.clone();
+                        c.status = RunStatus::Cancelled;
+                        let _ = s.update_run(RunStatus::Pending, &c);
+                    }
+                }
+            });
+        }
+        for _ in 0..2 {
+            let s = &s;
+            scope.spawn(move || {
+                for _ in 0..600 {
+                    if let Some(id) = s.pop_queue().unwrap() {
+                        let mut r = s.run_any_tenant(id).unwrap().unwrap();
+                        r.status = RunStatus::Running;
+                        let _ = s.update_run(RunStatus::Pending, &r);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(
+        s.queue_len(),
+        s.queue.len(),
+        "the count matches the queue tree"
+    );
+}
