@@ -255,29 +255,8 @@ fn auth_roles_and_tenants() {
 
 #[test]
 fn agents_cannot_create_types_closed_to_agents() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
-    std::fs::copy(
-        crate::support::HOSTILE,
-        dir.path().join("plugins/hostile.wasm"),
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jobhost"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args([
-            "token",
-            "create",
-            "--user",
-            "bot@example.com",
-            "--role",
-            "agent",
-        ])
-        .output()
-        .unwrap();
-    let agent_token = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let s = Server::spawn(dir.path(), &[]);
-    let r = s.api(&agent_token).post(
+    let s = Server::start_with(&[crate::support::HOSTILE]);
+    let r = s.api(&s.agent).post(
         "/jobs",
         &json!({"job_type": "hostile", "config": {"attack": "none"}}),
     );
@@ -285,6 +264,11 @@ fn agents_cannot_create_types_closed_to_agents() {
         (r.status, r.body["error"]["type"].as_str()),
         (403, Some("forbidden"))
     );
+    let r = s.api(&s.user).post(
+        "/jobs",
+        &json!({"job_type": "hostile", "config": {"attack": "none"}}),
+    );
+    assert_eq!(r.status, 201, "users may: {}", r.body);
 }
 
 #[test]

@@ -67,22 +67,8 @@ fn overrides_are_merged_then_validated() {
 
 #[test]
 fn failures_carry_the_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
-    std::fs::copy(
-        crate::support::HOSTILE,
-        dir.path().join("plugins/hostile.wasm"),
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jobhost"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["token", "create", "--user", "u@example.com"])
-        .output()
-        .unwrap();
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let s = Server::spawn(dir.path(), &[]);
-    let api = s.api(&token);
+    let s = Server::start_with(&[crate::support::HOSTILE]);
+    let api = s.api(&s.user);
     let job = api.job("hostile", json!({"attack": "memory"}));
     let run = api.wait_done(&api.trigger(&job, None));
     assert_eq!(run["status"], "failed");

@@ -39,8 +39,18 @@ fn token(data: &Path, user: &str, tenant: &str, role: &str) -> String {
 impl Server {
     /// Starts a server on a fresh data directory.
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a server on a fresh data directory whose plugins directory
+    /// holds copies of these components.
+    pub fn start_with(plugins: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().to_path_buf();
+        std::fs::create_dir_all(data.join("plugins")).unwrap();
+        for (i, plugin) in plugins.iter().enumerate() {
+            std::fs::copy(plugin, data.join(format!("plugins/{i}.wasm"))).unwrap();
+        }
         let admin = token(&data, "admin@example.com", "acme", "admin");
         let user = token(&data, "user@example.com", "acme", "user");
         let agent = token(&data, "agent@example.com", "acme", "agent");
