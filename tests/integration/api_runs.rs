@@ -288,10 +288,13 @@ fn a_full_queue_answers_429_with_retry_after() {
     let s = Server::spawn(dir.path(), &["--max-queued-runs", "1"]);
     let api = s.api(&token);
     let long = api.job("prime_sieve", json!({"limit": LONG, "segment_size": 65536}));
-    // Two workers busy, one run waiting: the queue is full.
-    let running: Vec<String> = (0..2).map(|_| api.trigger(&long, None)).collect();
-    for r in &running {
-        api.wait_run(r, Duration::from_secs(30), |b| b["status"] == "running");
+    // Two workers busy, one run waiting: the queue is full. Each busy run is
+    // triggered only after the previous one left the queue (cap 1).
+    let mut running = Vec::new();
+    for _ in 0..2 {
+        let r = api.trigger(&long, None);
+        api.wait_run(&r, Duration::from_secs(30), |b| b["status"] == "running");
+        running.push(r);
     }
     let waiting = api.trigger(&long, None);
     let r = api

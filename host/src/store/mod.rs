@@ -14,8 +14,7 @@ use commit::GroupCommit;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Storage failures. Never the client's fault: the API answers 500 and logs.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +47,7 @@ pub struct Store {
     checkpoints: sled::Tree,
     commit: GroupCommit,
     /// Entries in `queue`, kept beside it because `Tree::len` walks the tree.
-    queued: Arc<AtomicUsize>,
+    queued: Arc<Mutex<usize>>,
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -77,7 +76,7 @@ impl Store {
             .mode(sled::Mode::HighThroughput)
             .open()?;
         let queue = db.open_tree("queue")?;
-        let queued = Arc::new(AtomicUsize::new(queue.len()));
+        let queued = Arc::new(Mutex::new(queue.len()));
         Ok(Store {
             jobs: db.open_tree("jobs")?,
             job_index: db.open_tree("job_index")?,
@@ -134,10 +133,8 @@ impl Store {
             run.status,
             run.uuid,
         );
-        // Counted before the commit, so a worker that pops the run at once
-        // never takes the count below the queue's real size.
-        self.count_queued(1);
-        let result = (&self.runs, &self.run_index, &self.queue)
+        let mut queued = self.queue_lock();
+        let added = (&self.runs, &self.run_index, &self.queue)
             .transaction(|(runs, index, queue)| {
                 runs.insert(&id, encode(run))?;
                 for k in &index_keys {
@@ -148,11 +145,9 @@ impl Store {
                     .is_none();
                 Ok::<_, ConflictableTransactionError<StoreError>>(added)
             })
-            .map_err(from_tx);
-        if !matches!(result, Ok(true)) {
-            self.count_queued(-1);
-        }
-        result.map(|_| ())
+            .map_err(from_tx)?;
+        *queued += usize::from(added);
+        Ok(())
     }
 
     /// A run of `tenant`; another tenant's run is `None`.
@@ -188,10 +183,8 @@ impl Store {
         );
         let queue_key = keys::queue_key(run.priority, run.uuid);
         let requeue = run.status == RunStatus::Pending;
-        if requeue {
-            self.count_queued(1);
-        }
-        let result = (&self.runs, &self.run_index, &self.queue)
+        let mut queued = self.queue_lock();
+        let delta = (&self.runs, &self.run_index, &self.queue)
             .transaction(|(runs, index, queue)| {
                 let current = runs
                     .get(id)?
@@ -215,42 +208,30 @@ impl Store {
                 };
                 Ok(delta)
             })
-            .map_err(from_tx);
-        match result {
-            // An insert was counted in advance (see `insert_run`).
-            Ok(delta) if requeue => self.count_queued(delta - 1),
-            Ok(delta) => self.count_queued(delta),
-            Err(_) if requeue => self.count_queued(-1),
-            Err(_) => {}
-        }
-        result.map(|_| ())
+            .map_err(from_tx)?;
+        *queued = queued.saturating_add_signed(delta);
+        Ok(())
     }
 
     /// Takes the next queued run: highest priority, then oldest.
     pub fn pop_queue(&self) -> Result<Option<RunId>, StoreError> {
+        let mut queued = self.queue_lock();
         let popped = self.queue.pop_min()?;
         if popped.is_some() {
-            self.count_queued(-1);
+            *queued = queued.saturating_sub(1);
         }
         Ok(popped.and_then(|(k, _)| RunId::from_slice(&k[4..])))
     }
 
-    fn count_queued(&self, delta: isize) {
-        if delta >= 0 {
-            self.queued.fetch_add(delta as usize, Ordering::Relaxed);
-        } else {
-            // Saturating: never wrap below zero if a count was missed.
-            let _ = self
-                .queued
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
-                    Some(q.saturating_sub(delta.unsigned_abs()))
-                });
-        }
+    /// Every change to the queue tree happens under this lock and adjusts
+    /// the count by what it did, so the count is exact.
+    fn queue_lock(&self) -> MutexGuard<'_, usize> {
+        self.queued.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs waiting in the queue.
     pub fn queue_len(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
+        *self.queue_lock()
     }
 
     /// Ids of runs in `status`, across tenants, oldest first.
@@ -265,21 +246,13 @@ impl Store {
 
     /// Puts a pending run back in the queue (recovery).
     pub fn requeue(&self, run: &JobRun) -> Result<(), StoreError> {
-        self.count_queued(1);
-        match self
+        let mut queued = self.queue_lock();
+        let added = self
             .queue
-            .insert(keys::queue_key(run.priority, run.uuid), &[])
-        {
-            Ok(None) => Ok(()),
-            Ok(Some(_)) => {
-                self.count_queued(-1);
-                Ok(())
-            }
-            Err(e) => {
-                self.count_queued(-1);
-                Err(e.into())
-            }
-        }
+            .insert(keys::queue_key(run.priority, run.uuid), &[])?
+            .is_none();
+        *queued += usize::from(added);
+        Ok(())
     }
 
     /// Replaces a run's checkpoint.
