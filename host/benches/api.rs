@@ -7,48 +7,21 @@
 //! latency of GET /jobs/schemas and of a first page of GET /job-runs.
 //! Run with `cargo bench -p jobhost --bench api` (`-- --runs N --clients C`).
 
+mod common;
+
 use hdrhistogram::Histogram;
+
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(data: &std::path::Path) -> (Server, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_jobhost"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["token", "create", "--user", "bench@example.com"])
-        .output()
-        .unwrap();
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jobhost"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(rest) = line.strip_prefix("jobhost listening on ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Server(child), format!("{base}/api/v1"), token)
+fn start(data: &std::path::Path) -> (common::Server, String, String) {
+    let token = common::token(data);
+    let (server, _) = common::serve(data);
+    let base = server.1.clone();
+    (server, base, token)
 }
 
 /// Posts a run and polls it to the end; returns the time from POST to seeing `completed`.
@@ -93,15 +66,6 @@ fn summary(name: &str, mut samples: Vec<Duration>) {
         p(0.99),
         samples[samples.len() - 1]
     );
-}
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn ts(v: &Value) -> OffsetDateTime {
@@ -168,7 +132,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let (runs, clients) = (arg("--runs", 2000), arg("--clients", 8));
+    let (runs, clients) = (common::arg("--runs", 2000), common::arg("--clients", 8));
     let dir = tempfile::tempdir().unwrap();
     let (_server, base, token) = start(dir.path());
     let client_one = Client::new();

@@ -5,68 +5,18 @@
 //! Run with `cargo bench -p jobhost --bench scale` (100,000 runs) or
 //! `-- --runs 1000000` for the full size.
 
+mod common;
+
+use common::{serve, token};
 use jobhost::job_type::JobTypeId;
 use jobhost::model::{JobId, JobRun, RunId, RunStatus, TenantId, now};
 use jobhost::store::Store;
 use reqwest::blocking::Client;
 use serde_json::json;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TEXT_STATS: &str = env!("JOBHOST_WASM_TEXT_STATS");
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a server; returns it and the time until it listened.
-fn serve(data: &Path) -> (Server, Duration) {
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jobhost"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(rest) = line.strip_prefix("jobhost listening on ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    let took = started.elapsed();
-    std::thread::spawn(move || for _ in lines {});
-    (Server(child, format!("{base}/api/v1")), took)
-}
-
-fn token(data: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_jobhost"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["token", "create", "--user", "bench@example.com"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -276,5 +226,5 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     startup();
-    lists(arg("--runs", 100_000));
+    lists(common::arg("--runs", 100_000));
 }

@@ -109,8 +109,9 @@ fn resolve(
     job_type: &str,
     req: Option<&str>,
 ) -> Result<Arc<Plugin>, ApiError> {
-    let known: Vec<&str> = state.registry.ids().map(|i| i.as_str()).collect();
-    if !known.contains(&job_type) {
+    if state.registry.versions(job_type).next().is_none() {
+        // Only an error lists the known job types; a valid request does not pay for it.
+        let known: Vec<&str> = state.registry.ids().map(|i| i.as_str()).collect();
         return Err(ApiError::Unprocessable {
             kind: "unknown_job_type",
             message: format!(
@@ -132,8 +133,7 @@ fn resolve(
         .ok_or_else(|| {
             let versions: Vec<String> = state
                 .registry
-                .all()
-                .filter(|p| p.info.job_type.as_str() == job_type)
+                .versions(job_type)
                 .map(|p| p.info.version.to_string())
                 .collect();
             ApiError::Unprocessable {

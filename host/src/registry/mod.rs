@@ -161,6 +161,14 @@ impl Registry {
             .map(|(_, p)| p)
     }
 
+    /// Every loaded version of one job type, oldest first.
+    pub fn versions(&self, job_type: &str) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.types
+            .get(job_type)
+            .into_iter()
+            .flat_map(|v| v.values())
+    }
+
     /// The newest version of every job type, ordered by id.
     pub fn newest(&self) -> impl Iterator<Item = &Arc<Plugin>> {
         self.types.values().filter_map(|v| v.values().next_back())

@@ -44,6 +44,27 @@ impl Shared {
         token
     }
 
+    /// Waits on `wake` while `busy` holds for the running set, until `deadline`.
+    fn wait_while<'a>(
+        &self,
+        mut running: MutexGuard<'a, HashMap<RunId, CancelToken>>,
+        deadline: Instant,
+        busy: impl Fn(&HashMap<RunId, CancelToken>) -> bool,
+    ) -> MutexGuard<'a, HashMap<RunId, CancelToken>> {
+        while busy(&running) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            running = self
+                .wake
+                .wait_timeout(running, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        running
+    }
+
     fn unregister(&self, id: RunId) {
         lock(&self.running).remove(&id);
         self.wake.notify_all();
@@ -103,21 +124,11 @@ impl Workers {
 
     /// Waits until `id` is no longer executing, at most `timeout`.
     pub fn wait_finished(&self, id: RunId, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut running = lock(&self.shared.running);
-        while running.contains_key(&id) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            running = self
-                .shared
-                .wake
-                .wait_timeout(running, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        true
+        let running = lock(&self.shared.running);
+        let running = self
+            .shared
+            .wait_while(running, Instant::now() + timeout, |r| r.contains_key(&id));
+        !running.contains_key(&id)
     }
 
     /// Runs executing now.
@@ -133,16 +144,8 @@ impl Workers {
         self.shared.wake.notify_all();
         let deadline = Instant::now() + grace;
         {
-            let mut running = lock(&self.shared.running);
-            while !running.is_empty() && Instant::now() < deadline {
-                let left = deadline.saturating_duration_since(Instant::now());
-                running = self
-                    .shared
-                    .wake
-                    .wait_timeout(running, left)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
-            }
+            let running = lock(&self.shared.running);
+            let running = self.shared.wait_while(running, deadline, |r| !r.is_empty());
             if !running.is_empty() {
                 self.shared.interrupting.store(true, Ordering::SeqCst);
                 for token in running.values() {
