@@ -123,7 +123,11 @@ fn status_changes_move_the_indexes_and_the_queue() {
         vec![low.uuid]
     );
     assert_eq!(
-        s.runs_in_status(RunStatus::Running).unwrap(),
+        s.runs_in_status(RunStatus::Running)
+            .unwrap()
+            .iter()
+            .map(|r| r.uuid)
+            .collect::<Vec<_>>(),
         vec![high.uuid]
     );
 
@@ -253,5 +257,60 @@ fn queue_count_stays_exact_under_concurrent_inserts_pops_and_cancels() {
         s.queue_len(),
         s.queue.len(),
         "the count matches the queue tree"
+    );
+}
+
+/// What a crash between the single-key writes of a change can leave: index
+/// entries without a record, or pointing at a record in another status.
+#[test]
+fn entries_an_interrupted_change_left_are_skipped_and_cleaned() {
+    let (_d, s) = open();
+    let t = TenantId("t".into());
+    let job = JobId::new();
+    let mut done = run("t", job, "x", 0);
+    s.insert_run(&done).unwrap();
+    assert_eq!(s.pop_queue().unwrap(), Some(done.uuid));
+    done.status = RunStatus::Running;
+    s.update_run(RunStatus::Pending, &done).unwrap();
+    done.status = RunStatus::Completed;
+    s.update_run(RunStatus::Running, &done).unwrap();
+    // The new status entries of a change that never wrote its record, and
+    // the entries of a run whose record was never written.
+    let ghost = run("t", job, "x", 0);
+    for k in keys::run_index_keys(&t, job, "x", RunStatus::Running, done.uuid)
+        .into_iter()
+        .chain(keys::run_index_keys(
+            &t,
+            job,
+            "x",
+            RunStatus::Pending,
+            ghost.uuid,
+        ))
+    {
+        s.run_index.insert(k, &[]).unwrap();
+    }
+
+    for statuses in [vec![RunStatus::Running], vec![RunStatus::Pending]] {
+        let filter = RunFilter {
+            statuses,
+            ..Default::default()
+        };
+        assert!(s.list_runs(&t, &filter, None, 10).unwrap().items.is_empty());
+    }
+    let all = s.list_runs(&t, &RunFilter::default(), None, 10).unwrap();
+    assert_eq!(
+        all.items.iter().map(|r| r.uuid).collect::<Vec<_>>(),
+        vec![done.uuid]
+    );
+    assert!(s.runs_in_status(RunStatus::Running).unwrap().is_empty());
+    assert!(s.runs_in_status(RunStatus::Pending).unwrap().is_empty());
+    let global: Vec<_> = [RunStatus::Running, RunStatus::Pending]
+        .into_iter()
+        .flat_map(|st| s.run_index.scan_prefix(keys::global_status(st)).keys())
+        .collect();
+    assert!(global.is_empty(), "stale entries were removed");
+    assert_eq!(
+        s.runs_in_status(RunStatus::Completed).unwrap(),
+        vec![done.clone()]
     );
 }

@@ -9,13 +9,16 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Progress is written at most this often (the last report is always written).
+/// Progress is written at most this often, the first time once the run has
+/// run this long: the terminal write carries the last report, so a short run
+/// costs no progress writes.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 /// Records what a running plugin reports.
 struct Recorder {
     store: Store,
-    run: Mutex<(JobRun, Option<Instant>)>,
+    /// The run as it will be written, and when progress was last written.
+    run: Mutex<(JobRun, Instant)>,
 }
 
 impl RunObserver for Recorder {
@@ -26,8 +29,8 @@ impl RunObserver for Recorder {
         let (run, last) = &mut *guard;
         run.progress = percent;
         run.progress_message = Some(message.to_string());
-        if last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) || percent == 100 {
-            *last = Some(Instant::now());
+        if last.elapsed() >= PROGRESS_EVERY {
+            *last = Instant::now();
             run.updated_at = now();
             if let Err(e) = self.store.update_run(RunStatus::Running, run) {
                 tracing::warn!(run = %run.uuid, error = %e, "recording progress failed");
@@ -108,7 +111,7 @@ fn try_execute(shared: &Shared, id: RunId) -> Result<(), StoreError> {
     };
     let recorder = Arc::new(Recorder {
         store: shared.store.clone(),
-        run: Mutex::new((run, None)),
+        run: Mutex::new((run, Instant::now())),
     });
     let report = shared
         .runtime

@@ -56,10 +56,7 @@ pub struct Recovered {
 /// Recovers every run left `running` or `pending` by the previous process.
 pub fn recover(store: &Store, registry: &Registry) -> Result<Recovered, StoreError> {
     let mut done = Recovered::default();
-    for id in store.runs_in_status(RunStatus::Running)? {
-        let Some(mut run) = store.run_any_tenant(id)? else {
-            continue;
-        };
+    for mut run in store.runs_in_status(RunStatus::Running)? {
         let policy = registry
             .get(run.job_type.as_str(), &run.job_type_version)
             .map(|p| p.info.interrupted)
@@ -72,11 +69,9 @@ pub fn recover(store: &Store, registry: &Registry) -> Result<Recovered, StoreErr
         }
         store.update_run(RunStatus::Running, &run)?;
     }
-    for id in store.runs_in_status(RunStatus::Pending)? {
-        if let Some(run) = store.run_any_tenant(id)? {
-            store.requeue(&run)?;
-            done.pending += 1;
-        }
+    for run in store.runs_in_status(RunStatus::Pending)? {
+        store.requeue(&run)?;
+        done.pending += 1;
     }
     store.flush_blocking()?;
     Ok(done)
