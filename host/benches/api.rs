@@ -1,55 +1,51 @@
 //! End-to-end figures through REST: a real `jobhost serve` on 127.0.0.1 with
 //! durable acknowledgement, a trivial `text_stats` job. Prints the latency
-//! from POST /job-runs to `completed` (one client), then runs posted by 8
+//! from POST /job-runs to `completed` (one client), then runs posted by N
 //! concurrent keep-alive clients that follow each to the end: runs/s and HDR
 //! percentiles of accept (POST → 201, client clock), dispatch (created →
-//! started) and completion (created → finished, server clock); and the
-//! latency of GET /jobs/schemas and of a first page of GET /job-runs.
-//! Run with `cargo bench -p jobhost --bench api` (`-- --runs N --clients C`).
+//! started) and completion (created → finished, server clock); the same
+//! load posted without following; and the latency of GET /jobs/schemas and
+//! of a first page of GET /job-runs. The clients are tasks on one thread
+//! (see `common/http.rs`). Run with `cargo bench -p jobhost --bench api`
+//! (`-- --runs N --clients C`).
 
 mod common;
 
+use common::http::{Conn, runtime};
 use hdrhistogram::Histogram;
-
-use reqwest::blocking::Client;
+use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-fn start(data: &std::path::Path) -> (common::Server, String, String) {
-    let token = common::token(data);
-    let (server, _) = common::serve(data);
-    let base = server.1.clone();
-    (server, base, token)
+/// Posts a run of `job`; returns its id.
+async fn post(conn: &mut Conn, body: &[u8]) -> String {
+    let (status, bytes) = conn.send(Method::POST, "/job-runs", body).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    let run: Value = serde_json::from_slice(&bytes).unwrap();
+    run["uuid"].as_str().expect("201 with a uuid").to_string()
 }
 
-/// Posts a run and polls it to the end; returns the time from POST to seeing `completed`.
-fn one_run(client: &Client, base: &str, token: &str, job: &str) -> Duration {
-    let started = Instant::now();
-    let run: Value = client
-        .post(format!("{base}/job-runs"))
-        .bearer_auth(token)
-        .json(&json!({"job_id": job}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let url = format!(
-        "{base}/job-runs/{}",
-        run["uuid"].as_str().expect("201 with a uuid")
-    );
+/// Polls a run every `every` until it completes; returns it. Pauses under
+/// the runtime timer's 1 ms resolution block the thread: only for one client.
+async fn follow(conn: &mut Conn, id: &str, every: Duration) -> Value {
+    let path = format!("/job-runs/{id}");
     loop {
-        let r: Value = client
-            .get(&url)
-            .bearer_auth(token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        if every < Duration::from_millis(1) {
+            std::thread::sleep(every);
+        } else {
+            tokio::time::sleep(every).await;
+        }
+        let r = conn.get_json(&path).await;
         match r["status"].as_str() {
-            Some("completed") => return started.elapsed(),
-            Some("pending" | "running") => std::thread::sleep(Duration::from_micros(200)),
+            Some("completed") => return r,
+            Some("pending" | "running") => {}
             other => panic!("run ended {other:?}: {r}"),
         }
     }
@@ -89,36 +85,14 @@ fn print_hist(name: &str, h: &Histogram<u64>) {
 }
 
 /// Posts and follows runs; returns (accept, dispatch, completion) histograms in µs.
-fn client(base: String, token: String, job: String, runs: usize) -> [Histogram<u64>; 3] {
-    let client = Client::new();
+async fn client(base: String, token: String, body: Vec<u8>, runs: usize) -> [Histogram<u64>; 3] {
+    let mut conn = Conn::open(&base, &token).await;
     let mut h = [(); 3].map(|_| Histogram::<u64>::new(3).unwrap());
     for _ in 0..runs {
         let t = Instant::now();
-        let r = client
-            .post(format!("{base}/job-runs"))
-            .bearer_auth(&token)
-            .json(&json!({"job_id": job}))
-            .send()
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 201);
-        let run: Value = r.json().unwrap();
+        let id = post(&mut conn, &body).await;
         h[0].record(t.elapsed().as_micros().max(1) as u64).unwrap();
-        let url = format!("{base}/job-runs/{}", run["uuid"].as_str().unwrap());
-        let done = loop {
-            std::thread::sleep(Duration::from_millis(1));
-            let r: Value = client
-                .get(&url)
-                .bearer_auth(&token)
-                .send()
-                .unwrap()
-                .json()
-                .unwrap();
-            match r["status"].as_str() {
-                Some("completed") => break r,
-                Some("pending" | "running") => {}
-                other => panic!("run ended {other:?}: {r}"),
-            }
-        };
+        let done = follow(&mut conn, &id, Duration::from_millis(1)).await;
         let created = ts(&done["created_at"]);
         h[1].record(micros(ts(&done["started_at"]) - created))
             .unwrap();
@@ -128,128 +102,121 @@ fn client(base: String, token: String, job: String, runs: usize) -> [Histogram<u
     h
 }
 
+/// Times `n` GETs of `path` on one connection.
+async fn timed(conn: &mut Conn, path: &str, n: usize) -> Vec<Duration> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let (status, _) = conn.send(Method::GET, path, b"").await;
+        assert_eq!(status, StatusCode::OK, "GET {path}");
+        out.push(t.elapsed());
+    }
+    out
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let (runs, clients) = (common::arg("--runs", 2000), common::arg("--clients", 8));
+    let (runs, clients) = (common::arg("--runs", 20_000), common::arg("--clients", 32));
     let dir = tempfile::tempdir().unwrap();
-    let (_server, base, token) = start(dir.path());
-    let client_one = Client::new();
-    let job: Value = client_one
-        .post(format!("{base}/jobs"))
-        .bearer_auth(&token)
-        .json(&json!({"job_type": "text_stats", "config": {"text": "hi"}}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let job = job["uuid"].as_str().unwrap().to_string();
-    println!(
-        "jobhost REST benchmark on {} cores",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
+    let token = common::token(dir.path());
+    let (server, _) = common::serve(dir.path());
+    let base = server.1.clone();
+    runtime().block_on(async move {
+        let mut one = Conn::open(&base, &token).await;
+        let (status, job) = one
+            .send(
+                Method::POST,
+                "/jobs",
+                json!({"job_type": "text_stats", "config": {"text": "hi"}})
+                    .to_string()
+                    .as_bytes(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let job: Value = serde_json::from_slice(&job).unwrap();
+        let body = json!({"job_id": job["uuid"]}).to_string().into_bytes();
+        println!(
+            "jobhost REST benchmark on {} cores",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
 
-    for _ in 0..50 {
-        one_run(&client_one, &base, &token, &job);
-    }
-    let samples: Vec<Duration> = (0..300)
-        .map(|_| one_run(&client_one, &base, &token, &job))
-        .collect();
-    summary("POST /job-runs -> completed, 1 client", samples);
-
-    let started = Instant::now();
-    let handles: Vec<_> = (0..clients)
-        .map(|_| {
-            let (base, token, job) = (base.clone(), token.clone(), job.clone());
-            std::thread::spawn(move || client(base, token, job, runs / clients))
-        })
-        .collect();
-    let mut total = [(); 3].map(|_| Histogram::<u64>::new(3).unwrap());
-    for h in handles {
-        for (t, part) in total.iter_mut().zip(h.join().unwrap()) {
-            t.add(part).unwrap();
+        // One client: POST, then poll every 100 µs until completed.
+        let mut samples = Vec::new();
+        for i in 0..350 {
+            let t = Instant::now();
+            let id = post(&mut one, &body).await;
+            follow(&mut one, &id, Duration::from_micros(100)).await;
+            if i >= 50 {
+                samples.push(t.elapsed());
+            }
         }
-    }
-    let elapsed = started.elapsed();
-    let n = total[0].len();
-    println!(
-        "{n} runs by {clients} clients in {elapsed:.2?}: {:.0} runs/s",
-        n as f64 / elapsed.as_secs_f64()
-    );
-    print_hist("  accept (POST -> 201)", &total[0]);
-    print_hist("  dispatch (created -> started)", &total[1]);
-    print_hist("  completion (created -> finished)", &total[2]);
+        summary("POST /job-runs -> completed, 1 client", samples);
 
-    // The same load without following: clients only post, then the
-    // benchmark waits for the queue to drain. Separates the server's
-    // capacity from the cost of the clients' polling.
-    let started = Instant::now();
-    let handles: Vec<_> = (0..clients)
-        .map(|_| {
-            let (base, token, job) = (base.clone(), token.clone(), job.clone());
-            std::thread::spawn(move || {
-                let client = Client::new();
-                for _ in 0..runs / clients {
-                    let r = client
-                        .post(format!("{base}/job-runs"))
-                        .bearer_auth(&token)
-                        .json(&json!({"job_id": job}))
-                        .send()
-                        .unwrap();
-                    assert_eq!(r.status().as_u16(), 201);
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
-    let posted = started.elapsed();
-    loop {
-        let open: Value = client_one
-            .get(format!(
-                "{base}/job-runs?statuses=pending&statuses=running&limit=1"
-            ))
-            .bearer_auth(&token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        if open["count"] == 0 {
-            break;
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..clients)
+            .map(|_| tokio::spawn(client(base.clone(), token.clone(), body.clone(), runs / clients)))
+            .collect();
+        let mut total = [(); 3].map(|_| Histogram::<u64>::new(3).unwrap());
+        for t in tasks {
+            for (t, part) in total.iter_mut().zip(t.await.unwrap()) {
+                t.add(part).unwrap();
+            }
         }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let drained = started.elapsed();
-    println!(
-        "{runs} runs posted by {clients} clients without following: accepted in {posted:.2?} ({:.0} POST/s), all completed after {drained:.2?} ({:.0} runs/s)",
-        runs as f64 / posted.as_secs_f64(),
-        runs as f64 / drained.as_secs_f64()
-    );
+        let elapsed = started.elapsed();
+        let n = total[0].len();
+        println!(
+            "{n} runs by {clients} clients in {elapsed:.2?}: {:.0} runs/s",
+            n as f64 / elapsed.as_secs_f64()
+        );
+        print_hist("  accept (POST -> 201)", &total[0]);
+        print_hist("  dispatch (created -> started)", &total[1]);
+        print_hist("  completion (created -> finished)", &total[2]);
 
-    let timed = |path: &str| -> Vec<Duration> {
-        (0..500)
+        // The same load without following: clients only post, then the
+        // benchmark waits for the queue to drain. Separates the server's
+        // capacity from the cost of the clients' polling.
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..clients)
             .map(|_| {
-                let t = Instant::now();
-                let r = client_one
-                    .get(format!("{base}{path}"))
-                    .bearer_auth(&token)
-                    .send()
-                    .unwrap();
-                assert_eq!(r.status().as_u16(), 200);
-                r.bytes().unwrap();
-                t.elapsed()
+                let (base, token, body) = (base.clone(), token.clone(), body.clone());
+                tokio::spawn(async move {
+                    let mut conn = Conn::open(&base, &token).await;
+                    for _ in 0..runs / clients {
+                        post(&mut conn, &body).await;
+                    }
+                })
             })
-            .collect()
-    };
-    summary("GET /jobs/schemas (4 job types)", timed("/jobs/schemas"));
-    summary(
-        &format!("GET /job-runs first page ({} runs stored)", n + 350),
-        timed("/job-runs?limit=20"),
-    );
-    summary(
-        "GET /job-runs?statuses=completed",
-        timed("/job-runs?statuses=completed&limit=20"),
-    );
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let posted = started.elapsed();
+        let open = "/job-runs?statuses=pending&statuses=running&limit=1";
+        while one.get_json(open).await["count"] != 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let drained = started.elapsed();
+        let m = runs / clients * clients;
+        println!(
+            "{m} runs posted by {clients} clients without following: accepted in {posted:.2?} ({:.0} POST/s), all completed after {drained:.2?} ({:.0} runs/s)",
+            m as f64 / posted.as_secs_f64(),
+            m as f64 / drained.as_secs_f64()
+        );
+
+        summary(
+            "GET /jobs/schemas (4 job types)",
+            timed(&mut one, "/jobs/schemas", 500).await,
+        );
+        summary(
+            &format!("GET /job-runs first page ({} runs stored)", n as usize + m + 350),
+            timed(&mut one, "/job-runs?limit=20", 500).await,
+        );
+        summary(
+            "GET /job-runs?statuses=completed",
+            timed(&mut one, "/job-runs?statuses=completed&limit=20", 500).await,
+        );
+    });
+    drop(server);
 }

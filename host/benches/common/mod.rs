@@ -1,5 +1,7 @@
 //! What the benchmarks share: a real `jobhost serve` process, tokens, flags.
 
+pub mod http;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -65,6 +65,16 @@ pub(crate) fn with_id(mut prefix: Vec<u8>, id: [u8; 16]) -> Vec<u8> {
     prefix
 }
 
+/// The index keys of a run that depend on its status. Only runs that are
+/// not finished are in the all-tenants status index (what recovery scans).
+pub(crate) fn status_keys(tenant: &TenantId, status: RunStatus, run: [u8; 16]) -> Vec<Vec<u8>> {
+    let mut keys = vec![with_id(status_runs(tenant, status), run)];
+    if !status.is_terminal() {
+        keys.push(with_id(global_status(status), run));
+    }
+    keys
+}
+
 /// Every index key of a run in a given status.
 pub(crate) fn run_index_keys(
     tenant: &TenantId,
@@ -72,15 +82,15 @@ pub(crate) fn run_index_keys(
     job_type: &str,
     status: RunStatus,
     run: RunId,
-) -> [Vec<u8>; 5] {
+) -> Vec<Vec<u8>> {
     let id = run.bytes();
-    [
+    let mut keys = vec![
         with_id(tenant_runs(tenant), id),
         with_id(job_runs(tenant, job), id),
-        with_id(status_runs(tenant, status), id),
         with_id(type_runs(tenant, job_type), id),
-        with_id(global_status(status), id),
-    ]
+    ];
+    keys.extend(status_keys(tenant, status, id));
+    keys
 }
 
 /// Queue key: higher priority first, then older first.

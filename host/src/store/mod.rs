@@ -176,20 +176,14 @@ impl Store {
             return Err(StoreError::Conflict);
         }
         let moved = run.status != expected;
-        let status_keys = |status| {
-            [
-                keys::with_id(keys::status_runs(&run.tenant, status), id),
-                keys::with_id(keys::global_status(status), id),
-            ]
-        };
         if moved {
-            for k in status_keys(run.status) {
+            for k in keys::status_keys(&run.tenant, run.status, id) {
                 self.run_index.insert(k, &[])?;
             }
         }
         self.runs.insert(id, encode(run))?;
         if moved {
-            for k in status_keys(expected) {
+            for k in keys::status_keys(&run.tenant, expected, id) {
                 self.run_index.remove(k)?;
             }
         }
@@ -231,7 +225,7 @@ impl Store {
         *self.queue_lock()
     }
 
-    /// Runs in `status`, across tenants, oldest first. Index entries that
+    /// Runs in `status` (pending, running or paused), across tenants, oldest first. Index entries that
     /// a crash left behind (no record, or a record in another status) are
     /// removed on the way.
     pub fn runs_in_status(&self, status: RunStatus) -> Result<Vec<JobRun>, StoreError> {

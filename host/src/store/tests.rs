@@ -310,7 +310,9 @@ fn entries_an_interrupted_change_left_are_skipped_and_cleaned() {
         .collect();
     assert!(global.is_empty(), "stale entries were removed");
     assert_eq!(
-        s.runs_in_status(RunStatus::Completed).unwrap(),
+        s.list_runs(&t, &RunFilter::default(), None, 10)
+            .unwrap()
+            .items,
         vec![done.clone()]
     );
 }

@@ -1,0 +1,69 @@
+//! A lean HTTP/1.1 load generator: keep-alive connections driven as tasks on
+//! one current-thread runtime, so the clients take as little of the cores
+//! they share with the server as they can.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// One keep-alive connection to the API.
+pub struct Conn {
+    tx: SendRequest<Full<Bytes>>,
+    host: String,
+    prefix: String,
+    auth: String,
+}
+
+impl Conn {
+    /// Connects to `base` (`http://host:port/api/v1`) with a bearer token.
+    pub async fn open(base: &str, token: &str) -> Conn {
+        let rest = base.strip_prefix("http://").expect("http base URL");
+        let (host, prefix) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let stream = TcpStream::connect(host).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        Conn {
+            tx,
+            host: host.to_string(),
+            prefix: prefix.to_string(),
+            auth: format!("Bearer {token}"),
+        }
+    }
+
+    /// Sends one request; returns the status and the whole body.
+    pub async fn send(&mut self, method: Method, path: &str, body: &[u8]) -> (StatusCode, Bytes) {
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.prefix))
+            .header("host", &self.host)
+            .header("authorization", &self.auth)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .unwrap();
+        self.tx.ready().await.unwrap();
+        let res = self.tx.send_request(req).await.unwrap();
+        let status = res.status();
+        (status, res.into_body().collect().await.unwrap().to_bytes())
+    }
+
+    /// GET `path`, expecting 200; the body as JSON.
+    pub async fn get_json(&mut self, path: &str) -> serde_json::Value {
+        let (status, body) = self.send(Method::GET, path, b"").await;
+        assert_eq!(status, StatusCode::OK, "GET {path}");
+        serde_json::from_slice(&body).unwrap()
+    }
+}
+
+/// A current-thread runtime for the clients.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
