@@ -7,12 +7,12 @@
 
 mod common;
 
+use common::http::{Conn, runtime};
 use common::{serve, token};
+use hyper::{Method, StatusCode};
 use jobhost::job_type::JobTypeId;
 use jobhost::model::{JobId, JobRun, RunId, RunStatus, TenantId, now};
 use jobhost::store::Store;
-use common::http::{Conn, runtime};
-use hyper::{Method, StatusCode};
 use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -88,11 +88,7 @@ fn write_variants(dir: &Path, from: usize, to: usize) {
     let bytes = std::fs::read(TEXT_STATS).unwrap();
     for i in from..to {
         let id = format!("bench_t_{i:02}");
-        std::fs::write(
-            dir.join(format!("plugins/{id}.wasm")),
-            variant(&bytes, &id),
-        )
-        .unwrap();
+        std::fs::write(dir.join(format!("plugins/{id}.wasm")), variant(&bytes, &id)).unwrap();
     }
 }
 
@@ -206,10 +202,7 @@ fn lists(runs: usize) {
             format!("/job-runs?job_id={job}&limit=20"),
         ),
     ] {
-        println!(
-            "GET /job-runs {name:<34} {}",
-            timed(base, &t, &path, 200)
-        );
+        println!("GET /job-runs {name:<34} {}", timed(base, &t, &path, 200));
     }
     println!(
         "server RSS with {runs} runs stored, after the lists: {:.0} MiB",
