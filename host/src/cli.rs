@@ -69,6 +69,13 @@ struct ServeArgs {
     /// Runs that may wait in the queue; past it `POST /job-runs` answers 429.
     #[arg(long, env = "JOBHOST_MAX_QUEUED_RUNS", default_value_t = 100_000)]
     max_queued_runs: usize,
+    /// Milliseconds between checks of the plugins directory for added, changed
+    /// or removed components; 0 turns hot reload off.
+    #[arg(long, env = "JOBHOST_RELOAD_INTERVAL_MS", default_value_t = 2000)]
+    reload_interval_ms: u64,
+    /// Largest component accepted (uploads and files), in bytes.
+    #[arg(long, env = "JOBHOST_MAX_PLUGIN_BYTES", default_value_t = 32 << 20)]
+    max_plugin_bytes: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +111,28 @@ enum PluginCommand {
     Validate {
         /// The component file, or the job type id of a bundled example.
         file: PathBuf,
+    },
+    /// Create a new plugin crate from the template.
+    New {
+        /// The job type id (lowercase letters, digits and `_`), also the crate's name.
+        name: String,
+        /// Where to create it; default ./NAME.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The guest SDK (plugins/sdk of a jobhost checkout); default the one this binary was built from.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Upload a component to a running server (admin token).
+    Publish {
+        /// The component file.
+        file: PathBuf,
+        /// The server's base URL.
+        #[arg(long, env = "JOBHOST_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// An admin bearer token.
+        #[arg(long, env = "JOBHOST_TOKEN", hide_env_values = true)]
+        token: String,
     },
 }
 
@@ -152,6 +181,20 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
             );
             Ok(0)
         }
+        Command::Plugin(PluginCommand::New { name, dir, sdk }) => {
+            let dir = crate::author::new_plugin(&name, dir, sdk)?;
+            println!("{}", crate::author::next_steps(&name, &dir));
+            Ok(0)
+        }
+        Command::Plugin(PluginCommand::Publish {
+            file,
+            server,
+            token,
+        }) => {
+            let answer = crate::author::publish(&file, &server, &token)?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+            Ok(0)
+        }
         Command::Run(args) => run(&cli.common, args),
         Command::Serve(args) => {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -168,6 +211,9 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                 tokens_file: args.tokens_file,
                 cache: !cli.common.no_cache,
                 max_queued_runs: args.max_queued_runs,
+                reload_every: (args.reload_interval_ms > 0)
+                    .then(|| Duration::from_millis(args.reload_interval_ms)),
+                max_plugin_bytes: args.max_plugin_bytes,
             })?;
             Ok(0)
         }

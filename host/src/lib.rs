@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod author;
 pub mod bundled;
 pub mod cli;
 pub mod job_type;

@@ -5,7 +5,7 @@
 
 use crate::api::{self, AppState};
 use crate::auth::Tokens;
-use crate::registry::Registry;
+use crate::registry::{Catalog, Watcher};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::Store;
 use crate::worker::{Workers, recover};
@@ -36,6 +36,10 @@ pub struct ServeConfig {
     pub cache: bool,
     /// Runs that may wait in the queue before triggers get 429.
     pub max_queued_runs: usize,
+    /// How often the plugins directory is checked for changes; `None` never.
+    pub reload_every: Option<Duration>,
+    /// Largest component accepted by `POST /plugins`, in bytes.
+    pub max_plugin_bytes: usize,
 }
 
 /// Runs the server until a shutdown signal.
@@ -51,13 +55,14 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let runtime = Arc::new(Runtime::new(RuntimeConfig {
         max_instances: (config.workers as u32) * 2 + 8,
+        max_component_bytes: config.max_plugin_bytes,
         cache_dir: config.cache.then(|| config.data_dir.join("cache")),
         ..RuntimeConfig::default()
     })?);
-    let registry = Arc::new(load_registry(&runtime, &config)?);
-
     let store = Store::open(&config.data_dir.join("db"))
         .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+    let catalog = Arc::new(load_catalog(runtime.clone(), store.clone(), &config)?);
+    let registry = catalog.snapshot();
     let recovered = recover(&store, &registry)?;
     if recovered.requeued + recovered.failed > 0 {
         tracing::warn!(
@@ -83,17 +88,22 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let workers = Arc::new(Workers::start(
         config.workers,
         store.clone(),
-        registry.clone(),
+        catalog.clone(),
         runtime.clone(),
     ));
+    let watcher = match config.reload_every {
+        Some(every) => Some(Watcher::start(catalog.clone(), every)?),
+        None => None,
+    };
     workers.notify();
     let state = AppState {
         store: store.clone(),
-        registry: registry.clone(),
+        catalog: catalog.clone(),
         tokens: Arc::new(tokens),
         workers: workers.clone(),
         max_queued_runs: config.max_queued_runs,
         schemas: Arc::default(),
+        max_plugin_bytes: config.max_plugin_bytes,
     };
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -110,6 +120,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
 
+    drop(watcher);
     tracing::info!("shutting down: no new runs; waiting for running ones");
     let grace = config.shutdown_grace;
     let workers = Arc::try_unwrap(workers)
@@ -120,28 +131,29 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_registry(runtime: &Runtime, config: &ServeConfig) -> anyhow::Result<Registry> {
-    let mut registry = Registry::new();
-    let mut failures = Vec::new();
-    if config.bundled {
-        failures.extend(registry.load_bundled(runtime));
+fn load_catalog(
+    runtime: Arc<Runtime>,
+    store: Store,
+    config: &ServeConfig,
+) -> anyhow::Result<Catalog> {
+    if let Some(dir) = &config.plugins_dir
+        && !dir.exists()
+    {
+        tracing::info!(dir = %dir.display(), "plugins directory does not exist (yet)");
     }
-    if let Some(dir) = &config.plugins_dir {
-        if dir.exists() {
-            failures.extend(
-                registry
-                    .load_dir(runtime, dir)
-                    .with_context(|| format!("reading {}", dir.display()))?,
-            );
-        } else {
-            tracing::info!(dir = %dir.display(), "plugins directory does not exist; skipping it");
-        }
-    }
+    let (catalog, failures) = Catalog::open(
+        runtime,
+        store,
+        &config.data_dir,
+        config.plugins_dir.clone(),
+        config.bundled,
+    )
+    .context("loading the job types")?;
     for f in &failures {
         tracing::warn!(source = %f.source, error = %f.error, "plugin not loaded");
         eprintln!("jobhost: plugin {} not loaded: {}", f.source, f.error);
     }
-    Ok(registry)
+    Ok(catalog)
 }
 
 async fn shutdown_signal() {

@@ -4,7 +4,7 @@
 use super::extract::{Body, QueryPairs, Rfc3339, parse_id};
 use super::{ApiError, AppState, paging, runs};
 use crate::auth::{Caller, Role};
-use crate::model::{Job, JobId, now};
+use crate::model::{Job, JobId, PluginStatus, now};
 use crate::registry::Plugin;
 use crate::store::JobFilter;
 use axum::Json;
@@ -46,6 +46,9 @@ pub(super) struct CreateJob {
 pub(super) struct UpdateJob {
     #[serde(default)]
     config: Option<Value>,
+    /// A semver requirement: moves the job to the newest matching version.
+    #[serde(default)]
+    job_type_version: Option<String>,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -102,16 +105,18 @@ fn check_text(field: &str, text: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Resolves a job type (and optional semver requirement) for a caller.
+/// Resolves a job type (and optional semver requirement) for a caller: the
+/// newest matching version that is not yanked.
 fn resolve(
     state: &AppState,
     caller: &Caller,
     job_type: &str,
     req: Option<&str>,
 ) -> Result<Arc<Plugin>, ApiError> {
-    if state.registry.versions(job_type).next().is_none() {
+    let registry = state.catalog.snapshot();
+    if registry.versions(job_type).next().is_none() {
         // Only an error lists the known job types; a valid request does not pay for it.
-        let known: Vec<&str> = state.registry.ids().map(|i| i.as_str()).collect();
+        let known: Vec<&str> = registry.ids().map(|i| i.as_str()).collect();
         return Err(ApiError::Unprocessable {
             kind: "unknown_job_type",
             message: format!(
@@ -127,31 +132,64 @@ fn resolve(
         ),
         None => None,
     };
-    let plugin = state
-        .registry
-        .resolve(job_type, req.as_ref())
-        .ok_or_else(|| {
-            let versions: Vec<String> = state
-                .registry
-                .versions(job_type)
-                .map(|p| p.info.version.to_string())
-                .collect();
-            ApiError::Unprocessable {
-                kind: "unknown_job_type_version",
-                message: format!(
-                    "no version of `{job_type}` matches `{}`; available: {}",
-                    req.as_ref().map(|r| r.to_string()).unwrap_or_default(),
-                    versions.join(", ")
-                ),
-                details: json!({"job_type": job_type, "available_versions": versions}),
-            }
-        })?;
+    let plugin = registry.resolve(job_type, req.as_ref()).ok_or_else(|| {
+        let versions: Vec<Value> = registry
+            .versions(job_type)
+            .map(|p| {
+                json!({
+                    "version": p.info.version.to_string(),
+                    "status": registry.status(job_type, &p.info.version),
+                })
+            })
+            .collect();
+        let yanked: Vec<String> = registry
+            .versions(job_type)
+            .filter(|p| {
+                req.as_ref().is_none_or(|r| r.matches(&p.info.version))
+                    && registry.status(job_type, &p.info.version) == PluginStatus::Yanked
+            })
+            .map(|p| p.info.version.to_string())
+            .collect();
+        let why = if yanked.is_empty() {
+            String::new()
+        } else {
+            format!(" that is not yanked (yanked: {})", yanked.join(", "))
+        };
+        ApiError::Unprocessable {
+            kind: "unknown_job_type_version",
+            message: format!(
+                "no version of `{job_type}` matches `{}`{why}",
+                req.as_ref()
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "*".into()),
+            ),
+            details: json!({"job_type": job_type, "available_versions": versions}),
+        }
+    })?;
     if caller.role == Role::Agent && !plugin.info.creatable_by_agent {
         return Err(ApiError::Forbidden(format!(
             "agents may not create `{job_type}` jobs"
         )));
     }
     Ok(plugin.clone())
+}
+
+/// The loaded plugin a job is pinned to, or 409.
+pub(super) fn pinned(state: &AppState, job: &Job) -> Result<Arc<Plugin>, ApiError> {
+    state
+        .catalog
+        .snapshot()
+        .get(job.job_type.as_str(), &job.job_type_version)
+        .cloned()
+        .ok_or_else(|| ApiError::Conflict {
+            kind: "job_type_unavailable",
+            message: format!(
+                "job {} is pinned to job type {} version {}, which is not loaded; \
+                 upgrade the job with PATCH /jobs/{} and a job_type_version",
+                job.uuid, job.job_type, job.job_type_version, job.uuid
+            ),
+            details: json!({"job_type": job.job_type, "job_type_version": job.job_type_version.to_string()}),
+        })
 }
 
 pub(super) async fn create(
@@ -302,28 +340,28 @@ pub(super) async fn update(
             details: json!({"expected_updated_at": fmt(expected.0), "updated_at": fmt(current)}),
         });
     }
-    if let Some(patch) = &body.config {
-        if !patch.is_object() {
-            return Err(invalid(
-                "config",
-                "must be a JSON object (a JSON merge patch of the config)".into(),
-            ));
-        }
-        let plugin = state
-            .registry
-            .get(job.job_type.as_str(), &job.job_type_version)
-            .ok_or_else(|| ApiError::Conflict {
-                kind: "job_type_unavailable",
-                message: format!(
-                    "job type {} version {} is not loaded",
-                    job.job_type, job.job_type_version
-                ),
-                details: json!({}),
-            })?;
+    if let Some(patch) = &body.config
+        && !patch.is_object()
+    {
+        return Err(invalid(
+            "config",
+            "must be a JSON object (a JSON merge patch of the config)".into(),
+        ));
+    }
+    // Upgrading (or downgrading) re-validates the config, with the patch
+    // applied, against the new version's schema before anything changes.
+    if body.config.is_some() || body.job_type_version.is_some() {
+        let plugin = match &body.job_type_version {
+            Some(req) => resolve(&state, &caller, job.job_type.as_str(), Some(req))?,
+            None => pinned(&state, &job)?,
+        };
         let mut config = job.config.clone();
-        merge_patch(&mut config, patch);
+        if let Some(patch) = &body.config {
+            merge_patch(&mut config, patch);
+        }
         plugin.validate_config(&mut config)?;
         job.config = config;
+        job.job_type_version = plugin.info.version.clone();
     }
     if let Some(name) = body.name {
         check_text("name", &name, MAX_NAME)?;

@@ -4,6 +4,7 @@
 mod error;
 mod extract;
 mod jobs;
+mod plugins;
 mod runs;
 mod schemas;
 
@@ -11,7 +12,7 @@ pub use error::ApiError;
 pub use schemas::SchemaListing;
 
 use crate::auth::Tokens;
-use crate::registry::Registry;
+use crate::registry::Catalog;
 use crate::store::Store;
 use crate::worker::Workers;
 use axum::Router;
@@ -43,6 +44,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/job-runs"),
     ("get", "/api/v1/job-runs/{job_run_id}"),
     ("post", "/api/v1/job-runs/{job_run_id}/cancel"),
+    ("post", "/api/v1/plugins"),
+    ("get", "/api/v1/plugins"),
+    ("get", "/api/v1/plugins/events"),
+    ("get", "/api/v1/plugins/{job_type}/{version}"),
+    ("patch", "/api/v1/plugins/{job_type}/{version}"),
+    ("delete", "/api/v1/plugins/{job_type}/{version}"),
 ];
 
 /// What every handler can reach.
@@ -50,8 +57,8 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub struct AppState {
     /// Storage.
     pub store: Store,
-    /// Loaded job types.
-    pub registry: Arc<Registry>,
+    /// The live registry of job types.
+    pub catalog: Arc<Catalog>,
     /// Bearer tokens.
     pub tokens: Arc<Tokens>,
     /// The worker pool.
@@ -60,6 +67,8 @@ pub struct AppState {
     pub max_queued_runs: usize,
     /// The serialised `GET /jobs/schemas` listings.
     pub schemas: Arc<SchemaListing>,
+    /// Largest component `POST /plugins` accepts.
+    pub max_plugin_bytes: usize,
 }
 
 /// The router with every route and the body limit.
@@ -76,6 +85,14 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/job-runs", post(runs::create).get(runs::list))
         .route("/api/v1/job-runs/{job_run_id}", get(runs::get))
         .route("/api/v1/job-runs/{job_run_id}/cancel", post(runs::cancel))
+        .route("/api/v1/plugins", post(plugins::publish).get(plugins::list))
+        .route("/api/v1/plugins/events", get(plugins::events))
+        .route(
+            "/api/v1/plugins/{job_type}/{version}",
+            get(plugins::get)
+                .patch(plugins::update)
+                .delete(plugins::delete),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -48,17 +48,7 @@ pub(super) async fn create(
             details: json!({}),
         });
     }
-    let plugin = state
-        .registry
-        .get(job.job_type.as_str(), &job.job_type_version)
-        .ok_or_else(|| ApiError::Conflict {
-            kind: "job_type_unavailable",
-            message: format!(
-                "job type {} version {} is not loaded",
-                job.job_type, job.job_type_version
-            ),
-            details: json!({}),
-        })?;
+    let plugin = super::jobs::pinned(&state, &job)?;
     let mut config = job.config.clone();
     if let Some(overrides) = &body.config {
         if !overrides.is_object() {

@@ -5,24 +5,44 @@ use super::ApiError;
 use super::AppState;
 use super::extract::QueryPairs;
 use crate::auth::Caller;
-use crate::registry::Plugin;
+use crate::registry::{Plugin, Registry};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
-/// The unfiltered listings, serialised once: the registry does not change
-/// while the server runs, and agents fetch this often.
+/// The unfiltered listings, serialised once per registry generation: agents
+/// fetch this often, and the registry changes rarely.
 #[derive(Debug, Default)]
 pub struct SchemaListing {
-    newest: OnceLock<Bytes>,
-    all: OnceLock<Bytes>,
+    /// (generation, newest versions, all versions).
+    cached: Mutex<Option<(u64, Option<Bytes>, Option<Bytes>)>>,
 }
 
-fn render<'a>(plugins: impl Iterator<Item = &'a Arc<Plugin>>) -> Bytes {
-    let items: Vec<Value> = plugins.map(|p| p.summary()).collect();
+impl SchemaListing {
+    fn get(&self, registry: &Registry, all_versions: bool) -> Bytes {
+        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        let generation = registry.generation();
+        if cached.as_ref().is_none_or(|c| c.0 != generation) {
+            *cached = Some((generation, None, None));
+        }
+        let (_, newest, all) = cached.as_mut().expect("set above");
+        let slot = if all_versions { all } else { newest };
+        slot.get_or_insert_with(|| {
+            if all_versions {
+                render(registry, registry.all())
+            } else {
+                render(registry, registry.newest())
+            }
+        })
+        .clone()
+    }
+}
+
+fn render<'a>(registry: &Registry, plugins: impl Iterator<Item = &'a Arc<Plugin>>) -> Bytes {
+    let items: Vec<Value> = plugins.map(|p| registry.summary(p)).collect();
     Bytes::from(serde_json::to_vec(&items).expect("summaries serialise"))
 }
 
@@ -47,17 +67,9 @@ pub(super) async fn list(
     let visible: Option<bool> = q.one("visible_on_ui")?;
     let all_versions = q.one::<bool>("all_versions")?.unwrap_or(false);
     let types = q.all("job_types");
-    let registry = &state.registry;
+    let registry = state.catalog.snapshot();
     if by_agent.is_none() && on_ui.is_none() && visible.is_none() && types.is_empty() {
-        let cached = if all_versions {
-            state.schemas.all.get_or_init(|| render(registry.all()))
-        } else {
-            state
-                .schemas
-                .newest
-                .get_or_init(|| render(registry.newest()))
-        };
-        return Ok(json_bytes(cached.clone()));
+        return Ok(json_bytes(state.schemas.get(&registry, all_versions)));
     }
     let plugins: Vec<&Arc<Plugin>> = if all_versions {
         registry.all().collect()
@@ -71,5 +83,5 @@ pub(super) async fn list(
             && visible.is_none_or(|b| i.visible_on_ui == b)
             && (types.is_empty() || types.contains(&i.job_type.as_str()))
     });
-    Ok(json_bytes(render(matching)))
+    Ok(json_bytes(render(&registry, matching)))
 }

@@ -1,10 +1,13 @@
 //! The records jobhost stores: jobs (saved configs) and job runs
-//! (executions), their typed ids, and the run status state machine.
+//! (executions), their typed ids, the run status state machine, and the
+//! records of published job type versions and registry events.
 
 mod ids;
+mod plugins;
 mod records;
 mod status;
 
 pub use ids::{JobId, RunId, TenantId};
+pub use plugins::{PluginOrigin, PluginRecord, PluginStatus, RegistryEvent, RegistryEventKind};
 pub use records::{Job, JobRun, RunErrorInfo, Timestamp, now};
 pub use status::{RunStatus, TransitionError};

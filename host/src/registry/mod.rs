@@ -1,12 +1,19 @@
 //! The registry of job types: loads components, asks each to describe
 //! itself under tight limits, validates what it says, and keeps every
-//! version side by side (the newest is the default).
+//! version side by side (the newest that is not yanked is the default).
+//! A [`Registry`] is an immutable snapshot; the [`Catalog`] publishes,
+//! reloads and retires versions by swapping snapshots.
 
+mod catalog;
 mod plugin;
+mod watch;
 
+pub use catalog::{Catalog, CatalogError, PluginView};
 pub use plugin::{ConfigError, Plugin, Violation};
+pub use watch::Watcher;
 
 use crate::job_type::{JobTypeId, JobTypeInfo, MetadataError};
+use crate::model::{PluginOrigin, PluginStatus};
 use crate::runtime::{CallError, CompileError, Runtime};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,10 +60,14 @@ pub struct LoadFailure {
     pub error: LoadError,
 }
 
-/// Loaded job types by id, then version.
+/// Loaded job types by id, then version, with the status of each version.
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
     types: BTreeMap<JobTypeId, BTreeMap<semver::Version, Arc<Plugin>>>,
+    /// Versions that are not `active`.
+    statuses: BTreeMap<(String, semver::Version), PluginStatus>,
+    /// Bumped on every change: caches of derived views compare it.
+    generation: u64,
 }
 
 impl Registry {
@@ -103,11 +114,61 @@ impl Registry {
         let mut failures = Vec::new();
         for (name, bytes) in crate::bundled::BUNDLED {
             let source = format!("bundled:{name}");
-            if let Err(error) = self.load(runtime, bytes, &source) {
+            let loaded = Self::prepare(runtime, bytes, &source).and_then(|mut p| {
+                p.origin = PluginOrigin::Bundled;
+                self.insert(p)
+            });
+            if let Err(error) = loaded {
                 failures.push(LoadFailure { source, error });
             }
         }
         failures
+    }
+
+    /// Takes a version out; runs holding it keep it until they end.
+    pub fn remove(&mut self, job_type: &str, version: &semver::Version) -> Option<Arc<Plugin>> {
+        let versions = self.types.get_mut(job_type)?;
+        let removed = versions.remove(version);
+        if versions.is_empty() {
+            self.types.remove(job_type);
+        }
+        self.statuses
+            .remove(&(job_type.to_string(), version.clone()));
+        removed
+    }
+
+    /// Sets the status of a version.
+    pub fn set_status(&mut self, job_type: &str, version: &semver::Version, status: PluginStatus) {
+        let key = (job_type.to_string(), version.clone());
+        if status == PluginStatus::Active {
+            self.statuses.remove(&key);
+        } else {
+            self.statuses.insert(key, status);
+        }
+    }
+
+    /// The status of a version.
+    pub fn status(&self, job_type: &str, version: &semver::Version) -> PluginStatus {
+        self.statuses
+            .get(&(job_type.to_string(), version.clone()))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn yanked(&self, p: &Plugin) -> bool {
+        self.status(p.info.job_type.as_str(), &p.info.version) == PluginStatus::Yanked
+    }
+
+    /// A version as `GET /jobs/schemas` shows it: its summary and status.
+    pub fn summary(&self, p: &Plugin) -> serde_json::Value {
+        let mut doc = p.summary();
+        doc["status"] = serde_json::json!(self.status(p.info.job_type.as_str(), &p.info.version));
+        doc
+    }
+
+    /// Changes with every modification of the registry.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Loads every `*.wasm` file of a directory (sorted by name). A bad file is
@@ -147,7 +208,8 @@ impl Registry {
             .get(version)
     }
 
-    /// The newest version of a job type that satisfies `req` (any version if `None`).
+    /// The newest version of a job type that satisfies `req` (any version if
+    /// `None`) and is not yanked: what a new job gets.
     pub fn resolve(
         &self,
         job_type: &str,
@@ -157,7 +219,7 @@ impl Registry {
             .get(job_type)?
             .iter()
             .rev()
-            .find(|(v, _)| req.is_none_or(|r| r.matches(v)))
+            .find(|(v, p)| req.is_none_or(|r| r.matches(v)) && !self.yanked(p))
             .map(|(_, p)| p)
     }
 
@@ -169,9 +231,11 @@ impl Registry {
             .flat_map(|v| v.values())
     }
 
-    /// The newest version of every job type, ordered by id.
+    /// The newest version of every job type that is not yanked, ordered by id.
     pub fn newest(&self) -> impl Iterator<Item = &Arc<Plugin>> {
-        self.types.values().filter_map(|v| v.values().next_back())
+        self.types
+            .values()
+            .filter_map(|v| v.values().rev().find(|p| !self.yanked(p)))
     }
 
     /// Every version of every job type, ordered by id then version.

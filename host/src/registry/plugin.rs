@@ -2,6 +2,7 @@
 //! compiled validator of its config schema.
 
 use crate::job_type::JobTypeInfo;
+use crate::model::PluginOrigin;
 use crate::runtime::Compiled;
 use serde::Serialize;
 use serde_json::Value;
@@ -16,8 +17,10 @@ pub struct Plugin {
     pub info: JobTypeInfo,
     /// The compiled component.
     pub compiled: Compiled,
-    /// Where it was loaded from (a path, or `bundled:NAME`).
+    /// Where it was loaded from (a path, `bundled:NAME` or `published:SHA256`).
     pub source: String,
+    /// What kind of source that is.
+    pub origin: PluginOrigin,
     validator: jsonschema::Validator,
 }
 
@@ -62,6 +65,7 @@ impl Plugin {
             info,
             compiled,
             source,
+            origin: PluginOrigin::Directory,
             validator,
         }
     }
@@ -82,6 +86,11 @@ impl Plugin {
             "limits": i.limits,
             "interrupted": i.interrupted,
         })
+    }
+
+    /// SHA-256 of the component, hex.
+    pub fn sha256(&self) -> &str {
+        self.compiled.digest()
     }
 
     /// Checks a config against the schema, adding `job_type` when absent.

@@ -46,6 +46,9 @@ pub enum CompileError {
     /// It imports something jobhost does not provide.
     #[error("the component does not fit the jobhost:plugin/job-plugin world: {0}")]
     WrongWorld(String),
+    /// Its code breaks a cap that bounds compilation.
+    #[error("the component's code is too large to compile safely: {0}")]
+    OverCodeCap(String),
     /// It lacks `describe` or `run`, or they have other types.
     #[error("the component does not export the jobhost:plugin/job-plugin functions: {0}")]
     MissingExports(String),
@@ -155,11 +158,20 @@ impl Engine {
         })
     }
 
+    pub(crate) fn cache(&self) -> Option<&ArtifactCache> {
+        self.cache.as_ref()
+    }
+
     pub(crate) fn wasmtime(&self) -> &wasmtime::Engine {
         &self.engine
     }
 
-    pub(crate) fn compile(&self, bytes: &[u8], max: usize) -> Result<Compiled, CompileError> {
+    pub(crate) fn compile(
+        &self,
+        bytes: &[u8],
+        max: usize,
+        caps: &super::shape::CodeCaps,
+    ) -> Result<Compiled, CompileError> {
         let started = Instant::now();
         if bytes.len() > max {
             return Err(CompileError::TooLarge {
@@ -168,6 +180,7 @@ impl Engine {
             });
         }
         check_header(bytes)?;
+        super::shape::check(bytes, caps)?;
         let digest = hex::encode(Sha256::digest(bytes));
         let (component, from) = match self.load_cached(&digest) {
             Some(c) => (c, CompiledFrom::Cache),

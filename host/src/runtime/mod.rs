@@ -11,6 +11,7 @@ mod guest;
 mod limits;
 mod observe;
 mod receipt;
+mod shape;
 mod state;
 mod stdio;
 
@@ -21,6 +22,7 @@ pub use guest::{InterruptedPolicy, OutputData, OutputReference, PluginInfo, RunO
 pub use limits::{Ceilings, RunLimits};
 pub use observe::{Collector, LogEntry, LogLevel, LogSource, RunObserver};
 pub use receipt::{Receipt, StopReason};
+pub use shape::{CodeCaps, CodeShape};
 
 use bindings::jobhost::plugin::types as wit;
 use state::RunState;
@@ -38,6 +40,8 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// Largest component accepted, in bytes.
     pub max_component_bytes: usize,
+    /// Caps on a component's code, checked before compiling.
+    pub code_caps: CodeCaps,
     /// Where precompiled components are cached; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
     /// Limits of a `describe` call.
@@ -50,6 +54,7 @@ impl Default for RuntimeConfig {
             ceilings: Ceilings::default(),
             max_instances: 64,
             max_component_bytes: 32 << 20,
+            code_caps: CodeCaps::default(),
             cache_dir: None,
             describe_limits: RunLimits {
                 timeout: Duration::from_secs(2),
@@ -156,7 +161,27 @@ impl Runtime {
     /// Compiles (or loads from the cache) a component and checks it fits the
     /// `job-plugin` world.
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, CompileError> {
-        self.engine.compile(bytes, self.config.max_component_bytes)
+        self.engine.compile(
+            bytes,
+            self.config.max_component_bytes,
+            &self.config.code_caps,
+        )
+    }
+
+    /// Removes the precompiled artifact of a component no longer loaded.
+    pub fn forget_cached(&self, digest: &str) {
+        if let Some(cache) = self.engine.cache() {
+            cache.remove(digest);
+        }
+    }
+
+    /// Removes every precompiled artifact whose component is not in `keep`;
+    /// returns how many went.
+    pub fn retain_cached(&self, keep: &[&str]) -> std::io::Result<usize> {
+        match self.engine.cache() {
+            Some(cache) => cache.retain(keep),
+            None => Ok(0),
+        }
     }
 
     /// Creates a fresh store and instance of `compiled` and calls nothing:

@@ -15,6 +15,7 @@
 mod commit;
 mod keys;
 mod list;
+mod plugins;
 
 pub use list::{JobFilter, Page, RunFilter, SCAN_BUDGET, decode_cursor, encode_cursor};
 
@@ -52,6 +53,10 @@ pub struct Store {
     run_index: sled::Tree,
     queue: sled::Tree,
     checkpoints: sled::Tree,
+    /// Plugin records by job type and version.
+    plugins: sled::Tree,
+    /// Registry events by UUIDv7.
+    plugin_events: sled::Tree,
     commit: GroupCommit,
     /// Entries in `queue`, kept beside it because `Tree::len` walks the tree.
     queued: Arc<Mutex<usize>>,
@@ -93,6 +98,8 @@ impl Store {
             queue,
             queued,
             checkpoints: db.open_tree("checkpoints")?,
+            plugins: db.open_tree("plugins")?,
+            plugin_events: db.open_tree("plugin_events")?,
             run_locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
             commit: GroupCommit::new(db.clone()),
             db,

@@ -68,7 +68,8 @@ fn try_execute(shared: &Shared, id: RunId) -> Result<(), StoreError> {
         return Ok(());
     }
     let Some(plugin) = shared
-        .registry
+        .catalog
+        .snapshot()
         .get(run.job_type.as_str(), &run.job_type_version)
         .cloned()
     else {

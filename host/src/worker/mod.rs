@@ -9,7 +9,7 @@ mod recover;
 pub use recover::{MAX_ATTEMPTS, Recovered, recover};
 
 use crate::model::RunId;
-use crate::registry::Registry;
+use crate::registry::Catalog;
 use crate::runtime::{CancelToken, Runtime};
 use crate::store::Store;
 use std::collections::HashMap;
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 /// What the workers share.
 pub(crate) struct Shared {
     pub(crate) store: Store,
-    pub(crate) registry: Arc<Registry>,
+    pub(crate) catalog: Arc<Catalog>,
     pub(crate) runtime: Arc<Runtime>,
     /// Runs executing now, with their cancel tokens.
     running: Mutex<HashMap<RunId, CancelToken>>,
@@ -82,12 +82,12 @@ impl Workers {
     pub fn start(
         count: usize,
         store: Store,
-        registry: Arc<Registry>,
+        catalog: Arc<Catalog>,
         runtime: Arc<Runtime>,
     ) -> Workers {
         let shared = Arc::new(Shared {
             store,
-            registry,
+            catalog,
             runtime,
             running: Mutex::new(HashMap::new()),
             wake: Condvar::new(),

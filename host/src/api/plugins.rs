@@ -1,0 +1,240 @@
+//! Plugin routes: publish a component (admin), list the loaded versions,
+//! change a version's status (admin), delete a published version (admin),
+//! and the registry's change events.
+
+use super::extract::{Body, QueryPairs};
+use super::{ApiError, AppState};
+use crate::auth::{Caller, Role};
+use crate::model::PluginStatus;
+use crate::registry::{CatalogError, LoadError, PluginView};
+use crate::runtime::CompileError;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Most events one page of `GET /plugins/events` returns.
+const MAX_EVENTS_PAGE: usize = 1000;
+
+fn require_admin(caller: &Caller, what: &str) -> Result<(), ApiError> {
+    if caller.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!("{what} needs an admin token")))
+    }
+}
+
+/// A short, stable name for why a component was refused.
+fn reason(e: &LoadError) -> &'static str {
+    match e {
+        LoadError::Io { .. } => "unreadable",
+        LoadError::Compile(c) => match c {
+            CompileError::TooLarge { .. } => "too_large",
+            CompileError::NotWasm => "not_wasm",
+            CompileError::CoreModule => "core_module",
+            CompileError::UnknownEncoding(_) => "unknown_encoding",
+            CompileError::Invalid(_) => "invalid_component",
+            CompileError::OverCodeCap(_) => "code_too_large",
+            CompileError::WrongWorld(_) => "wrong_world",
+            CompileError::MissingExports(_) => "missing_exports",
+        },
+        LoadError::Describe(_) => "describe_failed",
+        LoadError::Metadata(_) => "invalid_metadata",
+        LoadError::Duplicate { .. } => "duplicate_version",
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Invalid(e) => ApiError::Unprocessable {
+                kind: "invalid_plugin",
+                message: format!("the component was refused: {e}"),
+                details: json!({"reason": reason(&e)}),
+            },
+            CatalogError::Conflict(message) => ApiError::Conflict {
+                kind: "plugin_version_conflict",
+                message,
+                details: json!({}),
+            },
+            CatalogError::NotFound { job_type, version } => ApiError::NotFound {
+                kind: "plugin",
+                id: format!("{job_type}/{version}"),
+            },
+            CatalogError::NotDeletable(message) => ApiError::Conflict {
+                kind: "plugin_not_deletable",
+                message,
+                details: json!({}),
+            },
+            e @ (CatalogError::Store(_) | CatalogError::Io(_)) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CatalogError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("plugin task failed: {e}")))?
+        .map_err(ApiError::from)
+}
+
+pub(super) async fn publish(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    require_admin(&caller, "publishing a job type")?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("application/wasm")
+        && !content_type.starts_with("application/octet-stream")
+    {
+        return Err(ApiError::bad_request(
+            "the body must be the component's bytes (Content-Type: application/wasm)",
+        ));
+    }
+    let limit = state.max_plugin_bytes;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge { limit })?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "the body is empty; send the component's bytes",
+        ));
+    }
+    let catalog = state.catalog.clone();
+    let (view, created) = blocking(move || catalog.publish(&bytes, &caller.user)).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view)).into_response())
+}
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let catalog = state.catalog.clone();
+    let items = blocking(move || catalog.list()).await?;
+    Ok(Json(json!({"count": items.len(), "items": items})))
+}
+
+fn version(job_type: &str, raw: &str) -> Result<semver::Version, ApiError> {
+    semver::Version::parse(raw).map_err(|e| {
+        ApiError::bad_request(format!(
+            "`{raw}` in /plugins/{job_type}/{raw} is not a semantic version: {e}"
+        ))
+    })
+}
+
+pub(super) async fn get(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path((job_type, raw)): Path<(String, String)>,
+) -> Result<Json<PluginView>, ApiError> {
+    let v = version(&job_type, &raw)?;
+    let registry = state.catalog.snapshot();
+    let plugin = registry
+        .get(&job_type, &v)
+        .cloned()
+        .ok_or(ApiError::NotFound {
+            kind: "plugin",
+            id: format!("{job_type}/{raw}"),
+        })?;
+    let catalog = state.catalog.clone();
+    Ok(Json(
+        blocking(move || catalog.view(&registry, &plugin)).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ChangeStatus {
+    status: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Longest status reason kept.
+const MAX_REASON: usize = 1000;
+
+pub(super) async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((job_type, raw)): Path<(String, String)>,
+    Body(body): Body<ChangeStatus>,
+) -> Result<Json<PluginView>, ApiError> {
+    require_admin(&caller, "changing a job type version's status")?;
+    let v = version(&job_type, &raw)?;
+    let status = PluginStatus::parse(&body.status).ok_or_else(|| ApiError::Unprocessable {
+        kind: "invalid_field",
+        message: format!(
+            "status: `{}` is not one of active, deprecated, yanked",
+            body.status
+        ),
+        details: json!({"violations": [{"pointer": "/status", "message": "must be active, deprecated or yanked"}]}),
+    })?;
+    if body.reason.as_ref().is_some_and(|r| r.len() > MAX_REASON) {
+        return Err(ApiError::Unprocessable {
+            kind: "invalid_field",
+            message: format!("reason: at most {MAX_REASON} bytes are allowed"),
+            details: json!({"violations": [{"pointer": "/reason", "message": "too long"}]}),
+        });
+    }
+    let catalog = state.catalog.clone();
+    let view =
+        blocking(move || catalog.set_status(&job_type, &v, status, body.reason, &caller.user))
+            .await?;
+    Ok(Json(view))
+}
+
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((job_type, raw)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller, "deleting a job type version")?;
+    let v = version(&job_type, &raw)?;
+    let catalog = state.catalog.clone();
+    let (t, user) = (job_type.clone(), caller.user.clone());
+    let v2 = v.clone();
+    blocking(move || catalog.delete(&t, &v2, &user)).await?;
+    Ok(Json(json!({
+        "message": format!("job type {job_type} version {v} deleted; jobs pinned to it cannot run until upgraded")
+    })))
+}
+
+pub(super) async fn events(
+    State(state): State<AppState>,
+    _caller: Caller,
+    q: QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    q.only(&["after", "limit"])?;
+    let limit: usize = q.one("limit")?.unwrap_or(100);
+    if !(1..=MAX_EVENTS_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_EVENTS_PAGE}, not {limit}"
+        )));
+    }
+    let after = match q.one::<String>("after")? {
+        Some(a) => Some(
+            uuid::Uuid::parse_str(&a)
+                .map_err(|_| ApiError::bad_request(format!("after: `{a}` is not an event id")))?,
+        ),
+        None => None,
+    };
+    let items = state.store.registry_events(after, limit)?;
+    let next = items.last().map(|e| e.uuid);
+    Ok(Json(
+        json!({"count": items.len(), "items": items, "next_after": next}),
+    ))
+}

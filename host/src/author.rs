@@ -1,0 +1,141 @@
+//! Commands for plugin authors: `jobhost plugin new NAME` writes a ready
+//! plugin crate from the template in `plugins/template/`, and
+//! `jobhost plugin publish FILE` uploads a component to a running server.
+
+use crate::job_type::JobTypeId;
+use anyhow::{Context as _, bail};
+use std::path::{Path, PathBuf};
+
+const CARGO_TOML: &str = include_str!("../../plugins/template/Cargo.toml.tmpl");
+const LIB_RS: &str = include_str!("../../plugins/template/src/lib.rs.tmpl");
+const EXAMPLE_CONFIG: &str = include_str!("../../plugins/template/example-config.json.tmpl");
+
+/// Where the guest SDK of this source tree is.
+fn default_sdk() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk")
+}
+
+/// `word_count` → `WordCount`.
+fn camel(id: &str) -> String {
+    id.split('_')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut c = p.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// `word_count` → `Word count`.
+fn display(id: &str) -> String {
+    let words = id.replace('_', " ");
+    let mut c = words.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// Writes a new plugin crate for job type `name` into `dir` (default
+/// `./NAME`); refuses to overwrite anything. Returns the directory.
+pub fn new_plugin(
+    name: &str,
+    dir: Option<PathBuf>,
+    sdk: Option<PathBuf>,
+) -> anyhow::Result<PathBuf> {
+    let id = JobTypeId::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    if dir.exists() {
+        bail!(
+            "{} already exists; choose another name or --dir",
+            dir.display()
+        );
+    }
+    let sdk = sdk.unwrap_or_else(default_sdk);
+    let sdk = sdk.canonicalize().with_context(|| {
+        format!(
+            "the guest SDK is not at {}; pass --sdk PATH to the plugins/sdk directory of a jobhost checkout",
+            sdk.display()
+        )
+    })?;
+    let fill = |t: &str| {
+        t.replace("{{crate}}", &id.as_str().replace('_', "-"))
+            .replace("{{job_type}}", id.as_str())
+            .replace("{{struct}}", &camel(id.as_str()))
+            .replace("{{display_name}}", &display(id.as_str()))
+            .replace("{{sdk}}", &sdk.display().to_string())
+    };
+    std::fs::create_dir_all(dir.join("src"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    for (path, template) in [
+        ("Cargo.toml", CARGO_TOML),
+        ("src/lib.rs", LIB_RS),
+        ("example-config.json", EXAMPLE_CONFIG),
+    ] {
+        std::fs::write(dir.join(path), fill(template))
+            .with_context(|| format!("writing {}", dir.join(path).display()))?;
+    }
+    Ok(dir)
+}
+
+/// What `plugin new` prints: the next steps.
+pub fn next_steps(name: &str, dir: &Path) -> String {
+    format!(
+        "created {dir}\n\nnext:\n  cd {dir}\n  cargo test                                   # the unit test, natively\n  \
+         cargo build --release --target wasm32-wasip2  # the component\n  \
+         jobhost plugin validate target/wasm32-wasip2/release/{name}.wasm\n  \
+         jobhost plugin publish target/wasm32-wasip2/release/{name}.wasm --server http://127.0.0.1:8080 --token $TOKEN",
+        dir = dir.display()
+    )
+}
+
+/// Uploads a component to `server` (`http://host:port`); prints what the
+/// server answered. Errors carry the server's message.
+pub fn publish(file: &Path, server: &str, token: &str) -> anyhow::Result<serde_json::Value> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let url = format!("{}/api/v1/plugins", server.trim_end_matches('/'));
+    let response = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(300))
+        .build()?
+        .post(&url)
+        .bearer_auth(token)
+        .header("content-type", "application/wasm")
+        .body(bytes)
+        .send()
+        .with_context(|| format!("sending the component to {url}"))?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .json()
+        .with_context(|| format!("reading the answer of {url} ({status})"))?;
+    if !status.is_success() {
+        let message = body["error"]["message"].as_str().unwrap_or("no message");
+        bail!("{url} answered {status}: {message}");
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_derive_from_the_job_type_id() {
+        assert_eq!(camel("word_count"), "WordCount");
+        assert_eq!(camel("x"), "X");
+        assert_eq!(display("word_count"), "Word count");
+    }
+
+    #[test]
+    fn refuses_bad_ids_and_existing_directories() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = new_plugin("Bad-Name", Some(tmp.path().join("a")), None).unwrap_err();
+        assert!(e.to_string().contains("invalid"), "{e}");
+        let e = new_plugin("ok_name", Some(tmp.path().to_path_buf()), None).unwrap_err();
+        assert!(e.to_string().contains("already exists"), "{e}");
+        let dir = new_plugin("ok_name", Some(tmp.path().join("ok")), None).unwrap();
+        let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+        assert!(lib.contains("pub struct OkName;") && lib.contains("\"ok_name\""));
+        assert!(!lib.contains("{{"), "every placeholder is filled");
+    }
+}

@@ -1,0 +1,402 @@
+//! The live registry: publishes, retires and reloads job type versions while
+//! the server runs. Readers take an immutable [`Registry`] snapshot (runs in
+//! flight keep the plugin they started with); every change builds a new
+//! snapshot under one lock, records itself in the store, then swaps it in.
+//! Published components are kept content-addressed under `DATA/published/`.
+
+use super::watch::DirState;
+use super::{LoadError, LoadFailure, Plugin, Registry};
+use crate::model::{
+    PluginOrigin, PluginRecord, PluginStatus, RegistryEvent, RegistryEventKind, Timestamp, now,
+};
+use crate::runtime::Runtime;
+use crate::store::{Store, StoreError};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+/// Why a change to the catalog was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The component is not a valid plugin.
+    #[error(transparent)]
+    Invalid(#[from] LoadError),
+    /// The (job type, version) exists with other content.
+    #[error("{0}")]
+    Conflict(String),
+    /// No such version is loaded.
+    #[error("job type `{job_type}` has no loaded version {version}")]
+    NotFound {
+        /// The job type.
+        job_type: String,
+        /// The version.
+        version: String,
+    },
+    /// The version is not one that can be deleted over the API.
+    #[error("{0}")]
+    NotDeletable(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing or removing a component file failed.
+    #[error("plugin store: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One loaded job type version as `GET /plugins` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginView {
+    /// Job type id.
+    pub job_type: String,
+    /// Version.
+    pub version: String,
+    /// Display name.
+    pub display_name: String,
+    /// SHA-256 of the component, hex.
+    pub sha256: String,
+    /// Component size in bytes.
+    pub size_bytes: usize,
+    /// Where it comes from.
+    pub origin: PluginOrigin,
+    /// The file, bundled name or published digest.
+    pub source: String,
+    /// Status for new jobs.
+    pub status: PluginStatus,
+    /// Why the status was set.
+    pub status_reason: Option<String>,
+    /// Who published it.
+    pub published_by: Option<String>,
+    /// When it was published.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub published_at: Option<Timestamp>,
+}
+
+/// The live registry.
+pub struct Catalog {
+    current: RwLock<Arc<Registry>>,
+    /// Serialises changes; holds what the directory watcher has seen.
+    changes: Mutex<DirState>,
+    pub(super) runtime: Arc<Runtime>,
+    pub(super) store: Store,
+    published: PathBuf,
+    pub(super) dir: Option<PathBuf>,
+}
+
+pub(super) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Catalog {
+    /// Loads the bundled job types, the published ones and the plugins
+    /// directory, applies stored statuses, and drops precompiled artifacts
+    /// no loaded version uses. Bad plugins are reported, never fatal.
+    pub fn open(
+        runtime: Arc<Runtime>,
+        store: Store,
+        data_dir: &Path,
+        dir: Option<PathBuf>,
+        bundled: bool,
+    ) -> Result<(Catalog, Vec<LoadFailure>), CatalogError> {
+        let published = data_dir.join("published");
+        std::fs::create_dir_all(&published)?;
+        let mut registry = Registry::new();
+        let mut failures = Vec::new();
+        if bundled {
+            failures.extend(registry.load_bundled(&runtime));
+        }
+        let records = store.plugins()?;
+        for r in records
+            .iter()
+            .filter(|r| r.origin == PluginOrigin::Published)
+        {
+            let source = format!("published:{}", r.sha256);
+            let path = published.join(format!("{}.wasm", r.sha256));
+            let loaded = std::fs::read(&path)
+                .map_err(|e| LoadError::Io {
+                    path: path.clone(),
+                    source: e,
+                })
+                .and_then(|bytes| {
+                    if sha256_hex(&bytes) != r.sha256 {
+                        return Err(LoadError::Io {
+                            path: path.clone(),
+                            source: std::io::Error::other("content does not match its digest"),
+                        });
+                    }
+                    let mut p = Registry::prepare(&runtime, &bytes, &source)?;
+                    p.origin = PluginOrigin::Published;
+                    registry.insert(p)
+                });
+            if let Err(error) = loaded {
+                failures.push(LoadFailure { source, error });
+            }
+        }
+        let catalog = Catalog {
+            current: RwLock::new(Arc::new(Registry::new())),
+            changes: Mutex::new(DirState::default()),
+            runtime,
+            store,
+            published,
+            dir,
+        };
+        {
+            let mut state = catalog.lock();
+            failures.extend(catalog.scan_dir(&mut state, &mut registry, false));
+        }
+        for r in &records {
+            if registry.get(&r.job_type, &r.version).is_some() {
+                registry.set_status(&r.job_type, &r.version, r.status);
+            }
+        }
+        let keep: Vec<&str> = registry.all().map(|p| p.sha256()).collect();
+        match catalog.runtime.retain_cached(&keep) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                removed = n,
+                "removed precompiled artifacts of removed plugins"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cleaning the precompiled cache failed"),
+        }
+        *catalog.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(registry);
+        Ok((catalog, failures))
+    }
+
+    /// The registry as it is now.
+    pub fn snapshot(&self) -> Arc<Registry> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, DirState> {
+        self.changes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Swaps in a changed copy of the registry (call with the change lock held).
+    pub(super) fn swap(&self, registry: Registry) {
+        let mut registry = registry;
+        registry.generation = self.snapshot().generation + 1;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(registry);
+    }
+
+    /// Records a registry event; a failure to record is logged, not fatal.
+    pub(super) fn event(&self, mut event: RegistryEvent) {
+        event.uuid = uuid::Uuid::now_v7();
+        event.at = now();
+        tracing::info!(kind = ?event.kind, job_type = ?event.job_type, version = ?event.version, source = %event.source, "registry changed");
+        if let Err(e) = self.store.add_registry_event(&event) {
+            tracing::error!(error = %e, "recording a registry event failed");
+        }
+    }
+
+    /// Validates and registers an uploaded component, keeping its bytes.
+    /// Returns the version and whether it is new (the same bytes published
+    /// again are accepted as they are).
+    pub fn publish(&self, bytes: &[u8], actor: &str) -> Result<(PluginView, bool), CatalogError> {
+        let sha256 = sha256_hex(bytes);
+        let source = format!("published:{sha256}");
+        let mut plugin = Registry::prepare(&self.runtime, bytes, &source)?;
+        plugin.origin = PluginOrigin::Published;
+        let _guard = self.lock();
+        let current = self.snapshot();
+        let (job_type, version) = (
+            plugin.info.job_type.to_string(),
+            plugin.info.version.clone(),
+        );
+        if let Some(existing) = current.get(&job_type, &version) {
+            if existing.sha256() == sha256 {
+                return Ok((self.view(&current, existing)?, false));
+            }
+            return Err(CatalogError::Conflict(format!(
+                "job type `{job_type}` version {version} is already loaded from {} with other \
+                 content (sha256 {}); publish it under a new version",
+                existing.source,
+                existing.sha256()
+            )));
+        }
+        write_atomically(&self.published.join(format!("{sha256}.wasm")), bytes)?;
+        let at = now();
+        let record = PluginRecord {
+            job_type: job_type.clone(),
+            version: version.clone(),
+            origin: PluginOrigin::Published,
+            sha256: sha256.clone(),
+            size_bytes: bytes.len(),
+            status: PluginStatus::Active,
+            status_reason: None,
+            published_by: Some(actor.to_string()),
+            published_at: Some(at),
+            updated_at: at,
+        };
+        self.store.put_plugin(&record)?;
+        self.event(event(RegistryEventKind::Published, &plugin, actor, None));
+        self.store.flush_blocking()?;
+        let mut next = (*current).clone();
+        let plugin = next.insert(plugin)?;
+        self.swap(next);
+        Ok((self.view(&self.snapshot(), &plugin)?, true))
+    }
+
+    /// Sets the status of a loaded version.
+    pub fn set_status(
+        &self,
+        job_type: &str,
+        version: &semver::Version,
+        status: PluginStatus,
+        reason: Option<String>,
+        actor: &str,
+    ) -> Result<PluginView, CatalogError> {
+        let _guard = self.lock();
+        let current = self.snapshot();
+        let plugin = self.loaded(&current, job_type, version)?;
+        let mut record = match self.store.plugin(job_type, version)? {
+            Some(r) => r,
+            None => record_of(&plugin),
+        };
+        record.status = status;
+        record.status_reason = reason.clone();
+        record.updated_at = now();
+        self.store.put_plugin(&record)?;
+        let mut e = event(RegistryEventKind::StatusChanged, &plugin, actor, reason);
+        e.status = Some(status);
+        self.event(e);
+        self.store.flush_blocking()?;
+        let mut next = (*current).clone();
+        next.set_status(job_type, version, status);
+        self.swap(next);
+        self.view(&self.snapshot(), &plugin)
+    }
+
+    /// Deletes a published version: it leaves the registry (jobs pinned to
+    /// it can no longer run), its record, bytes and precompiled artifact go.
+    pub fn delete(
+        &self,
+        job_type: &str,
+        version: &semver::Version,
+        actor: &str,
+    ) -> Result<(), CatalogError> {
+        let _guard = self.lock();
+        let current = self.snapshot();
+        let plugin = self.loaded(&current, job_type, version)?;
+        match plugin.origin {
+            PluginOrigin::Published => {}
+            PluginOrigin::Bundled => {
+                return Err(CatalogError::NotDeletable(format!(
+                    "`{job_type}` {version} is bundled into the server; yank it instead"
+                )));
+            }
+            PluginOrigin::Directory => {
+                return Err(CatalogError::NotDeletable(format!(
+                    "`{job_type}` {version} comes from {}; remove the file (or yank the version)",
+                    plugin.source
+                )));
+            }
+        }
+        self.store.delete_plugin(job_type, version)?;
+        self.event(event(RegistryEventKind::Removed, &plugin, actor, None));
+        self.store.flush_blocking()?;
+        let mut next = (*current).clone();
+        next.remove(job_type, version);
+        let still_used = next.all().any(|p| p.sha256() == plugin.sha256());
+        self.swap(next);
+        if !still_used {
+            let _ = std::fs::remove_file(self.published.join(format!("{}.wasm", plugin.sha256())));
+            self.runtime.forget_cached(plugin.sha256());
+        }
+        Ok(())
+    }
+
+    fn loaded(
+        &self,
+        registry: &Registry,
+        job_type: &str,
+        version: &semver::Version,
+    ) -> Result<Arc<Plugin>, CatalogError> {
+        registry
+            .get(job_type, version)
+            .cloned()
+            .ok_or_else(|| CatalogError::NotFound {
+                job_type: job_type.to_string(),
+                version: version.to_string(),
+            })
+    }
+
+    /// One loaded version with its record.
+    pub fn view(&self, registry: &Registry, p: &Plugin) -> Result<PluginView, CatalogError> {
+        let record = self
+            .store
+            .plugin(p.info.job_type.as_str(), &p.info.version)?;
+        Ok(PluginView {
+            job_type: p.info.job_type.to_string(),
+            version: p.info.version.to_string(),
+            display_name: p.info.display_name.clone(),
+            sha256: p.sha256().to_string(),
+            size_bytes: p.compiled.size(),
+            origin: p.origin,
+            source: p.source.clone(),
+            status: registry.status(p.info.job_type.as_str(), &p.info.version),
+            status_reason: record.as_ref().and_then(|r| r.status_reason.clone()),
+            published_by: record.as_ref().and_then(|r| r.published_by.clone()),
+            published_at: record.as_ref().and_then(|r| r.published_at),
+        })
+    }
+
+    /// Every loaded version, by job type then version.
+    pub fn list(&self) -> Result<Vec<PluginView>, CatalogError> {
+        let registry = self.snapshot();
+        registry.all().map(|p| self.view(&registry, p)).collect()
+    }
+}
+
+/// A record for a version that had none (bundled or directory).
+fn record_of(p: &Plugin) -> PluginRecord {
+    PluginRecord {
+        job_type: p.info.job_type.to_string(),
+        version: p.info.version.clone(),
+        origin: p.origin,
+        sha256: p.sha256().to_string(),
+        size_bytes: p.compiled.size(),
+        status: PluginStatus::Active,
+        status_reason: None,
+        published_by: None,
+        published_at: None,
+        updated_at: now(),
+    }
+}
+
+/// An event about a version (`uuid` and `at` are set when recorded).
+pub(super) fn event(
+    kind: RegistryEventKind,
+    p: &Plugin,
+    actor: &str,
+    message: Option<String>,
+) -> RegistryEvent {
+    RegistryEvent {
+        uuid: uuid::Uuid::nil(),
+        kind,
+        job_type: Some(p.info.job_type.to_string()),
+        version: Some(p.info.version.clone()),
+        status: None,
+        sha256: Some(p.sha256().to_string()),
+        source: p.source.clone(),
+        actor: actor.to_string(),
+        message,
+        at: now(),
+    }
+}
+
+/// Writes a file whole or not at all: a synced temporary file, renamed.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}

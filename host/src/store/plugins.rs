@@ -1,0 +1,90 @@
+//! Plugin records (publications and status changes) and registry events.
+
+use super::{Store, StoreError, decode, encode};
+use crate::model::{PluginRecord, RegistryEvent};
+
+/// Most registry events kept; older ones are dropped as new ones arrive.
+pub const MAX_REGISTRY_EVENTS: usize = 10_000;
+
+fn record_key(job_type: &str, version: &semver::Version) -> Vec<u8> {
+    let mut k = job_type.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(version.to_string().as_bytes());
+    k
+}
+
+impl Store {
+    /// Saves a plugin record (new or changed).
+    pub fn put_plugin(&self, record: &PluginRecord) -> Result<(), StoreError> {
+        self.plugins.insert(
+            record_key(&record.job_type, &record.version),
+            encode(record),
+        )?;
+        Ok(())
+    }
+
+    /// The record of one job type version.
+    pub fn plugin(
+        &self,
+        job_type: &str,
+        version: &semver::Version,
+    ) -> Result<Option<PluginRecord>, StoreError> {
+        let key = record_key(job_type, version);
+        match self.plugins.get(&key)? {
+            Some(bytes) => Ok(Some(decode(&key, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every plugin record, by job type then version text.
+    pub fn plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
+        self.plugins
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    /// Forgets the record of one job type version.
+    pub fn delete_plugin(
+        &self,
+        job_type: &str,
+        version: &semver::Version,
+    ) -> Result<(), StoreError> {
+        self.plugins.remove(record_key(job_type, version))?;
+        Ok(())
+    }
+
+    /// Appends a registry event, dropping the oldest past [`MAX_REGISTRY_EVENTS`].
+    pub fn add_registry_event(&self, event: &RegistryEvent) -> Result<(), StoreError> {
+        self.plugin_events
+            .insert(event.uuid.as_bytes(), encode(event))?;
+        while self.plugin_events.len() > MAX_REGISTRY_EVENTS {
+            self.plugin_events.pop_min()?;
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` registry events after `after` (exclusive), oldest first.
+    pub fn registry_events(
+        &self,
+        after: Option<uuid::Uuid>,
+        limit: usize,
+    ) -> Result<Vec<RegistryEvent>, StoreError> {
+        let start = after.map(|u| u.as_bytes().to_vec()).unwrap_or_default();
+        self.plugin_events
+            .range(start.clone()..)
+            .filter(|kv| {
+                kv.as_ref()
+                    .map_or(true, |(k, _)| k.as_ref() != start.as_slice())
+            })
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+}
