@@ -12,4 +12,6 @@ mod cli;
 mod examples;
 mod hostile;
 mod openapi;
+mod plugins;
 mod registry;
+mod reload;

@@ -45,6 +45,11 @@ impl Server {
     /// Starts a server on a fresh data directory whose plugins directory
     /// holds copies of these components.
     pub fn start_with(plugins: &[&str]) -> Server {
+        Server::start_args(plugins, &[])
+    }
+
+    /// Like [`Server::start_with`], with extra `serve` arguments.
+    pub fn start_args(plugins: &[&str], extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().to_path_buf();
         std::fs::create_dir_all(data.join("plugins")).unwrap();
@@ -55,7 +60,7 @@ impl Server {
         let user = token(&data, "user@example.com", "acme", "user");
         let agent = token(&data, "agent@example.com", "acme", "agent");
         let other_tenant = token(&data, "eve@example.com", "globex", "admin");
-        let mut s = Server::spawn(&data, &[]);
+        let mut s = Server::spawn(&data, extra);
         s._dir = Some(dir);
         (s.admin, s.user, s.agent, s.other_tenant) = (admin, user, agent, other_tenant);
         s
@@ -108,6 +113,14 @@ impl Server {
             .unwrap();
         assert!(status.success());
         self.child.wait().unwrap()
+    }
+
+    /// The data directory.
+    pub fn data(&self) -> &Path {
+        self._dir
+            .as_ref()
+            .expect("a server with its own data directory")
+            .path()
     }
 
     /// Keeps the data directory after this server is gone.
@@ -170,6 +183,18 @@ impl Api {
                 .post(format!("{}{path}", self.base))
                 .bearer_auth(&self.token)
                 .json(body)
+                .send()
+                .unwrap(),
+        )
+    }
+    /// POSTs raw bytes with a content type.
+    pub fn post_bytes(&self, path: &str, content_type: &str, bytes: Vec<u8>) -> Reply {
+        reply(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .header("content-type", content_type)
+                .body(bytes)
                 .send()
                 .unwrap(),
         )

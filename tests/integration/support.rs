@@ -14,6 +14,7 @@ pub const HOSTILE: &str = env!("JOBHOST_WASM_HOSTILE");
 pub const DESCRIBE_LOOP: &str = env!("JOBHOST_WASM_DESCRIBE_LOOP");
 pub const DESCRIBE_TRAP: &str = env!("JOBHOST_WASM_DESCRIBE_TRAP");
 pub const BAD_SCHEMA: &str = env!("JOBHOST_WASM_BAD_SCHEMA");
+pub const VERSIONED: &str = env!("JOBHOST_WASM_VERSIONED");
 
 pub const EXAMPLES: [&str; 4] = [TEXT_STATS, JSON_SELECT, CSV_SUMMARY, PRIME_SIEVE];
 

@@ -17,19 +17,34 @@ use std::sync::{Arc, Mutex};
 /// fetch this often, and the registry changes rarely.
 #[derive(Debug, Default)]
 pub struct SchemaListing {
-    /// (generation, newest versions, all versions).
-    cached: Mutex<Option<(u64, Option<Bytes>, Option<Bytes>)>>,
+    cached: Mutex<Option<Rendered>>,
+}
+
+/// The listings of one registry generation, rendered when first asked for.
+#[derive(Debug)]
+struct Rendered {
+    generation: u64,
+    newest: Option<Bytes>,
+    all: Option<Bytes>,
 }
 
 impl SchemaListing {
     fn get(&self, registry: &Registry, all_versions: bool) -> Bytes {
         let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
         let generation = registry.generation();
-        if cached.as_ref().is_none_or(|c| c.0 != generation) {
-            *cached = Some((generation, None, None));
+        if cached.as_ref().is_none_or(|c| c.generation != generation) {
+            *cached = Some(Rendered {
+                generation,
+                newest: None,
+                all: None,
+            });
         }
-        let (_, newest, all) = cached.as_mut().expect("set above");
-        let slot = if all_versions { all } else { newest };
+        let r = cached.as_mut().expect("set above");
+        let slot = if all_versions {
+            &mut r.all
+        } else {
+            &mut r.newest
+        };
         slot.get_or_insert_with(|| {
             if all_versions {
                 render(registry, registry.all())
