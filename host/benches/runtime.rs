@@ -223,6 +223,49 @@ fn cancel_latency() {
     }
 }
 
+/// Compile time of components just under the code caps: what a hostile
+/// upload can cost before it is refused by `describe` or the world check.
+fn compile_at_the_caps() {
+    let caps = jobhost::runtime::CodeCaps::default();
+    // 500 locals mixed at random-looking indices: register pressure.
+    let mut pressure = String::from("(local");
+    pressure.push_str(&" i64".repeat(500));
+    pressure.push(')');
+    for i in 0..110_000 {
+        pressure.push_str(&format!(
+            " local.get {} local.get {} i64.mul local.set {}",
+            i % 500,
+            (i * 7) % 500,
+            (i * 13) % 500
+        ));
+    }
+    let shapes = [
+        ("straight-line", "i32.const 1 drop ".repeat(349_000)),
+        (
+            "nested-blocks",
+            "block i32.const 1 br_if 0 end ".repeat(149_000),
+        ),
+        ("register-pressure", pressure),
+    ];
+    for (name, body) in shapes {
+        let wat = format!("(component (core module (func {body})))");
+        let wasm = wat::parse_str(&wat).unwrap();
+        let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+        let started = Instant::now();
+        let result = rt.compile(&wasm);
+        let took = started.elapsed();
+        println!(
+            "compile one {name} function of {} bytes (cap {}): {took:.2?} ({})",
+            wasm.len(),
+            caps.max_function_bytes,
+            match result {
+                Ok(_) => "compiled".to_string(),
+                Err(e) => e.to_string().chars().take(60).collect(),
+            }
+        );
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -250,4 +293,5 @@ fn main() {
         procs.as_secs_f64() / one.as_secs_f64()
     );
     cancel_latency();
+    compile_at_the_caps();
 }

@@ -7,6 +7,7 @@ mod support;
 
 mod api_jobs;
 mod api_runs;
+mod author;
 mod cache;
 mod cli;
 mod examples;

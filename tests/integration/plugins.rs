@@ -250,6 +250,17 @@ fn publish_pin_upgrade_yank_delete_and_restart() {
         .unwrap()
         .count();
     assert_eq!(blobs, 1, "the deleted version's bytes are gone");
+    let v2_sha = hex::encode(Sha256::digest(v2()));
+    let v1_sha = hex::encode(Sha256::digest(&v1));
+    let cached: Vec<String> = std::fs::read_dir(dir.path().join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(cached.iter().any(|n| n.starts_with(&v1_sha)), "{cached:?}");
+    assert!(
+        !cached.iter().any(|n| n.starts_with(&v2_sha)),
+        "the deleted version's precompiled artifact is gone: {cached:?}"
+    );
 }
 
 #[test]

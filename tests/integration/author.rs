@@ -1,0 +1,109 @@
+//! The author's path of `plugins/README.md`, end to end: `jobhost plugin new`,
+//! the crate's own unit test, a build for `wasm32-wasip2`, `plugin validate`,
+//! `plugin publish` to a real server, then a job and a completed run.
+
+use crate::server::Server;
+use serde_json::json;
+use std::path::Path;
+use std::process::Command;
+
+const JOBHOST: &str = env!("CARGO_BIN_EXE_jobhost");
+
+fn cargo(dir: &Path, args: &[&str]) {
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/author-template");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo {args:?} in {}", dir.display());
+}
+
+#[test]
+fn a_new_plugin_builds_publishes_and_runs() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("greeter");
+    let out = Command::new(JOBHOST)
+        .args(["plugin", "new", "greeter", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("cargo build --release --target wasm32-wasip2")
+    );
+    // The workspace's lock file: the same dependency versions, no surprise downloads.
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock"),
+        dir.join("Cargo.lock"),
+    )
+    .unwrap();
+
+    cargo(&dir, &["test", "--quiet"]);
+    cargo(
+        &dir,
+        &["build", "--release", "--target", "wasm32-wasip2", "--quiet"],
+    );
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/author-template/wasm32-wasip2/release/greeter.wasm");
+    let out = Command::new(JOBHOST)
+        .arg("--data-dir")
+        .arg(work.path().join("data"))
+        .args(["plugin", "validate"])
+        .arg(&wasm)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let s = Server::start();
+    let out = Command::new(JOBHOST)
+        .args(["plugin", "publish"])
+        .arg(&wasm)
+        .args(["--server", &s.base, "--token", &s.admin])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let published: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(published["job_type"], "greeter");
+    assert_eq!(published["version"], "0.1.0");
+
+    let api = s.api(&s.user);
+    let schema = api.get("/jobs/schemas?job_types=greeter").body;
+    assert_eq!(
+        schema[0]["json_schema"]["properties"]["name"]["description"],
+        "Who to greet."
+    );
+    let job = api.job("greeter", json!({"name": "Ada", "times": 2}));
+    let run = api.trigger(&job, None);
+    let done = api.wait_done(&run);
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["output"]["message"], "Hello, Ada! Hello, Ada!");
+
+    // Publishing with a user token is refused, with the server's reason.
+    let out = Command::new(JOBHOST)
+        .args(["plugin", "publish"])
+        .arg(&wasm)
+        .args(["--server", &s.base, "--token", &s.user])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("admin"));
+}
