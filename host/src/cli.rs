@@ -73,6 +73,9 @@ struct ServeArgs {
     /// or removed components; 0 turns hot reload off.
     #[arg(long, env = "JOBHOST_RELOAD_INTERVAL_MS", default_value_t = 2000)]
     reload_interval_ms: u64,
+    /// Hours run logs are kept after the run was created.
+    #[arg(long, env = "JOBHOST_LOG_RETENTION_HOURS", default_value_t = 168)]
+    log_retention_hours: u64,
     /// Largest component accepted (uploads and files), in bytes.
     #[arg(long, env = "JOBHOST_MAX_PLUGIN_BYTES", default_value_t = 32 << 20)]
     max_plugin_bytes: usize,
@@ -214,6 +217,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                 reload_every: (args.reload_interval_ms > 0)
                     .then(|| Duration::from_millis(args.reload_interval_ms)),
                 max_plugin_bytes: args.max_plugin_bytes,
+                log_retention: Duration::from_secs(args.log_retention_hours * 3600),
             })?;
             Ok(0)
         }

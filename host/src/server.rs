@@ -40,6 +40,8 @@ pub struct ServeConfig {
     pub reload_every: Option<Duration>,
     /// Largest component accepted by `POST /plugins`, in bytes.
     pub max_plugin_bytes: usize,
+    /// How long run logs are kept, counted from the run's creation.
+    pub log_retention: Duration,
 }
 
 /// Runs the server until a shutdown signal.
@@ -106,6 +108,8 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         max_plugin_bytes: config.max_plugin_bytes,
     };
 
+    tokio::spawn(sweep_logs(store.clone(), config.log_retention));
+
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -154,6 +158,26 @@ fn load_catalog(
         eprintln!("jobhost: plugin {} not loaded: {}", f.source, f.error);
     }
     Ok(catalog)
+}
+
+/// Drops run logs past the retention period, at start and every 10 minutes.
+async fn sweep_logs(store: Store, retention: Duration) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let cutoff = now_ms.saturating_sub(retention.as_millis() as u64);
+        let store = store.clone();
+        match tokio::task::spawn_blocking(move || store.drop_logs_before(cutoff)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(lines = n, "dropped run logs past their retention"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "dropping old run logs failed"),
+            Err(e) => tracing::warn!(error = %e, "the log sweep failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

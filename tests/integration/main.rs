@@ -12,6 +12,7 @@ mod cache;
 mod cli;
 mod examples;
 mod hostile;
+mod logs;
 mod openapi;
 mod plugins;
 mod registry;

@@ -4,6 +4,7 @@
 mod error;
 mod extract;
 mod jobs;
+mod logs;
 mod plugins;
 mod runs;
 mod schemas;
@@ -44,6 +45,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/job-runs"),
     ("get", "/api/v1/job-runs/{job_run_id}"),
     ("post", "/api/v1/job-runs/{job_run_id}/cancel"),
+    ("get", "/api/v1/job-runs/{job_run_id}/logs"),
     ("post", "/api/v1/plugins"),
     ("get", "/api/v1/plugins"),
     ("get", "/api/v1/plugins/events"),
@@ -85,6 +87,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/job-runs", post(runs::create).get(runs::list))
         .route("/api/v1/job-runs/{job_run_id}", get(runs::get))
         .route("/api/v1/job-runs/{job_run_id}/cancel", post(runs::cancel))
+        .route("/api/v1/job-runs/{job_run_id}/logs", get(logs::list))
         .route("/api/v1/plugins", post(plugins::publish).get(plugins::list))
         .route("/api/v1/plugins/events", get(plugins::events))
         .route(

@@ -130,7 +130,7 @@ pub(super) async fn list(
     Ok(super::page_body(page))
 }
 
-fn load(state: &AppState, caller: &Caller, raw_id: &str) -> Result<JobRun, ApiError> {
+pub(super) fn load(state: &AppState, caller: &Caller, raw_id: &str) -> Result<JobRun, ApiError> {
     let id: RunId = parse_id("job run", raw_id)?;
     state
         .store

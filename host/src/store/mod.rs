@@ -15,9 +15,11 @@
 mod commit;
 mod keys;
 mod list;
+mod logs;
 mod plugins;
 
 pub use list::{JobFilter, Page, RunFilter, SCAN_BUDGET, decode_cursor, encode_cursor};
+pub use logs::{LogFilter, LogRecord};
 
 use crate::model::{Job, JobId, JobRun, RunId, RunStatus, TenantId};
 use commit::GroupCommit;
@@ -53,6 +55,8 @@ pub struct Store {
     run_index: sled::Tree,
     queue: sled::Tree,
     checkpoints: sled::Tree,
+    /// Run log lines by run id and sequence number.
+    run_logs: sled::Tree,
     /// Plugin records by job type and version.
     plugins: sled::Tree,
     /// Registry events by UUIDv7.
@@ -98,6 +102,7 @@ impl Store {
             queue,
             queued,
             checkpoints: db.open_tree("checkpoints")?,
+            run_logs: db.open_tree("run_logs")?,
             plugins: db.open_tree("plugins")?,
             plugin_events: db.open_tree("plugin_events")?,
             run_locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),

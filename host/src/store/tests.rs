@@ -316,3 +316,57 @@ fn entries_an_interrupted_change_left_are_skipped_and_cleaned() {
         vec![done.clone()]
     );
 }
+
+#[test]
+fn logs_page_filter_continue_across_attempts_and_expire() {
+    use crate::runtime::{LogLevel, LogSource};
+    let (_d, s) = open();
+    let run = RunId::new();
+    let line = |seq, level| LogRecord {
+        seq,
+        attempt: 1,
+        timestamp: now(),
+        level,
+        source: LogSource::Plugin,
+        message: format!("line {seq}"),
+    };
+    assert_eq!(s.next_log_seq(run).unwrap(), 0);
+    for (seq, level) in [
+        (0, LogLevel::Info),
+        (1, LogLevel::Error),
+        (2, LogLevel::Debug),
+    ] {
+        s.append_log(run, &line(seq, level)).unwrap();
+    }
+    assert_eq!(s.next_log_seq(run).unwrap(), 3, "a retry appends after");
+    let all = |f: &LogFilter, limit| s.logs(run, f, limit, 100).unwrap();
+    let (page, next) = all(&LogFilter::default(), 2);
+    assert_eq!((page.len(), next), (2, Some(1)));
+    let (rest, next) = all(
+        &LogFilter {
+            after_seq: Some(1),
+            ..Default::default()
+        },
+        2,
+    );
+    assert_eq!((rest[0].seq, rest.len(), next), (2, 1, None));
+    let (errors, _) = all(
+        &LogFilter {
+            min_level: Some(LogLevel::Warn),
+            ..Default::default()
+        },
+        10,
+    );
+    assert_eq!(errors.iter().map(|l| l.seq).collect::<Vec<_>>(), [1]);
+
+    // Logs of runs created before the cutoff go; younger ones stay.
+    let mut old = [0u8; 16];
+    old[..6].copy_from_slice(&1_000u64.to_be_bytes()[2..]);
+    old[6] = 0x70;
+    let old = RunId::from_slice(&old).unwrap();
+    s.append_log(old, &line(0, LogLevel::Info)).unwrap();
+    let cutoff = (now().unix_timestamp_nanos() / 1_000_000) as u64 - 3_600_000;
+    assert_eq!(s.drop_logs_before(cutoff).unwrap(), 1);
+    assert_eq!(s.next_log_seq(old).unwrap(), 0);
+    assert_eq!(s.next_log_seq(run).unwrap(), 3);
+}

@@ -4,8 +4,8 @@
 use super::Shared;
 use crate::model::{JobRun, RunErrorInfo, RunId, RunStatus, now};
 use crate::runtime::{InterruptedPolicy, LogEntry, Outcome, RunObserver, RunRequest};
-use crate::store::{Store, StoreError};
-use std::sync::atomic::Ordering;
+use crate::store::{LogRecord, Store, StoreError};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,12 +17,28 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// Records what a running plugin reports.
 struct Recorder {
     store: Store,
+    /// The run's id and attempt, and the next log sequence number.
+    log_to: (RunId, u32),
+    next_seq: AtomicU32,
     /// The run as it will be written, and when progress was last written.
     run: Mutex<(JobRun, Instant)>,
 }
 
 impl RunObserver for Recorder {
-    fn log(&self, _entry: LogEntry) {}
+    fn log(&self, entry: LogEntry) {
+        let (run, attempt) = self.log_to;
+        let line = LogRecord {
+            seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
+            attempt,
+            timestamp: entry.timestamp.into(),
+            level: entry.level,
+            source: entry.source,
+            message: entry.message,
+        };
+        if let Err(e) = self.store.append_log(run, &line) {
+            tracing::warn!(run = %run, error = %e, "storing a log line failed");
+        }
+    }
 
     fn progress(&self, percent: u8, message: &str) {
         let mut guard = self.run.lock().unwrap_or_else(|p| p.into_inner());
@@ -112,6 +128,8 @@ fn try_execute(shared: &Shared, id: RunId) -> Result<(), StoreError> {
     };
     let recorder = Arc::new(Recorder {
         store: shared.store.clone(),
+        log_to: (id, run.attempt),
+        next_seq: AtomicU32::new(shared.store.next_log_seq(id)?),
         run: Mutex::new((run, Instant::now())),
     });
     let report = shared
