@@ -10,6 +10,7 @@ mod api_runs;
 mod author;
 mod cache;
 mod cli;
+mod events;
 mod examples;
 mod hostile;
 mod logs;

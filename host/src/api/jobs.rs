@@ -231,6 +231,7 @@ pub(super) async fn create(
     };
     state.store.put_job(&job)?;
     state.store.flush().await?;
+    state.store.events().job("job.created", &job);
     Ok((StatusCode::CREATED, Json(job)).into_response())
 }
 
@@ -381,6 +382,7 @@ pub(super) async fn update(
     job.updated_at = Some(updated);
     state.store.put_job(&job)?;
     state.store.flush().await?;
+    state.store.events().job("job.updated", &job);
     Ok(Json(job))
 }
 
@@ -411,12 +413,16 @@ pub(super) async fn delete(
             cancelled += 1;
         }
     }
-    if !job.is_deleted {
+    let newly = !job.is_deleted;
+    if newly {
         job.is_deleted = true;
         job.updated_at = Some(now());
         state.store.put_job(&job)?;
     }
     state.store.flush().await?;
+    if newly {
+        state.store.events().job("job.deleted", &job);
+    }
     Ok(Json(
         json!({"message": format!("Job {id} soft deleted"), "cancelled_count": cancelled}),
     ))

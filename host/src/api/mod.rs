@@ -8,6 +8,7 @@ mod logs;
 mod plugins;
 mod runs;
 mod schemas;
+mod stream;
 
 pub use error::ApiError;
 pub use schemas::SchemaListing;
@@ -46,6 +47,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/job-runs/{job_run_id}"),
     ("post", "/api/v1/job-runs/{job_run_id}/cancel"),
     ("get", "/api/v1/job-runs/{job_run_id}/logs"),
+    ("get", "/api/v1/job-runs/{job_run_id}/events"),
+    ("get", "/api/v1/events"),
     ("post", "/api/v1/plugins"),
     ("get", "/api/v1/plugins"),
     ("get", "/api/v1/plugins/events"),
@@ -88,6 +91,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/job-runs/{job_run_id}", get(runs::get))
         .route("/api/v1/job-runs/{job_run_id}/cancel", post(runs::cancel))
         .route("/api/v1/job-runs/{job_run_id}/logs", get(logs::list))
+        .route("/api/v1/job-runs/{job_run_id}/events", get(stream::run))
+        .route("/api/v1/events", get(stream::all))
         .route("/api/v1/plugins", post(plugins::publish).get(plugins::list))
         .route("/api/v1/plugins/events", get(plugins::events))
         .route(

@@ -190,6 +190,28 @@ impl Catalog {
         if let Err(e) = self.store.add_registry_event(&event) {
             tracing::error!(error = %e, "recording a registry event failed");
         }
+        let kind = match (event.kind, event.status) {
+            (RegistryEventKind::Published | RegistryEventKind::Loaded, _) => "job_type.published",
+            (RegistryEventKind::Replaced, _) => "job_type.replaced",
+            (RegistryEventKind::Removed, _) => "job_type.removed",
+            (RegistryEventKind::StatusChanged, Some(PluginStatus::Deprecated)) => {
+                "job_type.deprecated"
+            }
+            (RegistryEventKind::StatusChanged, Some(PluginStatus::Yanked)) => "job_type.yanked",
+            (RegistryEventKind::StatusChanged, _) => "job_type.activated",
+            (RegistryEventKind::LoadFailed, _) => return,
+        };
+        if let Some(job_type) = &event.job_type {
+            self.store.events().job_type(
+                kind,
+                job_type,
+                serde_json::json!({
+                    "version": event.version.as_ref().map(|v| v.to_string()),
+                    "sha256": event.sha256,
+                    "message": event.message,
+                }),
+            );
+        }
     }
 
     /// Validates and registers an uploaded component, keeping its bytes.

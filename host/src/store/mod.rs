@@ -21,6 +21,7 @@ mod plugins;
 pub use list::{JobFilter, Page, RunFilter, SCAN_BUDGET, decode_cursor, encode_cursor};
 pub use logs::{LogFilter, LogRecord};
 
+use crate::events::EventHub;
 use crate::model::{Job, JobId, JobRun, RunId, RunStatus, TenantId};
 use commit::GroupCommit;
 use std::path::Path;
@@ -66,6 +67,8 @@ pub struct Store {
     queued: Arc<Mutex<usize>>,
     /// Serialise the changes of one run (striped by id).
     run_locks: Arc<[Mutex<()>; RUN_LOCK_STRIPES]>,
+    /// Where run changes are announced.
+    events: Arc<EventHub>,
 }
 
 const RUN_LOCK_STRIPES: usize = 64;
@@ -106,9 +109,15 @@ impl Store {
             plugins: db.open_tree("plugins")?,
             plugin_events: db.open_tree("plugin_events")?,
             run_locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
+            events: Arc::new(EventHub::default()),
             commit: GroupCommit::new(db.clone()),
             db,
         })
+    }
+
+    /// The event hub run changes are published to.
+    pub fn events(&self) -> &Arc<EventHub> {
+        &self.events
     }
 
     /// Waits until every write made so far is on disk.
@@ -161,6 +170,8 @@ impl Store {
             .insert(keys::queue_key(run.priority, run.uuid), &[])?
             .is_none();
         *queued += usize::from(added);
+        drop(queued);
+        self.events.run_status(run);
         Ok(())
     }
 
@@ -207,6 +218,14 @@ impl Store {
         } else if expected == RunStatus::Pending {
             let removed = self.queue.remove(queue_key)?.is_some();
             *queued -= usize::from(removed);
+        }
+        drop(queued);
+        if moved {
+            self.events.run_status(run);
+        } else if (run.progress, &run.progress_message)
+            != (current.progress, &current.progress_message)
+        {
+            self.events.run_progress(run);
         }
         Ok(())
     }
