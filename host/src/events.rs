@@ -53,6 +53,8 @@ struct Window {
 pub struct EventHub {
     window: Mutex<Window>,
     live: broadcast::Sender<Arc<Event>>,
+    /// Set at shutdown: open streams end.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for EventHub {
@@ -70,6 +72,7 @@ impl Default for EventHub {
                 next_id: start_ms << 20,
             }),
             live: broadcast::Sender::new(LIVE_BUFFER),
+            closing: tokio::sync::watch::Sender::new(false),
         }
     }
 }
@@ -89,6 +92,16 @@ pub struct Subscription {
 impl EventHub {
     fn lock(&self) -> MutexGuard<'_, Window> {
         self.window.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends every open stream (shutdown).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Becomes true when the hub closes.
+    pub fn closed(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// Publishes an event (its id and time are set here).

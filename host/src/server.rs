@@ -120,8 +120,13 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         config.workers
     );
     tracing::info!(%addr, "serving");
+    let events = store.events().clone();
     axum::serve(listener, api::app(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Event streams never end by themselves.
+            events.close();
+        })
         .await?;
 
     drop(watcher);

@@ -187,3 +187,19 @@ fn the_tenant_stream_resumes_after_a_disconnect_without_missing_events() {
     );
     assert_eq!(api.get("/events?after=x").status, 400);
 }
+
+#[test]
+fn open_streams_do_not_hold_up_a_shutdown() {
+    let mut s = Server::start();
+    let api = s.api(&s.user);
+    let mut stream = Stream::open(&api, "/events", None);
+    let started = std::time::Instant::now();
+    let status = s.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(stream.next().is_none(), "the stream ended");
+}

@@ -65,6 +65,7 @@ fn to_sse(e: &Event) -> sse::Event {
 }
 
 struct Feed {
+    closed: tokio::sync::watch::Receiver<bool>,
     state: AppState,
     sub: Subscription,
     first: VecDeque<sse::Event>,
@@ -83,6 +84,7 @@ fn feed(
     done: bool,
 ) -> impl Stream<Item = Result<sse::Event, Infallible>> {
     let feed = Feed {
+        closed: state.store.events().closed(),
         state,
         sub,
         first,
@@ -109,7 +111,14 @@ fn feed(
                 }
                 continue;
             }
-            match f.sub.live.recv().await {
+            if *f.closed.borrow() {
+                return None;
+            }
+            let received = tokio::select! {
+                r = f.sub.live.recv() => r,
+                _ = f.closed.changed() => return None,
+            };
+            match received {
                 Ok(e) => f.sub.backlog.push_back(e),
                 // Fell behind the live buffer: re-read the window after the last id.
                 Err(RecvError::Lagged(_)) => {
