@@ -30,6 +30,17 @@ struct Common {
     /// Compile components every time instead of using the precompiled cache.
     #[arg(long, global = true)]
     no_cache: bool,
+    /// Log format on stderr: `text`, or `json` (one object per line, with
+    /// the run id and job type in every event of a run).
+    #[arg(long, global = true, env = "JOBHOST_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+impl Cli {
+    /// Whether logs are JSON lines.
+    pub fn json_logs(&self) -> bool {
+        self.common.log_format == "json"
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +84,9 @@ struct ServeArgs {
     /// or removed components; 0 turns hot reload off.
     #[arg(long, env = "JOBHOST_RELOAD_INTERVAL_MS", default_value_t = 2000)]
     reload_interval_ms: u64,
+    /// Serve `GET /metrics` to anyone (default: an admin token is required).
+    #[arg(long, env = "JOBHOST_METRICS_PUBLIC")]
+    metrics_public: bool,
     /// Hours run logs are kept after the run was created.
     #[arg(long, env = "JOBHOST_LOG_RETENTION_HOURS", default_value_t = 168)]
     log_retention_hours: u64,
@@ -218,6 +232,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                     .then(|| Duration::from_millis(args.reload_interval_ms)),
                 max_plugin_bytes: args.max_plugin_bytes,
                 log_retention: Duration::from_secs(args.log_retention_hours * 3600),
+                metrics_public: args.metrics_public,
             })?;
             Ok(0)
         }

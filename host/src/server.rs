@@ -42,6 +42,8 @@ pub struct ServeConfig {
     pub max_plugin_bytes: usize,
     /// How long run logs are kept, counted from the run's creation.
     pub log_retention: Duration,
+    /// Serve `GET /metrics` without a token.
+    pub metrics_public: bool,
 }
 
 /// Runs the server until a shutdown signal.
@@ -63,7 +65,13 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     })?);
     let store = Store::open(&config.data_dir.join("db"))
         .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
-    let catalog = Arc::new(load_catalog(runtime.clone(), store.clone(), &config)?);
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let catalog = Arc::new(load_catalog(
+        runtime.clone(),
+        store.clone(),
+        metrics.clone(),
+        &config,
+    )?);
     let registry = catalog.snapshot();
     let recovered = recover(&store, &registry)?;
     if recovered.requeued + recovered.failed > 0 {
@@ -92,6 +100,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         store.clone(),
         catalog.clone(),
         runtime.clone(),
+        metrics.clone(),
     ));
     let watcher = match config.reload_every {
         Some(every) => Some(Watcher::start(catalog.clone(), every)?),
@@ -106,6 +115,8 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         max_queued_runs: config.max_queued_runs,
         schemas: Arc::default(),
         max_plugin_bytes: config.max_plugin_bytes,
+        metrics,
+        metrics_public: config.metrics_public,
     };
 
     tokio::spawn(sweep_logs(store.clone(), config.log_retention));
@@ -143,6 +154,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
 fn load_catalog(
     runtime: Arc<Runtime>,
     store: Store,
+    metrics: Arc<crate::metrics::Metrics>,
     config: &ServeConfig,
 ) -> anyhow::Result<Catalog> {
     if let Some(dir) = &config.plugins_dir
@@ -156,6 +168,7 @@ fn load_catalog(
         &config.data_dir,
         config.plugins_dir.clone(),
         config.bundled,
+        metrics,
     )
     .context("loading the job types")?;
     for f in &failures {

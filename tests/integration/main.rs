@@ -14,6 +14,7 @@ mod events;
 mod examples;
 mod hostile;
 mod logs;
+mod metrics;
 mod openapi;
 mod plugins;
 mod registry;

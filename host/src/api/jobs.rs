@@ -435,7 +435,7 @@ pub(super) async fn latest_run(
 ) -> Result<Response, ApiError> {
     let job = load(&state, &caller, &id)?;
     match state.store.latest_run(&caller.tenant, job.uuid)? {
-        Some(run) => Ok(Json(run).into_response()),
+        Some(run) => Ok(Json(run.view()).into_response()),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }

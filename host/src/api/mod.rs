@@ -3,8 +3,10 @@
 
 mod error;
 mod extract;
+mod job_metrics;
 mod jobs;
 mod logs;
+mod observe;
 mod plugins;
 mod runs;
 mod schemas;
@@ -42,6 +44,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/v1/jobs/{job_id}"),
     ("delete", "/api/v1/jobs/{job_id}"),
     ("get", "/api/v1/jobs/{job_id}/latest-run"),
+    ("get", "/api/v1/jobs/{job_id}/metrics"),
     ("post", "/api/v1/job-runs"),
     ("get", "/api/v1/job-runs"),
     ("get", "/api/v1/job-runs/{job_run_id}"),
@@ -49,6 +52,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/job-runs/{job_run_id}/logs"),
     ("get", "/api/v1/job-runs/{job_run_id}/events"),
     ("get", "/api/v1/events"),
+    ("get", "/metrics"),
     ("post", "/api/v1/plugins"),
     ("get", "/api/v1/plugins"),
     ("get", "/api/v1/plugins/events"),
@@ -74,6 +78,10 @@ pub struct AppState {
     pub schemas: Arc<SchemaListing>,
     /// Largest component `POST /plugins` accepts.
     pub max_plugin_bytes: usize,
+    /// Host metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// `GET /metrics` needs no token.
+    pub metrics_public: bool,
 }
 
 /// The router with every route and the body limit.
@@ -87,12 +95,18 @@ pub fn app(state: AppState) -> Router {
             get(jobs::get).patch(jobs::update).delete(jobs::delete),
         )
         .route("/api/v1/jobs/{job_id}/latest-run", get(jobs::latest_run))
+        .route("/api/v1/jobs/{job_id}/metrics", get(job_metrics::get))
         .route("/api/v1/job-runs", post(runs::create).get(runs::list))
         .route("/api/v1/job-runs/{job_run_id}", get(runs::get))
         .route("/api/v1/job-runs/{job_run_id}/cancel", post(runs::cancel))
         .route("/api/v1/job-runs/{job_run_id}/logs", get(logs::list))
         .route("/api/v1/job-runs/{job_run_id}/events", get(stream::run))
         .route("/api/v1/events", get(stream::all))
+        .route("/metrics", get(observe::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::track,
+        ))
         .route("/api/v1/plugins", post(plugins::publish).get(plugins::list))
         .route("/api/v1/plugins/events", get(plugins::events))
         .route(

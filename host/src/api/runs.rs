@@ -90,7 +90,7 @@ pub(super) async fn create(
     state.store.insert_run(&run)?;
     state.store.flush().await?;
     state.workers.notify();
-    Ok((StatusCode::CREATED, Json(run)).into_response())
+    Ok((StatusCode::CREATED, Json(run.view())).into_response())
 }
 
 pub(super) async fn list(
@@ -127,7 +127,12 @@ pub(super) async fn list(
     let page = state
         .store
         .list_runs(&caller.tenant, &filter, cursor, limit)?;
-    Ok(super::page_body(page))
+    let views: Vec<_> = page.items.iter().map(JobRun::view).collect();
+    Ok(Json(json!({
+        "count": views.len(),
+        "items": views,
+        "next_cursor": page.next_cursor,
+    })))
 }
 
 pub(super) fn load(state: &AppState, caller: &Caller, raw_id: &str) -> Result<JobRun, ApiError> {
@@ -145,8 +150,8 @@ pub(super) async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<JobRun>, ApiError> {
-    Ok(Json(load(&state, &caller, &id)?))
+) -> Result<Response, ApiError> {
+    Ok(Json(load(&state, &caller, &id)?.view()).into_response())
 }
 
 /// Cancels one run: a pending or paused run at once, a running one by

@@ -118,3 +118,45 @@ pub struct JobRun {
     /// Soft-delete flag.
     pub is_deleted: bool,
 }
+
+/// Durations of a run, in milliseconds, derived from its timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RunTiming {
+    /// Created to started: time in the queue (dispatch latency).
+    pub queued_ms: Option<f64>,
+    /// Started to finished: the current attempt's execution.
+    pub run_ms: Option<f64>,
+    /// Created to finished.
+    pub total_ms: Option<f64>,
+}
+
+fn ms(from: Timestamp, to: Option<Timestamp>) -> Option<f64> {
+    to.map(|t| ((t - from).as_seconds_f64() * 1000.0).max(0.0))
+}
+
+impl JobRun {
+    /// The run's queue, execution and total times, as far as known.
+    pub fn timing(&self) -> RunTiming {
+        RunTiming {
+            queued_ms: ms(self.created_at, self.started_at),
+            run_ms: self.started_at.and_then(|s| ms(s, self.finished_at)),
+            total_ms: ms(self.created_at, self.finished_at),
+        }
+    }
+
+    /// The run as the API shows it.
+    pub fn view(&self) -> RunView<'_> {
+        RunView {
+            run: self,
+            timing: self.timing(),
+        }
+    }
+}
+
+/// A run as the API shows it: the record and its timing.
+#[derive(Debug, Serialize)]
+pub struct RunView<'a> {
+    #[serde(flatten)]
+    run: &'a JobRun,
+    timing: RunTiming,
+}

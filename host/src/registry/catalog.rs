@@ -6,10 +6,11 @@
 
 use super::watch::DirState;
 use super::{LoadError, LoadFailure, Plugin, Registry};
+use crate::metrics::Metrics;
 use crate::model::{
     PluginOrigin, PluginRecord, PluginStatus, RegistryEvent, RegistryEventKind, Timestamp, now,
 };
-use crate::runtime::Runtime;
+use crate::runtime::{CompiledFrom, Runtime};
 use crate::store::{Store, StoreError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -82,6 +83,7 @@ pub struct Catalog {
     pub(super) store: Store,
     published: PathBuf,
     pub(super) dir: Option<PathBuf>,
+    metrics: Arc<Metrics>,
 }
 
 pub(super) fn sha256_hex(bytes: &[u8]) -> String {
@@ -98,6 +100,7 @@ impl Catalog {
         data_dir: &Path,
         dir: Option<PathBuf>,
         bundled: bool,
+        metrics: Arc<Metrics>,
     ) -> Result<(Catalog, Vec<LoadFailure>), CatalogError> {
         let published = data_dir.join("published");
         std::fs::create_dir_all(&published)?;
@@ -133,6 +136,13 @@ impl Catalog {
                 failures.push(LoadFailure { source, error });
             }
         }
+        // Directory plugins are counted as the scan loads them.
+        for p in registry.all() {
+            metrics.compiled(
+                p.compiled.origin() == CompiledFrom::Cache,
+                p.compiled.took(),
+            );
+        }
         let catalog = Catalog {
             current: RwLock::new(Arc::new(Registry::new())),
             changes: Mutex::new(DirState::default()),
@@ -140,6 +150,7 @@ impl Catalog {
             store,
             published,
             dir,
+            metrics,
         };
         {
             let mut state = catalog.lock();
@@ -161,6 +172,14 @@ impl Catalog {
         }
         *catalog.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(registry);
         Ok((catalog, failures))
+    }
+
+    /// Counts a loaded component's compile (or cache load) time.
+    pub(super) fn measured(&self, p: &Plugin) {
+        self.metrics.compiled(
+            p.compiled.origin() == CompiledFrom::Cache,
+            p.compiled.took(),
+        );
     }
 
     /// The registry as it is now.
@@ -222,6 +241,7 @@ impl Catalog {
         let source = format!("published:{sha256}");
         let mut plugin = Registry::prepare(&self.runtime, bytes, &source)?;
         plugin.origin = PluginOrigin::Published;
+        self.measured(&plugin);
         let _guard = self.lock();
         let current = self.snapshot();
         let (job_type, version) = (

@@ -146,6 +146,7 @@ impl Catalog {
         let mut loaded = old.clone();
         let result = Registry::prepare(&self.runtime, &bytes, &source).and_then(|mut p| {
             p.origin = PluginOrigin::Directory;
+            self.measured(&p);
             let key = (p.info.job_type.to_string(), p.info.version.clone());
             let same = old.as_ref() == Some(&key);
             let replaced = if same {

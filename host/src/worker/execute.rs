@@ -195,5 +195,17 @@ fn try_execute(shared: &Shared, id: RunId) -> Result<(), StoreError> {
     }
     let result = shared.store.update_run(RunStatus::Running, &run);
     shared.unregister(id);
+    if result.is_ok() && run.status.is_terminal() {
+        let span = |a: Option<crate::model::Timestamp>, b: Option<crate::model::Timestamp>| {
+            a.zip(b).and_then(|(a, b)| Duration::try_from(b - a).ok())
+        };
+        shared.metrics.run_finished(
+            run.job_type.as_str(),
+            run.status.as_str(),
+            span(Some(run.created_at), run.started_at),
+            span(run.started_at, run.finished_at),
+            run.error.as_ref().and_then(|e| e.limit).map(|l| l.as_str()),
+        );
+    }
     result
 }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) catalog: Arc<Catalog>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
     pub(crate) runtime: Arc<Runtime>,
     /// Runs executing now, with their cancel tokens.
     running: Mutex<HashMap<RunId, CancelToken>>,
@@ -84,11 +85,13 @@ impl Workers {
         store: Store,
         catalog: Arc<Catalog>,
         runtime: Arc<Runtime>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Workers {
         let shared = Arc::new(Shared {
             store,
             catalog,
             runtime,
+            metrics,
             running: Mutex::new(HashMap::new()),
             wake: Condvar::new(),
             stopping: AtomicBool::new(false),
