@@ -164,6 +164,11 @@ fn lists(runs: usize) {
                 started_at: Some(t),
                 finished_at: Some(t),
                 is_deleted: false,
+                callback_url: None,
+                callback_attempts: 0,
+                callback_sent_at: None,
+                callback_status_code: None,
+                callback_error: None,
             };
             store.insert_run(&run).unwrap();
             store.pop_queue().unwrap();

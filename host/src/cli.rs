@@ -84,6 +84,18 @@ struct ServeArgs {
     /// or removed components; 0 turns hot reload off.
     #[arg(long, env = "JOBHOST_RELOAD_INTERVAL_MS", default_value_t = 2000)]
     reload_interval_ms: u64,
+    /// Callback targets allowed: networks (CIDR), addresses or host names
+    /// (`*.example.com`); repeat or separate with commas. Without it any
+    /// address is allowed except loopback, link-local, metadata, unspecified
+    /// and multicast ones; a listed network lifts those denials inside it.
+    #[arg(long, env = "JOBHOST_CALLBACK_ALLOW", value_delimiter = ',')]
+    callback_allow: Vec<crate::webhooks::Allow>,
+    /// Callback retries after the first attempt.
+    #[arg(long, env = "JOBHOST_CALLBACK_RETRIES", default_value_t = 5)]
+    callback_retries: u32,
+    /// Delay before the first callback retry, doubled for each next one (ms).
+    #[arg(long, env = "JOBHOST_CALLBACK_BACKOFF_MS", default_value_t = 1000)]
+    callback_backoff_ms: u64,
     /// Serve `GET /metrics` to anyone (default: an admin token is required).
     #[arg(long, env = "JOBHOST_METRICS_PUBLIC")]
     metrics_public: bool,
@@ -233,6 +245,14 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                 max_plugin_bytes: args.max_plugin_bytes,
                 log_retention: Duration::from_secs(args.log_retention_hours * 3600),
                 metrics_public: args.metrics_public,
+                callbacks: crate::webhooks::Settings {
+                    policy: Arc::new(crate::webhooks::Policy {
+                        allow: args.callback_allow,
+                    }),
+                    retries: args.callback_retries,
+                    backoff: Duration::from_millis(args.callback_backoff_ms),
+                    timeout: Duration::from_secs(10),
+                },
             })?;
             Ok(0)
         }

@@ -15,4 +15,5 @@ pub mod registry;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod webhooks;
 pub mod worker;

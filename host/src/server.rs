@@ -44,6 +44,8 @@ pub struct ServeConfig {
     pub log_retention: Duration,
     /// Serve `GET /metrics` without a token.
     pub metrics_public: bool,
+    /// Callback delivery: targets, retries, backoff.
+    pub callbacks: crate::webhooks::Settings,
 }
 
 /// Runs the server until a shutdown signal.
@@ -117,9 +119,11 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         max_plugin_bytes: config.max_plugin_bytes,
         metrics,
         metrics_public: config.metrics_public,
+        callbacks: config.callbacks.policy.clone(),
     };
 
     tokio::spawn(sweep_logs(store.clone(), config.log_retention));
+    crate::webhooks::start(store.clone(), config.callbacks.clone());
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -4,6 +4,7 @@
 
 mod server;
 mod support;
+mod webhooks;
 
 mod api_jobs;
 mod api_runs;

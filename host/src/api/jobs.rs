@@ -39,6 +39,8 @@ pub(super) struct CreateJob {
     source_session_id: Option<Uuid>,
     #[serde(default)]
     source_project_id: Option<Uuid>,
+    #[serde(default)]
+    callback_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,6 +51,9 @@ pub(super) struct UpdateJob {
     /// A semver requirement: moves the job to the newest matching version.
     #[serde(default)]
     job_type_version: Option<String>,
+    /// A new callback URL; `""` removes it.
+    #[serde(default)]
+    callback_url: Option<String>,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -77,6 +82,21 @@ fn invalid(field: &str, message: String) -> ApiError {
         kind: "invalid_field",
         message: format!("{field}: {message}"),
         details: json!({"violations": [{"pointer": format!("/{field}"), "message": message}]}),
+    }
+}
+
+/// A callback URL as the target policy allows it.
+pub(super) fn check_callback(
+    state: &AppState,
+    url: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    match url {
+        Some(u) => state
+            .callbacks
+            .check_url(&u)
+            .map(|_| Some(u))
+            .map_err(|m| invalid("callback_url", m)),
+        None => Ok(None),
     }
 }
 
@@ -228,6 +248,7 @@ pub(super) async fn create(
         updated_at: None,
         source_session_id: body.source_session_id,
         source_project_id: body.source_project_id,
+        callback_url: check_callback(&state, body.callback_url)?,
     };
     state.store.put_job(&job)?;
     state.store.flush().await?;
@@ -374,6 +395,9 @@ pub(super) async fn update(
     }
     if let Some(p) = body.priority {
         job.priority = check_priority(p)?;
+    }
+    if let Some(url) = body.callback_url {
+        job.callback_url = check_callback(&state, (!url.is_empty()).then_some(url))?;
     }
     let mut updated = now();
     if updated <= current {

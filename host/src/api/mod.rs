@@ -11,6 +11,7 @@ mod plugins;
 mod runs;
 mod schemas;
 mod stream;
+mod webhooks;
 
 pub use error::ApiError;
 pub use schemas::SchemaListing;
@@ -52,6 +53,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/job-runs/{job_run_id}/logs"),
     ("get", "/api/v1/job-runs/{job_run_id}/events"),
     ("get", "/api/v1/events"),
+    ("get", "/api/v1/webhooks/secret"),
     ("get", "/metrics"),
     ("post", "/api/v1/plugins"),
     ("get", "/api/v1/plugins"),
@@ -82,6 +84,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// `GET /metrics` needs no token.
     pub metrics_public: bool,
+    /// Which callback URLs are allowed.
+    pub callbacks: Arc<crate::webhooks::Policy>,
 }
 
 /// The router with every route and the body limit.
@@ -102,6 +106,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/job-runs/{job_run_id}/logs", get(logs::list))
         .route("/api/v1/job-runs/{job_run_id}/events", get(stream::run))
         .route("/api/v1/events", get(stream::all))
+        .route("/api/v1/webhooks/secret", get(webhooks::secret))
         .route("/metrics", get(observe::metrics))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

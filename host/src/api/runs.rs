@@ -26,6 +26,8 @@ pub(super) struct CreateRun {
     config: Option<Value>,
     #[serde(default)]
     priority: Option<i32>,
+    #[serde(default)]
+    callback_url: Option<String>,
 }
 
 pub(super) async fn create(
@@ -86,6 +88,14 @@ pub(super) async fn create(
         started_at: None,
         finished_at: None,
         is_deleted: false,
+        callback_url: match body.callback_url {
+            Some(u) => super::jobs::check_callback(&state, Some(u))?,
+            None => job.callback_url.clone(),
+        },
+        callback_attempts: 0,
+        callback_sent_at: None,
+        callback_status_code: None,
+        callback_error: None,
     };
     state.store.insert_run(&run)?;
     state.store.flush().await?;

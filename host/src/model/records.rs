@@ -50,6 +50,9 @@ pub struct Job {
     pub source_session_id: Option<Uuid>,
     /// Associated project.
     pub source_project_id: Option<Uuid>,
+    /// Where its runs' results are POSTed when they finish (a run may override it).
+    #[serde(default)]
+    pub callback_url: Option<String>,
 }
 
 /// Why a run failed.
@@ -117,6 +120,21 @@ pub struct JobRun {
     pub finished_at: Option<Timestamp>,
     /// Soft-delete flag.
     pub is_deleted: bool,
+    /// Where the finished run is POSTed.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    /// Deliveries tried.
+    #[serde(default)]
+    pub callback_attempts: u32,
+    /// When a delivery succeeded.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub callback_sent_at: Option<Timestamp>,
+    /// The receiver's status code of the last delivery.
+    #[serde(default)]
+    pub callback_status_code: Option<u16>,
+    /// Why the last delivery failed, if it did.
+    #[serde(default)]
+    pub callback_error: Option<String>,
 }
 
 /// Durations of a run, in milliseconds, derived from its timestamps.

@@ -17,6 +17,7 @@ mod keys;
 mod list;
 mod logs;
 mod plugins;
+mod webhooks;
 
 pub use list::{JobFilter, Page, RunFilter, SCAN_BUDGET, decode_cursor, encode_cursor};
 pub use logs::{LogFilter, LogRecord};
@@ -58,6 +59,12 @@ pub struct Store {
     checkpoints: sled::Tree,
     /// Run log lines by run id and sequence number.
     run_logs: sled::Tree,
+    /// Callbacks to deliver: run id → due time (Unix ms).
+    callbacks: sled::Tree,
+    /// Webhook signing secrets by tenant.
+    secrets: sled::Tree,
+    /// Woken when a callback is queued.
+    callbacks_ready: Arc<tokio::sync::Notify>,
     /// Plugin records by job type and version.
     plugins: sled::Tree,
     /// Registry events by UUIDv7.
@@ -106,6 +113,9 @@ impl Store {
             queued,
             checkpoints: db.open_tree("checkpoints")?,
             run_logs: db.open_tree("run_logs")?,
+            callbacks: db.open_tree("callbacks")?,
+            secrets: db.open_tree("webhook_secrets")?,
+            callbacks_ready: Arc::new(tokio::sync::Notify::new()),
             plugins: db.open_tree("plugins")?,
             plugin_events: db.open_tree("plugin_events")?,
             run_locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
@@ -202,6 +212,9 @@ impl Store {
         if moved {
             for k in keys::status_keys(&run.tenant, run.status, id) {
                 self.run_index.insert(k, &[])?;
+            }
+            if run.status.is_terminal() && run.callback_url.is_some() {
+                self.queue_callback(run.uuid, 0)?;
             }
         }
         self.runs.insert(id, encode(run))?;

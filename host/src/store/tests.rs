@@ -30,6 +30,11 @@ fn run(tenant: &str, job: JobId, job_type: &str, priority: i32) -> JobRun {
         started_at: None,
         finished_at: None,
         is_deleted: false,
+        callback_url: None,
+        callback_attempts: 0,
+        callback_sent_at: None,
+        callback_status_code: None,
+        callback_error: None,
     }
 }
 
