@@ -194,6 +194,12 @@ fn try_execute(shared: &Shared, id: RunId) -> Result<(), StoreError> {
         run.finished_at = Some(run.updated_at);
     }
     let result = shared.store.update_run(RunStatus::Running, &run);
+    tracing::info!(
+        status = run.status.as_str(),
+        attempt = run.attempt,
+        error = run.error.as_ref().map(|e| e.kind.as_str()),
+        "run finished"
+    );
     shared.unregister(id);
     if result.is_ok() && run.status.is_terminal() {
         let span = |a: Option<crate::model::Timestamp>, b: Option<crate::model::Timestamp>| {
