@@ -13,6 +13,7 @@ mod common;
 
 use common::http::{Conn, runtime};
 use hdrhistogram::Histogram;
+use http_body_util::BodyExt;
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -205,12 +206,52 @@ fn main() {
             m as f64 / drained.as_secs_f64()
         );
 
+        // The same load followed through the event stream instead of
+        // polling: one SSE connection sees every run's status changes.
+        let mut watcher = Conn::open(&base, &token).await;
+        let mut events = watcher
+            .stream("/events?types=job_run.status_changed")
+            .await;
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..clients)
+            .map(|_| {
+                let (base, token, body) = (base.clone(), token.clone(), body.clone());
+                tokio::spawn(async move {
+                    let mut conn = Conn::open(&base, &token).await;
+                    for _ in 0..runs / clients {
+                        post(&mut conn, &body).await;
+                    }
+                })
+            })
+            .collect();
+        let (mut completed, mut pending) = (0usize, String::new());
+        while completed < m {
+            let frame = events.frame().await.expect("the stream stays open").unwrap();
+            if let Ok(data) = frame.into_data() {
+                pending.push_str(&String::from_utf8_lossy(&data));
+                while let Some(end) = pending.find("\n\n") {
+                    let event: String = pending.drain(..end + 2).collect();
+                    if event.contains("\"status\":\"completed\"") {
+                        completed += 1;
+                    }
+                }
+            }
+        }
+        let followed = started.elapsed();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        println!(
+            "{m} runs posted by {clients} clients, followed to completed on one event stream: {followed:.2?} ({:.0} runs/s)",
+            m as f64 / followed.as_secs_f64()
+        );
+
         summary(
             "GET /jobs/schemas (4 job types)",
             timed(&mut one, "/jobs/schemas", 500).await,
         );
         summary(
-            &format!("GET /job-runs first page ({} runs stored)", n as usize + m + 350),
+            &format!("GET /job-runs first page ({} runs stored)", n as usize + 2 * m + 350),
             timed(&mut one, "/job-runs?limit=20", 500).await,
         );
         summary(

@@ -52,6 +52,21 @@ impl Conn {
         (status, res.into_body().collect().await.unwrap().to_bytes())
     }
 
+    /// GET `path` and hand back the body as it streams (Server-Sent Events).
+    pub async fn stream(&mut self, path: &str) -> hyper::body::Incoming {
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(format!("{}{path}", self.prefix))
+            .header("host", &self.host)
+            .header("authorization", &self.auth)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        self.tx.ready().await.unwrap();
+        let res = self.tx.send_request(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
+        res.into_body()
+    }
+
     /// GET `path`, expecting 200; the body as JSON.
     pub async fn get_json(&mut self, path: &str) -> serde_json::Value {
         let (status, body) = self.send(Method::GET, path, b"").await;
