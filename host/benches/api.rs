@@ -103,6 +103,21 @@ async fn client(base: String, token: String, body: Vec<u8>, runs: usize) -> [His
     h
 }
 
+/// GET `path` and hand back the body as it streams (Server-Sent Events).
+async fn stream(conn: &mut Conn, path: &str) -> hyper::body::Incoming {
+    let req = hyper::Request::builder()
+        .method(Method::GET)
+        .uri(format!("{}{path}", conn.prefix))
+        .header("host", &conn.host)
+        .header("authorization", &conn.auth)
+        .body(http_body_util::Full::new(hyper::body::Bytes::new()))
+        .unwrap();
+    conn.tx.ready().await.unwrap();
+    let res = conn.tx.send_request(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "GET {path}");
+    res.into_body()
+}
+
 /// Times `n` GETs of `path` on one connection.
 async fn timed(conn: &mut Conn, path: &str, n: usize) -> Vec<Duration> {
     let mut out = Vec::with_capacity(n);
@@ -209,9 +224,7 @@ fn main() {
         // The same load followed through the event stream instead of
         // polling: one SSE connection sees every run's status changes.
         let mut watcher = Conn::open(&base, &token).await;
-        let mut events = watcher
-            .stream("/events?types=job_run.status_changed")
-            .await;
+        let mut events = stream(&mut watcher, "/events?types=job_run.status_changed").await;
         let started = Instant::now();
         let tasks: Vec<_> = (0..clients)
             .map(|_| {

@@ -11,10 +11,14 @@ use tokio::net::TcpStream;
 
 /// One keep-alive connection to the API.
 pub struct Conn {
-    tx: SendRequest<Full<Bytes>>,
-    host: String,
-    prefix: String,
-    auth: String,
+    /// The connection's sender.
+    pub tx: SendRequest<Full<Bytes>>,
+    /// `host:port`.
+    pub host: String,
+    /// The path prefix (`/api/v1`).
+    pub prefix: String,
+    /// The `Authorization` header value.
+    pub auth: String,
 }
 
 impl Conn {
@@ -50,21 +54,6 @@ impl Conn {
         let res = self.tx.send_request(req).await.unwrap();
         let status = res.status();
         (status, res.into_body().collect().await.unwrap().to_bytes())
-    }
-
-    /// GET `path` and hand back the body as it streams (Server-Sent Events).
-    pub async fn stream(&mut self, path: &str) -> hyper::body::Incoming {
-        let req = Request::builder()
-            .method(Method::GET)
-            .uri(format!("{}{path}", self.prefix))
-            .header("host", &self.host)
-            .header("authorization", &self.auth)
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        self.tx.ready().await.unwrap();
-        let res = self.tx.send_request(req).await.unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
-        res.into_body()
     }
 
     /// GET `path`, expecting 200; the body as JSON.
