@@ -4,6 +4,7 @@
 
 mod server;
 mod support;
+mod torture;
 mod webhooks;
 
 mod api_jobs;
