@@ -49,7 +49,7 @@ fn client(api: Api, acked: Arc<Mutex<Acked>>, stop: Arc<AtomicBool>, mut seed: u
             .unwrap(),
         ..api
     };
-    let slow = rand(&mut seed) % 3 == 0;
+    let slow = rand(&mut seed).is_multiple_of(3);
     let (job_type, config) = if slow {
         (
             "prime_sieve",
