@@ -96,6 +96,9 @@ struct ServeArgs {
     /// Delay before the first callback retry, doubled for each next one (ms).
     #[arg(long, env = "JOBHOST_CALLBACK_BACKOFF_MS", default_value_t = 1000)]
     callback_backoff_ms: u64,
+    /// Milliseconds a client gets to send a request's headers.
+    #[arg(long, env = "JOBHOST_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    header_timeout_ms: u64,
     /// Serve `GET /metrics` to anyone (default: an admin token is required).
     #[arg(long, env = "JOBHOST_METRICS_PUBLIC")]
     metrics_public: bool,
@@ -245,6 +248,10 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                 max_plugin_bytes: args.max_plugin_bytes,
                 log_retention: Duration::from_secs(args.log_retention_hours * 3600),
                 metrics_public: args.metrics_public,
+                http: crate::listener::Limits {
+                    header_read_timeout: Duration::from_millis(args.header_timeout_ms.max(1)),
+                    ..crate::listener::Limits::default()
+                },
                 callbacks: crate::webhooks::Settings {
                     policy: Arc::new(crate::webhooks::Policy {
                         allow: args.callback_allow,

@@ -9,6 +9,7 @@ pub mod bundled;
 pub mod cli;
 pub mod events;
 pub mod job_type;
+pub mod listener;
 pub mod metrics;
 pub mod model;
 pub mod registry;

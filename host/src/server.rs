@@ -46,6 +46,8 @@ pub struct ServeConfig {
     pub metrics_public: bool,
     /// Callback delivery: targets, retries, backoff.
     pub callbacks: crate::webhooks::Settings,
+    /// HTTP listener limits.
+    pub http: crate::listener::Limits,
 }
 
 /// Runs the server until a shutdown signal.
@@ -136,13 +138,18 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     );
     tracing::info!(%addr, "serving");
     let events = store.events().clone();
-    axum::serve(listener, api::app(state))
-        .with_graceful_shutdown(async move {
+    crate::listener::serve(
+        listener,
+        api::app(state),
+        config.http,
+        async move {
             shutdown_signal().await;
             // Event streams never end by themselves.
             events.close();
-        })
-        .await?;
+        },
+        config.shutdown_grace,
+    )
+    .await?;
 
     drop(watcher);
     tracing::info!("shutting down: no new runs; waiting for running ones");

@@ -15,6 +15,7 @@ mod cli;
 mod events;
 mod examples;
 mod hostile;
+mod hostile_clients;
 mod logs;
 mod metrics;
 mod openapi;

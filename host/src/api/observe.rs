@@ -4,10 +4,36 @@
 use super::{ApiError, AppState};
 use crate::auth::{Caller, Role};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
+
+/// Largest request head (target plus headers) a handler sees; the listener
+/// bounds what it buffers before that.
+pub const MAX_HEAD_BYTES: usize = 32 << 10;
+
+/// Refuses requests whose head is over [`MAX_HEAD_BYTES`] with 431.
+pub(super) async fn limit_head(req: Request, next: Next) -> Response {
+    let size = req.uri().to_string().len()
+        + req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if size > MAX_HEAD_BYTES {
+        let body = serde_json::json!({"error": {
+            "type": "headers_too_large",
+            "message": format!("the request head is {size} bytes; at most {MAX_HEAD_BYTES} are accepted"),
+            "details": {"limit_bytes": MAX_HEAD_BYTES},
+        }});
+        let mut r = (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, axum::Json(body)).into_response();
+        r.headers_mut()
+            .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        return r;
+    }
+    next.run(req).await
+}
 
 /// Times one request.
 pub(super) async fn track(
