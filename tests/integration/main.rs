@@ -16,6 +16,7 @@ mod events;
 mod examples;
 mod hostile;
 mod hostile_clients;
+mod isolation;
 mod logs;
 mod metrics;
 mod openapi;

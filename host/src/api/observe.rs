@@ -27,9 +27,15 @@ pub(super) async fn limit_head(req: Request, next: Next) -> Response {
             "message": format!("the request head is {size} bytes; at most {MAX_HEAD_BYTES} are accepted"),
             "details": {"limit_bytes": MAX_HEAD_BYTES},
         }});
-        let mut r = (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, axum::Json(body)).into_response();
-        r.headers_mut()
-            .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        let mut r = (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            axum::Json(body),
+        )
+            .into_response();
+        r.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
         return r;
     }
     next.run(req).await
