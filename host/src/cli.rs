@@ -96,6 +96,9 @@ struct ServeArgs {
     /// Delay before the first callback retry, doubled for each next one (ms).
     #[arg(long, env = "JOBHOST_CALLBACK_BACKOFF_MS", default_value_t = 1000)]
     callback_backoff_ms: u64,
+    /// Jobs one token may create per minute (also the burst); 0 = unlimited.
+    #[arg(long, env = "JOBHOST_JOB_CREATE_RATE", default_value_t = 30)]
+    job_create_rate: u32,
     /// Milliseconds a client gets to send a request's headers.
     #[arg(long, env = "JOBHOST_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
     header_timeout_ms: u64,
@@ -248,6 +251,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                 max_plugin_bytes: args.max_plugin_bytes,
                 log_retention: Duration::from_secs(args.log_retention_hours * 3600),
                 metrics_public: args.metrics_public,
+                job_creates_per_minute: args.job_create_rate,
                 http: crate::listener::Limits {
                     header_read_timeout: Duration::from_millis(args.header_timeout_ms.max(1)),
                     ..crate::listener::Limits::default()

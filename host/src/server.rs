@@ -48,6 +48,8 @@ pub struct ServeConfig {
     pub callbacks: crate::webhooks::Settings,
     /// HTTP listener limits.
     pub http: crate::listener::Limits,
+    /// `POST /jobs` per token per minute (0: unlimited).
+    pub job_creates_per_minute: u32,
 }
 
 /// Runs the server until a shutdown signal.
@@ -122,6 +124,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         metrics,
         metrics_public: config.metrics_public,
         callbacks: config.callbacks.policy.clone(),
+        job_creates: Arc::new(api::RateLimit::new(config.job_creates_per_minute)),
     };
 
     tokio::spawn(sweep_logs(store.clone(), config.log_retention));

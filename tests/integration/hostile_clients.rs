@@ -93,3 +93,31 @@ fn oversized_request_heads_are_refused() {
     let api = s.api(&s.user);
     assert_eq!(api.get("/jobs").status, 200);
 }
+
+#[test]
+fn job_creation_is_rate_limited_per_token() {
+    let s = Server::start_args(&[], &["--job-create-rate", "5"]);
+    let (user, admin) = (s.api(&s.user), s.api(&s.admin));
+    for _ in 0..5 {
+        user.job("text_stats", json!({"text": "x"}));
+    }
+    let r = user
+        .client
+        .post(format!("{}/jobs", user.base))
+        .bearer_auth(&user.token)
+        .json(&json!({"job_type": "text_stats", "config": {"text": "x"}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=12).contains(&retry), "{retry}");
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!(body["error"]["type"], "rate_limited");
+    // Another token has its own bucket; reads are not limited.
+    admin.job("text_stats", json!({"text": "y"}));
+    assert_eq!(user.get("/jobs").status, 200);
+}

@@ -144,7 +144,7 @@ fn settle(api: &Api) -> HashMap<String, Value> {
 }
 
 fn torture(graceful: bool) {
-    let first = Server::start();
+    let first = Server::start_args(&[], &["--job-create-rate", "0"]);
     let (user_token, mut dir_holder) = (first.user.clone(), None);
     let mut server = Some(first);
     let acked = Arc::new(Mutex::new(Acked::default()));
@@ -182,7 +182,10 @@ fn torture(graceful: bool) {
         drop(api);
 
         // Restart and check everything acknowledged so far.
-        let s = Server::spawn(dir_holder.as_ref().unwrap().path(), &[]);
+        let s = Server::spawn(
+            dir_holder.as_ref().unwrap().path(),
+            &["--job-create-rate", "0"],
+        );
         let api = s.api(&user_token);
         let runs = settle(&api);
         let acked = acked.lock().unwrap();

@@ -217,6 +217,7 @@ pub(super) async fn create(
     caller: Caller,
     Body(body): Body<CreateJob>,
 ) -> Result<Response, ApiError> {
+    state.job_creates.take(&caller, "creating jobs")?;
     let plugin = resolve(
         &state,
         &caller,

@@ -5,6 +5,7 @@ mod error;
 mod extract;
 mod job_metrics;
 mod jobs;
+mod limits;
 mod logs;
 mod observe;
 mod plugins;
@@ -14,6 +15,7 @@ mod stream;
 mod webhooks;
 
 pub use error::ApiError;
+pub use limits::RateLimit;
 pub use schemas::SchemaListing;
 
 use crate::auth::Tokens;
@@ -86,6 +88,8 @@ pub struct AppState {
     pub metrics_public: bool,
     /// Which callback URLs are allowed.
     pub callbacks: Arc<crate::webhooks::Policy>,
+    /// Job creations per token.
+    pub job_creates: Arc<RateLimit>,
 }
 
 /// The router with every route and the body limit.
