@@ -48,6 +48,28 @@ fn infinite_loop_hits_the_deadline() {
 }
 
 #[test]
+fn a_blocking_sleep_hits_the_deadline() {
+    let rt = runtime();
+    // A minute in WASI's clock, not in wasm: epoch interruption never sees it.
+    let started = Instant::now();
+    let report = attack(&rt, "sleep", 60_000, Duration::from_millis(300));
+    assert_stopped(&report, StopReason::Timeout);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "stopped near its deadline, not after the sleep: {:?}",
+        started.elapsed()
+    );
+    // A short sleep inside the deadline is allowed.
+    let report = attack(&rt, "sleep", 20, Duration::from_secs(5));
+    assert!(
+        matches!(report.outcome, Outcome::Completed(_)),
+        "{:?}",
+        report.outcome
+    );
+    assert_healthy(&rt);
+}
+
+#[test]
 fn memory_growth_hits_the_memory_limit() {
     let rt = runtime();
     let report = attack(&rt, "memory", 0, Duration::from_secs(10));
@@ -170,9 +192,11 @@ fn the_sandbox_has_no_env_and_no_files() {
 #[test]
 fn cancelling_interrupts_a_busy_loop_and_a_cooperative_job() {
     let rt = Arc::new(runtime());
-    for (attack_name, forced) in [("loop", true), ("wait_for_cancel", false)] {
+    // `sleep` sits in a blocking WASI call for a minute: no wasm runs, so
+    // only the call's watchdog can end it.
+    for (attack_name, forced) in [("loop", true), ("wait_for_cancel", false), ("sleep", true)] {
         let p = plugin(&rt, HOSTILE);
-        let req = request(&p, json!({"attack": attack_name}));
+        let req = request(&p, json!({"attack": attack_name, "size": 60_000}));
         let cancel = CancelToken::new();
         let (c, r) = (cancel.clone(), rt.clone());
         let handle = std::thread::spawn(move || {

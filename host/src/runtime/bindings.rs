@@ -5,4 +5,5 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "job-plugin",
     imports: { default: trappable },
+    exports: { default: async },
 });

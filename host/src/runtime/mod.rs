@@ -5,6 +5,7 @@
 
 mod bindings;
 mod cache;
+mod call;
 mod cancel;
 mod engine;
 mod guest;
@@ -25,6 +26,7 @@ pub use receipt::{Receipt, StopReason};
 pub use shape::{CodeCaps, CodeShape};
 
 use bindings::jobhost::plugin::types as wit;
+use call::{Export, Returned};
 use state::RunState;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -189,10 +191,9 @@ impl Runtime {
     pub fn instantiate_only(&self, compiled: &Compiled) -> Result<(), CallError> {
         let observer: Arc<dyn RunObserver> = Arc::new(Collector::default());
         let limits = self.config.describe_limits;
-        self.call(compiled, &limits, observer, CancelToken::new(), |_, _| {
-            Ok(())
-        })
-        .0
+        self.call(compiled, &limits, observer, CancelToken::new(), Export::Nothing)
+            .0
+            .map(drop)
     }
 
     /// Calls `describe` under the describe limits.
@@ -203,9 +204,12 @@ impl Runtime {
             &self.config.describe_limits,
             observer,
             CancelToken::new(),
-            |p, s| p.call_describe(s),
+            Export::Describe,
         );
-        result.map(PluginInfo::from)
+        match result? {
+            Returned::Info(info) => Ok(PluginInfo::from(info)),
+            _ => Err(CallError::Trapped("describe returned nothing".into())),
+        }
     }
 
     /// Runs one job in a fresh instance. Never panics on plugin behaviour:
@@ -227,8 +231,15 @@ impl Runtime {
             &request.limits,
             observer,
             cancel.clone(),
-            |p, s| p.call_run(s, &request.config, &context),
+            Export::Run {
+                config: &request.config,
+                context: &context,
+            },
         );
+        let result = result.and_then(|r| match r {
+            Returned::Run(r) => Ok(r),
+            _ => Err(CallError::Trapped("run returned nothing".into())),
+        });
         let outcome = match result {
             Ok(Ok(output)) => self.accept_output(output, &mut receipt),
             Ok(Err(wit::RunError::InvalidConfig(m))) => Outcome::InvalidConfig(m),
@@ -265,16 +276,16 @@ impl Runtime {
     }
 
     /// Instantiates `compiled` in a fresh store with `limits` and calls `f`.
-    fn call<R>(
+    fn call(
         &self,
         compiled: &Compiled,
         limits: &RunLimits,
         observer: Arc<dyn RunObserver>,
         cancel: CancelToken,
-        f: impl FnOnce(&bindings::JobPlugin, &mut Store<RunState>) -> wasmtime::Result<R>,
-    ) -> (Result<R, CallError>, Receipt) {
+        export: Export<'_>,
+    ) -> (Result<Returned, CallError>, Receipt) {
         let started = Instant::now();
-        let state = RunState::new(limits, &self.config.ceilings, observer, cancel);
+        let state = RunState::new(limits, &self.config.ceilings, observer, cancel.clone());
         let mut store = Store::new(self.engine.wasmtime(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
@@ -290,10 +301,13 @@ impl Runtime {
             // Cannot fail: the engine meters fuel whenever the ceilings carry fuel.
             let _ = store.set_fuel(fuel);
         }
-        let result = compiled
-            .pre()
-            .instantiate(&mut store)
-            .and_then(|plugin| f(&plugin, &mut store));
+        let result = call::call(
+            compiled,
+            &mut store,
+            export,
+            &cancel,
+            self.config.ceilings.cancel_grace,
+        );
         let wall = started.elapsed();
 
         let fuel_consumed = fuel.map(|fuel| fuel - store.get_fuel().unwrap_or(0));

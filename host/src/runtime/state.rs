@@ -97,6 +97,11 @@ impl RunState {
         }
     }
 
+    /// When the run's wall-clock limit is up.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
     /// The limit that stopped the run, if one did.
     pub(crate) fn stop_reason(&self) -> Option<StopReason> {
         self.limiter.hit.or(lock(&self.meter).stop)

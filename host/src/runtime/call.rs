@@ -1,0 +1,118 @@
+//! Driving one call into a plugin: a fresh `Store` with limits, instantiation
+//! and the export call on a fiber, driven on the calling thread. The epoch
+//! callback stops a plugin that runs wasm past its deadline; a watchdog beside
+//! the call ends one that sits in a blocking host call instead (a WASI sleep
+//! or poll), which epochs never see.
+
+use super::bindings::jobhost::plugin::types as wit;
+use super::cancel::CancelToken;
+use super::engine::{Compiled, TICK};
+use super::receipt::StopReason;
+use super::state::{self, RunState};
+use std::future::Future;
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+
+/// Which export to call after instantiating.
+pub(crate) enum Export<'a> {
+    /// None: instantiation only.
+    Nothing,
+    /// `describe`.
+    Describe,
+    /// `run`.
+    Run {
+        config: &'a str,
+        context: &'a wit::RunContext,
+    },
+}
+
+/// What the export returned.
+pub(crate) enum Returned {
+    Nothing,
+    Info(wit::JobTypeInfo),
+    Run(Result<wit::RunOutput, wit::RunError>),
+}
+
+thread_local! {
+    /// One single-threaded executor per thread that calls plugins: WASI's
+    /// clocks need a tokio timer; nothing else runs on it.
+    static EXECUTOR: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("building a single-threaded executor");
+}
+
+/// Instantiates `compiled` in `store` and calls `export`, ending the call
+/// when it is held in a host call past its deadline or cancellation grace.
+pub(crate) fn call(
+    compiled: &Compiled,
+    store: &mut Store<RunState>,
+    export: Export<'_>,
+    cancel: &CancelToken,
+    grace: Duration,
+) -> wasmtime::Result<Returned> {
+    let deadline = store.data().deadline();
+    let outcome = drive(async {
+        let work = async {
+            let plugin = compiled.pre().instantiate_async(&mut *store).await?;
+            Ok(match export {
+                Export::Nothing => Returned::Nothing,
+                Export::Describe => Returned::Info(plugin.call_describe(&mut *store).await?),
+                Export::Run { config, context } => {
+                    Returned::Run(plugin.call_run(&mut *store, config, context).await?)
+                }
+            })
+        };
+        tokio::select! {
+            biased;
+            done = work => Ok(done),
+            reason = watchdog(deadline, cancel, grace) => Err(reason),
+        }
+    });
+    match outcome {
+        Ok(result) => result,
+        // The call future is gone: the store is dropped after this call and
+        // never entered again.
+        Err(reason) => Err(state::lock(&store.data().meter).stop_with(reason)),
+    }
+}
+
+/// Resolves once the call has been held past its deadline, or past the
+/// grace after a cancellation, by more than the epoch callback needs to
+/// stop wasm code: then the plugin is in a host call.
+async fn watchdog(deadline: Instant, cancel: &CancelToken, grace: Duration) -> StopReason {
+    let slack = TICK * 2;
+    loop {
+        tokio::time::sleep(TICK).await;
+        let now = Instant::now();
+        if now >= deadline + slack {
+            return StopReason::Timeout;
+        }
+        if let Some(at) = cancel.cancelled_at()
+            && now.duration_since(at) >= grace + slack
+        {
+            return StopReason::Cancelled;
+        }
+    }
+}
+
+/// Runs `f` to completion on this thread's executor. A thread already inside
+/// an async runtime (loading plugins while the server starts) cannot block on
+/// another one, so there the call gets a short-lived thread of its own.
+fn drive<F>(f: F) -> F::Output
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name("jobhost-plugin-call".into())
+                .spawn_scoped(s, || drive(f))
+                .expect("spawning a thread for a plugin call")
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+    }
+    EXECUTOR.with(|executor| executor.block_on(f))
+}
