@@ -157,6 +157,7 @@ fn lists(runs: usize) {
                 output: Some(json!({"words": 1})),
                 output_references: vec![],
                 error: None,
+                lease: None,
                 receipt: None,
                 created_by: "bench@example.com".into(),
                 created_at: t,

@@ -74,6 +74,14 @@ struct ServeArgs {
     /// Seconds running runs get to finish at shutdown before they are interrupted.
     #[arg(long, env = "JOBHOST_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     shutdown_grace_secs: u64,
+    /// Milliseconds a plugin from the plugins directory or an upload may take
+    /// to compile (in a separate worker process) before it is refused.
+    #[arg(long, env = "JOBHOST_COMPILE_TIMEOUT_MS", default_value_t = 30_000)]
+    compile_timeout_ms: u64,
+    /// Milliseconds a running attempt's lease lasts unless its worker renews
+    /// it (every third of it); a lapsed attempt is retried or failed.
+    #[arg(long, env = "JOBHOST_LEASE_TTL_MS", default_value_t = 30_000)]
+    lease_ttl_ms: u64,
     /// Token file; default DATA_DIR/tokens.json (created with an admin token if missing).
     #[arg(long, env = "JOBHOST_TOKENS_FILE")]
     tokens_file: Option<PathBuf>,
@@ -158,6 +166,23 @@ enum PluginCommand {
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
+    /// Compile a component read on stdin to an artifact on stdout, for a
+    /// server's compile worker (internal).
+    #[command(hide = true)]
+    CompileWorker {
+        /// The server engine's instance pool size.
+        #[arg(long)]
+        max_instances: u32,
+        /// The server's memory ceiling per instance.
+        #[arg(long)]
+        max_memory_bytes: u64,
+        /// Largest component accepted.
+        #[arg(long)]
+        max_component_bytes: usize,
+        /// Whether the server meters fuel.
+        #[arg(long, action = clap::ArgAction::Set)]
+        fuel: bool,
+    },
     /// Upload a component to a running server (admin token).
     Publish {
         /// The component file.
@@ -216,6 +241,21 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
             );
             Ok(0)
         }
+        Command::Plugin(PluginCommand::CompileWorker {
+            max_instances,
+            max_memory_bytes,
+            max_component_bytes,
+            fuel,
+        }) => Ok(crate::runtime::worker_main(&RuntimeConfig {
+            ceilings: Ceilings {
+                max_memory_bytes,
+                fuel: fuel.then_some(u64::MAX),
+                ..Ceilings::default()
+            },
+            max_instances,
+            max_component_bytes,
+            ..RuntimeConfig::default()
+        })),
         Command::Plugin(PluginCommand::New { name, dir, sdk }) => {
             let dir = crate::author::new_plugin(&name, dir, sdk)?;
             println!("{}", crate::author::next_steps(&name, &dir));
@@ -243,6 +283,8 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                 bundled: !args.no_bundled,
                 workers: args.workers.unwrap_or(cores).max(1),
                 shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+                lease_ttl: Duration::from_millis(args.lease_ttl_ms.max(50)),
+                compile_timeout: Duration::from_millis(args.compile_timeout_ms.max(1)),
                 tokens_file: args.tokens_file,
                 cache: !cli.common.no_cache,
                 max_queued_runs: args.max_queued_runs,

@@ -58,6 +58,8 @@ pub struct Metrics {
     queue_depth: Gauge<i64, std::sync::atomic::AtomicI64>,
     running: Gauge<i64, std::sync::atomic::AtomicI64>,
     job_types: Gauge<i64, std::sync::atomic::AtomicI64>,
+    leases_expired: Counter,
+    stale_writes: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -79,6 +81,8 @@ impl Default for Metrics {
             queue_depth: Gauge::default(),
             running: Gauge::default(),
             job_types: Gauge::default(),
+            leases_expired: Counter::default(),
+            stale_writes: Counter::default(),
         };
         let registry = &mut m.registry;
         registry.register(
@@ -122,6 +126,16 @@ impl Default for Metrics {
             "Job type versions loaded",
             m.job_types.clone(),
         );
+        registry.register(
+            "leases_expired",
+            "Running attempts taken away because their lease lapsed",
+            m.leases_expired.clone(),
+        );
+        registry.register(
+            "stale_writes",
+            "Writes refused because a newer attempt held the run (fencing)",
+            m.stale_writes.clone(),
+        );
         m
     }
 }
@@ -159,6 +173,16 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// A running attempt's lease lapsed and the attempt was taken away.
+    pub fn lease_expired(&self) {
+        self.leases_expired.inc();
+    }
+
+    /// A write of an attempt that no longer held its run was refused.
+    pub fn stale_write(&self) {
+        self.stale_writes.inc();
     }
 
     /// A component was compiled or loaded from the cache.

@@ -6,7 +6,7 @@
 use crate::api::{self, AppState};
 use crate::auth::Tokens;
 use crate::registry::{Catalog, Watcher};
-use crate::runtime::{Runtime, RuntimeConfig};
+use crate::runtime::{CompileWorker, Runtime, RuntimeConfig};
 use crate::store::Store;
 use crate::worker::{Workers, recover};
 use anyhow::Context as _;
@@ -30,6 +30,10 @@ pub struct ServeConfig {
     pub workers: usize,
     /// How long running runs get to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// How long a running attempt's lease lasts unless renewed.
+    pub lease_ttl: Duration,
+    /// How long a component from outside the binary may take to compile.
+    pub compile_timeout: Duration,
     /// Token file; defaults to `DATA_DIR/tokens.json`.
     pub tokens_file: Option<PathBuf>,
     /// Use the precompiled cache.
@@ -67,6 +71,10 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         max_instances: (config.workers as u32) * 2 + 8,
         max_component_bytes: config.max_plugin_bytes,
         cache_dir: config.cache.then(|| config.data_dir.join("cache")),
+        compile_worker: Some(CompileWorker {
+            program: std::env::current_exe().context("finding the jobhost binary")?,
+            timeout: config.compile_timeout,
+        }),
         ..RuntimeConfig::default()
     })?);
     let store = Store::open(&config.data_dir.join("db"))
@@ -107,6 +115,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         catalog.clone(),
         runtime.clone(),
         metrics.clone(),
+        config.lease_ttl,
     ));
     let watcher = match config.reload_every {
         Some(every) => Some(Watcher::start(catalog.clone(), every)?),

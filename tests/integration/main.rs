@@ -17,6 +17,7 @@ mod examples;
 mod hostile;
 mod hostile_clients;
 mod isolation;
+mod leases;
 mod logs;
 mod metrics;
 mod openapi;

@@ -323,3 +323,68 @@ fn broken_uploads_are_refused_with_a_reason() {
     let job = admin.job("text_stats", json!({"text": "still here"}));
     assert_eq!(run_output(&admin, &job)["words"], 2);
 }
+
+#[test]
+fn a_slow_compile_is_stopped_at_the_time_cap_without_holding_up_the_api() {
+    // Sixteen functions of nested blocks, each just under the 1 MiB function
+    // cap, take ~10 s of CPU to compile on this machine kind (0.6 s each);
+    // a sound component compiles in ~0.1 s. A 1 s cap stops the bomb.
+    let s = Server::start_args(&[], &["--compile-timeout-ms", "1000"]);
+    let admin = s.api(&s.admin);
+    let function = format!(
+        "(func {})",
+        "block i32.const 1 br_if 0 end ".repeat(149_000)
+    );
+    let bomb =
+        wat::parse_str(format!("(component (core module {}))", function.repeat(16))).unwrap();
+    assert!(bomb.len() < 20 << 20, "under the size caps: {}", bomb.len());
+    let reader = s.api(&s.user);
+    let (answered, refused) = std::thread::scope(|scope| {
+        let upload = scope.spawn(|| {
+            let started = std::time::Instant::now();
+            (publish(&admin, bomb), started.elapsed())
+        });
+        // The API keeps answering while the worker compiles.
+        let mut answered = Vec::new();
+        while !upload.is_finished() {
+            let started = std::time::Instant::now();
+            assert_eq!(reader.get("/jobs/schemas").status, 200);
+            answered.push(started.elapsed());
+        }
+        (answered, upload.join().unwrap())
+    });
+    let (r, took) = refused;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        r.body["error"]["details"]["reason"], "compile_timeout",
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1000 ms"),
+        "{}",
+        r.body
+    );
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    assert!(!answered.is_empty());
+    let slowest = answered.iter().max().unwrap();
+    assert!(
+        *slowest < std::time::Duration::from_secs(2),
+        "a read waited {slowest:?} during the compile"
+    );
+    // Nothing was registered, and a sound upload compiles in the worker.
+    assert_eq!(
+        admin.get("/plugins").body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["origin"] == "published")
+            .count(),
+        0
+    );
+    let r = publish(&admin, std::fs::read(VERSIONED).unwrap());
+    assert_eq!(r.status, 201, "{}", r.body);
+}

@@ -39,6 +39,8 @@ fn reason(e: &LoadError) -> &'static str {
             CompileError::OverCodeCap(_) => "code_too_large",
             CompileError::WrongWorld(_) => "wrong_world",
             CompileError::MissingExports(_) => "missing_exports",
+            CompileError::Timeout { .. } => "compile_timeout",
+            CompileError::Worker(_) => "compile_failed",
         },
         LoadError::Describe(_) => "describe_failed",
         LoadError::Metadata(_) => "invalid_metadata",

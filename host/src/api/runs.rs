@@ -81,6 +81,7 @@ pub(super) async fn create(
         output: None,
         output_references: Vec::new(),
         error: None,
+        lease: None,
         receipt: None,
         created_by: caller.user,
         created_at: created,
@@ -190,7 +191,28 @@ pub(super) async fn cancel_one(state: &AppState, mut run: JobRun) -> Result<bool
                             .await;
                     return Ok(true);
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                // A worker registers a run before it writes `running` and
+                // leaves after its last write: a running run no worker here
+                // holds was left by a worker that died. Cancel it in place,
+                // unless its lease moved meanwhile.
+                let observed = (run.attempt, run.lease.take());
+                run.status = RunStatus::Cancelled;
+                run.updated_at = now();
+                run.finished_at = Some(run.updated_at);
+                let written = state
+                    .store
+                    .update_run_if(RunStatus::Running, &run, |current| {
+                        if (current.attempt, &current.lease) == (observed.0, &observed.1) {
+                            Ok(())
+                        } else {
+                            Err(StoreError::Conflict)
+                        }
+                    });
+                match written {
+                    Ok(()) => return Ok(true),
+                    Err(StoreError::Conflict) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
             terminal => {
                 return Err(terminal

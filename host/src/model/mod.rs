@@ -9,5 +9,5 @@ mod status;
 
 pub use ids::{JobId, RunId, TenantId};
 pub use plugins::{PluginOrigin, PluginRecord, PluginStatus, RegistryEvent, RegistryEventKind};
-pub use records::{Job, JobRun, RunErrorInfo, RunTiming, RunView, Timestamp, now};
+pub use records::{Job, JobRun, Lease, RunErrorInfo, RunTiming, RunView, Timestamp, now};
 pub use status::{RunStatus, TransitionError};

@@ -102,6 +102,9 @@ pub struct JobRun {
     pub output_references: Vec<OutputReference>,
     /// Why it failed.
     pub error: Option<RunErrorInfo>,
+    /// The worker holding the current attempt while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
     /// What the last attempt used.
     pub receipt: Option<Receipt>,
     /// Creator's email.
@@ -135,6 +138,18 @@ pub struct JobRun {
     /// Why the last delivery failed, if it did.
     #[serde(default)]
     pub callback_error: Option<String>,
+}
+
+/// A worker's hold on a running attempt. The worker renews it while the
+/// attempt is within its limits; once it expires the attempt is taken away
+/// (retried or failed) and the old worker's writes are refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The worker: host instance and worker number.
+    pub holder: String,
+    /// When the lease lapses unless renewed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: Timestamp,
 }
 
 /// Durations of a run, in milliseconds, derived from its timestamps.

@@ -60,6 +60,10 @@ pub struct LoadFailure {
     pub error: LoadError,
 }
 
+/// Sources of the job types built into the binary start with this; they
+/// are compiled on the caller's thread, everything else in the compile worker.
+const BUNDLED_PREFIX: &str = "bundled:";
+
 /// Loaded job types by id, then version, with the status of each version.
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
@@ -78,7 +82,11 @@ impl Registry {
 
     /// Compiles, describes and validates one component; does not register it.
     pub fn prepare(runtime: &Runtime, bytes: &[u8], source: &str) -> Result<Plugin, LoadError> {
-        let compiled = runtime.compile(bytes)?;
+        let compiled = if source.starts_with(BUNDLED_PREFIX) {
+            runtime.compile_bundled(bytes)?
+        } else {
+            runtime.compile(bytes)?
+        };
         let described = runtime.describe(&compiled).map_err(LoadError::Describe)?;
         let info = JobTypeInfo::from_plugin(described, &runtime.config().ceilings)?;
         Ok(Plugin::new(info, compiled, source.to_string()))
@@ -113,7 +121,7 @@ impl Registry {
     pub fn load_bundled(&mut self, runtime: &Runtime) -> Vec<LoadFailure> {
         let mut failures = Vec::new();
         for (name, bytes) in crate::bundled::BUNDLED {
-            let source = format!("bundled:{name}");
+            let source = format!("{BUNDLED_PREFIX}{name}");
             let loaded = Self::prepare(runtime, bytes, &source).and_then(|mut p| {
                 p.origin = PluginOrigin::Bundled;
                 self.insert(p)

@@ -52,6 +52,15 @@ pub enum CompileError {
     /// It lacks `describe` or `run`, or they have other types.
     #[error("the component does not export the jobhost:plugin/job-plugin functions: {0}")]
     MissingExports(String),
+    /// Compiling it took longer than the cap.
+    #[error("compiling the component took longer than the {limit_ms} ms cap")]
+    Timeout {
+        /// The cap.
+        limit_ms: u64,
+    },
+    /// The compile worker failed for another reason than the component.
+    #[error("the compile worker failed: {0}")]
+    Worker(String),
 }
 
 /// Where a compiled component came from.
@@ -166,12 +175,15 @@ impl Engine {
         &self.engine
     }
 
+    /// Compiles `bytes` (or loads them from the cache), in a compile worker
+    /// when `in_worker` and the runtime has one.
     pub(crate) fn compile(
         &self,
         bytes: &[u8],
-        max: usize,
-        caps: &super::shape::CodeCaps,
+        config: &RuntimeConfig,
+        in_worker: bool,
     ) -> Result<Compiled, CompileError> {
+        let (max, caps) = (config.max_component_bytes, &config.code_caps);
         let started = Instant::now();
         if bytes.len() > max {
             return Err(CompileError::TooLarge {
@@ -184,6 +196,22 @@ impl Engine {
         let digest = hex::encode(Sha256::digest(bytes));
         let (component, from) = match self.load_cached(&digest) {
             Some(c) => (c, CompiledFrom::Cache),
+            None if in_worker && config.compile_worker.is_some() => {
+                let worker = config.compile_worker.as_ref().expect("checked");
+                let artifact = super::compile_worker::compile(worker, config, bytes)?;
+                // SAFETY: the artifact was just written by `precompile_component`
+                // of this binary in a worker given this engine's settings;
+                // deserialising checks the version and settings and refuses a
+                // mismatch.
+                let component = unsafe { Component::deserialize(&self.engine, &artifact) }
+                    .map_err(|e| CompileError::Worker(format!("{e:#}")))?;
+                if let Some(cache) = &self.cache
+                    && let Err(e) = cache.store(&digest, &artifact)
+                {
+                    tracing::warn!(error = %e, "could not cache a precompiled component");
+                }
+                (component, CompiledFrom::Compiler)
+            }
             None => {
                 let component = Component::new(&self.engine, bytes)
                     .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
@@ -252,7 +280,7 @@ fn check_header(bytes: &[u8]) -> Result<(), CompileError> {
     }
 }
 
-fn wasmtime_config(config: &RuntimeConfig) -> Config {
+pub(crate) fn wasmtime_config(config: &RuntimeConfig) -> Config {
     let n = config.max_instances.max(1);
     let mut pool = PoolingAllocationConfig::default();
     // A Rust wasip2 component holds a few core instances (the program, the

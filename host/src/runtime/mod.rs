@@ -7,6 +7,7 @@ mod bindings;
 mod cache;
 mod call;
 mod cancel;
+mod compile_worker;
 mod engine;
 mod guest;
 mod limits;
@@ -18,6 +19,7 @@ mod stdio;
 
 pub use cache::ArtifactCache;
 pub use cancel::CancelToken;
+pub use compile_worker::{CompileWorker, MAX_PARALLEL as MAX_PARALLEL_COMPILES, worker_main};
 pub use engine::{CompileError, Compiled, CompiledFrom};
 pub use guest::{InterruptedPolicy, OutputData, OutputReference, PluginInfo, RunOutput};
 pub use limits::{Ceilings, RunLimits};
@@ -48,6 +50,9 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Limits of a `describe` call.
     pub describe_limits: RunLimits,
+    /// Where components from outside the binary are compiled, with a time
+    /// cap; `None` compiles them on the caller's thread.
+    pub compile_worker: Option<CompileWorker>,
 }
 
 impl Default for RuntimeConfig {
@@ -63,6 +68,7 @@ impl Default for RuntimeConfig {
                 memory_bytes: 64 << 20,
                 fuel: None,
             },
+            compile_worker: None,
         }
     }
 }
@@ -161,13 +167,16 @@ impl Runtime {
     }
 
     /// Compiles (or loads from the cache) a component and checks it fits the
-    /// `job-plugin` world.
+    /// `job-plugin` world; in the compile worker, under its time cap, when
+    /// the runtime has one.
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, CompileError> {
-        self.engine.compile(
-            bytes,
-            self.config.max_component_bytes,
-            &self.config.code_caps,
-        )
+        self.engine.compile(bytes, &self.config, true)
+    }
+
+    /// [`Runtime::compile`] on the caller's thread: for the components built
+    /// into the binary.
+    pub fn compile_bundled(&self, bytes: &[u8]) -> Result<Compiled, CompileError> {
+        self.engine.compile(bytes, &self.config, false)
     }
 
     /// Removes the precompiled artifact of a component no longer loaded.
@@ -191,9 +200,15 @@ impl Runtime {
     pub fn instantiate_only(&self, compiled: &Compiled) -> Result<(), CallError> {
         let observer: Arc<dyn RunObserver> = Arc::new(Collector::default());
         let limits = self.config.describe_limits;
-        self.call(compiled, &limits, observer, CancelToken::new(), Export::Nothing)
-            .0
-            .map(drop)
+        self.call(
+            compiled,
+            &limits,
+            observer,
+            CancelToken::new(),
+            Export::Nothing,
+        )
+        .0
+        .map(drop)
     }
 
     /// Calls `describe` under the describe limits.

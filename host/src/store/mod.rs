@@ -45,6 +45,14 @@ pub enum StoreError {
     /// A conditional write found another state than expected.
     #[error("the record changed meanwhile")]
     Conflict,
+    /// A write for an attempt that no longer holds the run (fencing).
+    #[error("attempt {attempt} no longer holds the run: {why}")]
+    Stale {
+        /// The writer's attempt.
+        attempt: u32,
+        /// What holds it now.
+        why: String,
+    },
 }
 
 /// The database.
@@ -201,13 +209,52 @@ impl Store {
     /// Replaces a run if its stored status is still `expected`, moving its
     /// status index entries and (un)queueing it as its new status requires.
     pub fn update_run(&self, expected: RunStatus, run: &JobRun) -> Result<(), StoreError> {
+        self.update_run_if(expected, run, |_| Ok(()))
+    }
+
+    /// Writes a run's new state as `holder`, the worker holding its lease
+    /// for attempt `attempt`: refused with [`StoreError::Stale`] unless the
+    /// stored run is `running` in that attempt under that holder.
+    pub fn update_held(&self, run: &JobRun, holder: &str, attempt: u32) -> Result<(), StoreError> {
+        self.update_run_if(RunStatus::Running, run, |current| {
+            let held_by = current.lease.as_ref().map(|l| l.holder.as_str());
+            if current.attempt != attempt || held_by != Some(holder) {
+                return Err(StoreError::Stale {
+                    attempt,
+                    why: format!(
+                        "the run is in attempt {} held by {}",
+                        current.attempt,
+                        held_by.unwrap_or("nobody")
+                    ),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// [`Store::update_run`] with a further condition on the stored run.
+    /// Every write is also refused when it carries an older attempt than
+    /// the stored one, so attempts only grow.
+    pub fn update_run_if(
+        &self,
+        expected: RunStatus,
+        run: &JobRun,
+        check: impl FnOnce(&JobRun) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let id = run.uuid.bytes();
         let _run = self.run_lock(&id);
         let current = self.runs.get(id)?.ok_or(StoreError::Conflict)?;
         let current: JobRun = decode(&id, &current)?;
+        if run.attempt < current.attempt {
+            return Err(StoreError::Stale {
+                attempt: run.attempt,
+                why: format!("attempt {} has started", current.attempt),
+            });
+        }
         if current.status != expected {
             return Err(StoreError::Conflict);
         }
+        check(&current)?;
         let moved = run.status != expected;
         if moved {
             for k in keys::status_keys(&run.tenant, run.status, id) {
@@ -300,9 +347,29 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces a run's checkpoint.
-    pub fn save_checkpoint(&self, run: RunId, state: &[u8]) -> Result<(), StoreError> {
-        self.checkpoints.insert(run.bytes(), state)?;
+    /// Replaces a run's checkpoint, as attempt `attempt` running it: refused
+    /// with [`StoreError::Stale`] once the run has moved on.
+    pub fn save_checkpoint(
+        &self,
+        run: RunId,
+        attempt: u32,
+        state: &[u8],
+    ) -> Result<(), StoreError> {
+        let id = run.bytes();
+        let _run = self.run_lock(&id);
+        let current = self.runs.get(id)?.ok_or(StoreError::Conflict)?;
+        let current: JobRun = decode(&id, &current)?;
+        if current.status != RunStatus::Running || current.attempt != attempt {
+            return Err(StoreError::Stale {
+                attempt,
+                why: format!(
+                    "the run is {} in attempt {}",
+                    current.status.as_str(),
+                    current.attempt
+                ),
+            });
+        }
+        self.checkpoints.insert(id, state)?;
         Ok(())
     }
 

@@ -23,6 +23,7 @@ fn run(tenant: &str, job: JobId, job_type: &str, priority: i32) -> JobRun {
         output: None,
         output_references: vec![],
         error: None,
+        lease: None,
         receipt: None,
         created_by: "a@example.com".into(),
         created_at: t,
@@ -188,7 +189,12 @@ fn data_survives_reopening() {
     {
         let s = Store::open(dir.path()).unwrap();
         s.insert_run(&r).unwrap();
-        s.save_checkpoint(r.uuid, b"state").unwrap();
+        let mut running = r.clone();
+        running.status = RunStatus::Running;
+        s.update_run(RunStatus::Pending, &running).unwrap();
+        s.save_checkpoint(r.uuid, running.attempt, b"state")
+            .unwrap();
+        s.update_run(RunStatus::Running, &r).unwrap();
         s.flush_blocking().unwrap();
     }
     let s = Store::open(dir.path()).unwrap();
@@ -374,4 +380,60 @@ fn logs_page_filter_continue_across_attempts_and_expire() {
     assert_eq!(s.drop_logs_before(cutoff).unwrap(), 1);
     assert_eq!(s.next_log_seq(old).unwrap(), 0);
     assert_eq!(s.next_log_seq(run).unwrap(), 3);
+}
+
+#[test]
+fn writes_of_an_attempt_that_lost_its_lease_are_refused() {
+    use crate::model::{Lease, now};
+    let (_d, s) = open();
+    let pending = run("t", JobId::new(), "x", 0);
+    s.insert_run(&pending).unwrap();
+    let held = |attempt: u32, holder: &str| {
+        let mut r = pending.clone();
+        r.status = RunStatus::Running;
+        r.attempt = attempt;
+        r.lease = Some(Lease {
+            holder: holder.into(),
+            expires_at: now(),
+        });
+        r
+    };
+    // Attempt 1 starts under worker a/0 and reports progress.
+    let mut first = held(1, "a/0");
+    s.update_run(RunStatus::Pending, &first).unwrap();
+    first.progress = 10;
+    s.update_held(&first, "a/0", 1).unwrap();
+    assert!(matches!(
+        s.update_held(&first, "b/0", 1),
+        Err(StoreError::Stale { .. })
+    ));
+    // Its lease lapses: attempt 2 is queued, then taken by worker a/1.
+    let mut second = pending.clone();
+    second.attempt = 2;
+    s.update_run(RunStatus::Running, &second).unwrap();
+    s.update_run(RunStatus::Pending, &held(2, "a/1")).unwrap();
+    // The first worker wakes up: its result, progress and checkpoint are refused.
+    first.status = RunStatus::Completed;
+    first.lease = None;
+    assert!(matches!(
+        s.update_held(&first, "a/0", 1),
+        Err(StoreError::Stale { attempt: 1, .. })
+    ));
+    assert!(matches!(
+        s.update_run(RunStatus::Running, &first),
+        Err(StoreError::Stale { attempt: 1, .. })
+    ));
+    assert!(matches!(
+        s.save_checkpoint(pending.uuid, 1, b"old"),
+        Err(StoreError::Stale { .. })
+    ));
+    s.save_checkpoint(pending.uuid, 2, b"new").unwrap();
+    let stored = s.run_any_tenant(pending.uuid).unwrap().unwrap();
+    assert_eq!(stored.status, RunStatus::Running);
+    assert_eq!(stored.attempt, 2);
+    assert_eq!(stored.lease.unwrap().holder, "a/1");
+    assert_eq!(
+        s.checkpoint(pending.uuid).unwrap().as_deref(),
+        Some(&b"new"[..])
+    );
 }

@@ -2,7 +2,7 @@
 //! that records progress and checkpoints, then the terminal status.
 
 use super::Shared;
-use crate::model::{JobRun, RunErrorInfo, RunId, RunStatus, now};
+use crate::model::{JobRun, Lease, RunErrorInfo, RunId, RunStatus, Timestamp, now};
 use crate::runtime::{InterruptedPolicy, LogEntry, Outcome, RunObserver, RunRequest};
 use crate::store::{LogRecord, Store, StoreError};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 /// costs no progress writes.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
-/// Records what a running plugin reports.
-struct Recorder {
+/// Records what a running plugin reports, as the holder of its lease.
+pub(super) struct Recorder {
     store: Store,
+    holder: String,
     /// The run's id and attempt, and the next log sequence number.
     log_to: (RunId, u32),
     next_seq: AtomicU32,
@@ -48,17 +49,37 @@ impl RunObserver for Recorder {
         if last.elapsed() >= PROGRESS_EVERY {
             *last = Instant::now();
             run.updated_at = now();
-            if let Err(e) = self.store.update_run(RunStatus::Running, run) {
+            if let Err(e) = self.store.update_held(run, &self.holder, self.log_to.1) {
                 tracing::warn!(run = %run.uuid, error = %e, "recording progress failed");
             }
         }
     }
 
     fn checkpoint(&self, state: &[u8]) {
-        let id = self.run.lock().unwrap_or_else(|p| p.into_inner()).0.uuid;
-        if let Err(e) = self.store.save_checkpoint(id, state) {
+        let (id, attempt) = self.log_to;
+        if let Err(e) = self.store.save_checkpoint(id, attempt, state) {
             tracing::warn!(run = %id, error = %e, "saving a checkpoint failed");
         }
+    }
+}
+
+impl Recorder {
+    /// Extends the lease to `expires_at`; fails once the attempt lost the run.
+    pub(super) fn renew(&self, expires_at: Timestamp) -> Result<(), StoreError> {
+        let mut guard = self.run.lock().unwrap_or_else(|p| p.into_inner());
+        let run = &mut guard.0;
+        let Some(lease) = run.lease.as_mut() else {
+            return Ok(());
+        };
+        let previous = lease.expires_at;
+        lease.expires_at = expires_at;
+        let written = self.store.update_held(run, &self.holder, self.log_to.1);
+        if written.is_err()
+            && let Some(lease) = run.lease.as_mut()
+        {
+            lease.expires_at = previous;
+        }
+        written
     }
 }
 
@@ -70,13 +91,18 @@ fn error(kind: &str, message: impl Into<String>) -> Option<RunErrorInfo> {
     })
 }
 
-pub(super) fn execute(shared: &Shared, id: RunId) {
-    if let Err(e) = try_execute(shared, id) {
-        tracing::error!(run = %id, error = %e, "executing a run failed in storage");
+pub(super) fn execute(shared: &Shared, id: RunId, holder: &str) {
+    match try_execute(shared, id, holder) {
+        Ok(()) => {}
+        Err(e @ StoreError::Stale { .. }) => {
+            shared.metrics.stale_write();
+            tracing::warn!(run = %id, error = %e, "a stale attempt's result was refused");
+        }
+        Err(e) => tracing::error!(run = %id, error = %e, "executing a run failed in storage"),
     }
 }
 
-fn try_execute(shared: &Shared, id: RunId) -> Result<(), StoreError> {
+fn try_execute(shared: &Shared, id: RunId, holder: &str) -> Result<(), StoreError> {
     let Some(mut run) = shared.store.run_any_tenant(id)? else {
         return Ok(());
     };
@@ -105,6 +131,10 @@ fn try_execute(shared: &Shared, id: RunId) -> Result<(), StoreError> {
     run.status = RunStatus::Running;
     run.started_at = Some(now());
     run.updated_at = now();
+    run.lease = Some(Lease {
+        holder: holder.to_string(),
+        expires_at: run.updated_at + shared.lease_ttl,
+    });
     if let Err(e) = shared.store.update_run(RunStatus::Pending, &run) {
         shared.unregister(id);
         // Cancelled meanwhile: nothing to do.
@@ -126,12 +156,15 @@ fn try_execute(shared: &Shared, id: RunId) -> Result<(), StoreError> {
         checkpoint,
         limits: plugin.info.limits,
     };
+    let (limits, attempt) = (request.limits, request.attempt);
     let recorder = Arc::new(Recorder {
         store: shared.store.clone(),
+        holder: holder.to_string(),
         log_to: (id, run.attempt),
         next_seq: AtomicU32::new(shared.store.next_log_seq(id)?),
         run: Mutex::new((run, Instant::now())),
     });
+    shared.attach(id, recorder.clone(), limits.timeout);
     let report = shared
         .runtime
         .run(&plugin.compiled, &request, recorder.clone(), &cancel);
@@ -144,6 +177,7 @@ fn try_execute(shared: &Shared, id: RunId) -> Result<(), StoreError> {
 
     run.receipt = Some(report.receipt);
     run.updated_at = now();
+    run.lease = None;
     let interrupted =
         shared.interrupting.load(Ordering::SeqCst) && report.outcome == Outcome::Cancelled;
     match report.outcome {
@@ -193,7 +227,7 @@ fn try_execute(shared: &Shared, id: RunId) -> Result<(), StoreError> {
     if run.status.is_terminal() {
         run.finished_at = Some(run.updated_at);
     }
-    let result = shared.store.update_run(RunStatus::Running, &run);
+    let result = shared.store.update_held(&run, holder, attempt);
     tracing::info!(
         status = run.status.as_str(),
         attempt = run.attempt,
@@ -202,7 +236,7 @@ fn try_execute(shared: &Shared, id: RunId) -> Result<(), StoreError> {
     );
     shared.unregister(id);
     if result.is_ok() && run.status.is_terminal() {
-        let span = |a: Option<crate::model::Timestamp>, b: Option<crate::model::Timestamp>| {
+        let span = |a: Option<Timestamp>, b: Option<Timestamp>| {
             a.zip(b).and_then(|(a, b)| Duration::try_from(b - a).ok())
         };
         shared.metrics.run_finished(

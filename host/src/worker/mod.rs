@@ -1,9 +1,10 @@
 //! The worker pool: a fixed number of threads take runs from the durable
-//! queue (highest priority, then oldest), execute them through the runtime,
-//! and record the outcome. Also recovery of runs a crash left `running`, and
-//! cancellation of running runs.
+//! queue (highest priority, then oldest), execute them through the runtime
+//! under a lease, and record the outcome. Also recovery of runs a crash left
+//! `running`, and cancellation of running runs.
 
 mod execute;
+mod lease;
 mod recover;
 
 pub use recover::{MAX_ATTEMPTS, Recovered, recover};
@@ -13,6 +14,7 @@ use crate::registry::Catalog;
 use crate::runtime::{CancelToken, Runtime};
 use crate::store::Store;
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -24,8 +26,12 @@ pub(crate) struct Shared {
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     pub(crate) runtime: Arc<Runtime>,
-    /// Runs executing now, with their cancel tokens.
-    running: Mutex<HashMap<RunId, CancelToken>>,
+    /// Runs executing now.
+    running: Mutex<HashMap<RunId, Held>>,
+    /// How long a lease lasts unless renewed.
+    lease_ttl: Duration,
+    /// This pool's name in lease holders: `<instance>/<worker>`.
+    instance: String,
     /// Signalled when a run is queued or finishes.
     wake: Condvar,
     /// Set when shutting down: take no new runs.
@@ -34,24 +40,54 @@ pub(crate) struct Shared {
     pub(crate) interrupting: AtomicBool,
 }
 
+/// A run executing here.
+struct Held {
+    cancel: CancelToken,
+    /// Set once the plugin is called: it renews the lease.
+    recorder: Option<Arc<execute::Recorder>>,
+    /// The lease is renewed until then (the run's timeout, the cancel grace
+    /// and a margin): a worker still holding the run later is wedged.
+    renew_until: Instant,
+}
+
+/// Beyond its limits, how long a run's lease is still renewed.
+const RENEW_MARGIN: Duration = Duration::from_secs(5);
+
+type Running = HashMap<RunId, Held>;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Shared {
     fn register(&self, id: RunId) -> CancelToken {
-        let token = CancelToken::new();
-        lock(&self.running).insert(id, token.clone());
-        token
+        let cancel = CancelToken::new();
+        let held = Held {
+            cancel: cancel.clone(),
+            recorder: None,
+            renew_until: Instant::now() + RENEW_MARGIN,
+        };
+        lock(&self.running).insert(id, held);
+        cancel
+    }
+
+    /// Hands the lease of a registered run to its recorder, renewed for at
+    /// most `timeout` plus the cancel grace and a margin from now.
+    fn attach(&self, id: RunId, recorder: Arc<execute::Recorder>, timeout: Duration) {
+        let grace = self.runtime.config().ceilings.cancel_grace;
+        if let Some(held) = lock(&self.running).get_mut(&id) {
+            held.recorder = Some(recorder);
+            held.renew_until = Instant::now() + timeout + grace + RENEW_MARGIN;
+        }
     }
 
     /// Waits on `wake` while `busy` holds for the running set, until `deadline`.
     fn wait_while<'a>(
         &self,
-        mut running: MutexGuard<'a, HashMap<RunId, CancelToken>>,
+        mut running: MutexGuard<'a, Running>,
         deadline: Instant,
-        busy: impl Fn(&HashMap<RunId, CancelToken>) -> bool,
-    ) -> MutexGuard<'a, HashMap<RunId, CancelToken>> {
+        busy: impl Fn(&Running) -> bool,
+    ) -> MutexGuard<'a, Running> {
         while busy(&running) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -76,23 +112,29 @@ impl Shared {
 pub struct Workers {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
+    keeper: lease::Keeper,
 }
 
 impl Workers {
-    /// Starts `count` worker threads.
+    /// Starts `count` worker threads and the keeper of their leases, which
+    /// last `lease_ttl` unless renewed.
     pub fn start(
         count: usize,
         store: Store,
         catalog: Arc<Catalog>,
         runtime: Arc<Runtime>,
         metrics: Arc<crate::metrics::Metrics>,
+        lease_ttl: Duration,
     ) -> Workers {
+        let instance = uuid::Uuid::new_v4().simple().to_string();
         let shared = Arc::new(Shared {
             store,
             catalog,
             runtime,
             metrics,
             running: Mutex::new(HashMap::new()),
+            lease_ttl: lease_ttl.max(Duration::from_millis(50)),
+            instance: instance[..12].to_string(),
             wake: Condvar::new(),
             stopping: AtomicBool::new(false),
             interrupting: AtomicBool::new(false),
@@ -102,11 +144,16 @@ impl Workers {
                 let shared = shared.clone();
                 std::thread::Builder::new()
                     .name(format!("jobhost-worker-{i}"))
-                    .spawn(move || work(&shared))
+                    .spawn(move || work(&shared, i))
                     .expect("spawning a worker thread")
             })
             .collect();
-        Workers { shared, threads }
+        let keeper = lease::Keeper::start(shared.clone());
+        Workers {
+            shared,
+            threads,
+            keeper,
+        }
     }
 
     /// Wakes an idle worker: a run was queued.
@@ -117,8 +164,8 @@ impl Workers {
     /// Cancels a run if it is executing here; true if it was.
     pub fn cancel(&self, id: RunId) -> bool {
         match lock(&self.shared.running).get(&id) {
-            Some(token) => {
-                token.cancel();
+            Some(held) => {
+                held.cancel.cancel();
                 true
             }
             None => false,
@@ -151,21 +198,33 @@ impl Workers {
             let running = self.shared.wait_while(running, deadline, |r| !r.is_empty());
             if !running.is_empty() {
                 self.shared.interrupting.store(true, Ordering::SeqCst);
-                for token in running.values() {
-                    token.cancel();
+                for held in running.values() {
+                    held.cancel.cancel();
                 }
             }
         }
         for t in self.threads {
             let _ = t.join();
         }
+        self.keeper.stop();
     }
 }
 
-fn work(shared: &Shared) {
+fn work(shared: &Shared, index: usize) {
+    let holder = format!("{}/{index}", shared.instance);
     while !shared.stopping.load(Ordering::SeqCst) {
         match shared.store.pop_queue() {
-            Ok(Some(id)) => execute::execute(shared, id),
+            Ok(Some(id)) => {
+                // A bug must not take the worker down: the run keeps its
+                // lease, which lapses, and the keeper retries or fails it.
+                let done = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    execute::execute(shared, id, &holder)
+                }));
+                if done.is_err() {
+                    tracing::error!(run = %id, "a worker panicked while executing a run");
+                    shared.unregister(id);
+                }
+            }
             Ok(None) => {
                 let guard = lock(&shared.running);
                 let _ = shared.wake.wait_timeout(guard, Duration::from_millis(100));

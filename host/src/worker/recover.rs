@@ -14,6 +14,7 @@ pub const MAX_ATTEMPTS: u32 = 3;
 pub(crate) fn interrupted(run: &mut JobRun, policy: InterruptedPolicy, why: &str) {
     let now = now();
     run.updated_at = now;
+    run.lease = None;
     let retry = matches!(
         policy,
         InterruptedPolicy::Resume | InterruptedPolicy::Restart

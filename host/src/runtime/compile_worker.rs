@@ -1,0 +1,163 @@
+//! Compilation in a child process with a wall-clock cap. A component from
+//! outside the binary (a plugins directory, an upload) is compiled by
+//! `jobhost plugin compile-worker`, which reads the component on stdin and
+//! writes the precompiled artifact on stdout; a child that runs over the cap
+//! is killed, so a compile bomb costs at most the cap and never holds a
+//! server thread beyond it. At most [`MAX_PARALLEL`] compile at once.
+
+use super::RuntimeConfig;
+use super::engine::CompileError;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Compiles running at once; more wait their turn.
+pub const MAX_PARALLEL: usize = 2;
+
+/// Largest artifact read back from a worker.
+const MAX_ARTIFACT_BYTES: usize = 512 << 20;
+
+/// Where and how long untrusted components are compiled.
+#[derive(Debug, Clone)]
+pub struct CompileWorker {
+    /// The `jobhost` binary to run as `PROGRAM plugin compile-worker`.
+    pub program: PathBuf,
+    /// Wall-clock cap of one compilation.
+    pub timeout: Duration,
+}
+
+static SLOTS: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// One of the [`MAX_PARALLEL`] compile slots, held while a child runs.
+struct Slot;
+
+impl Slot {
+    fn take() -> Slot {
+        let (count, freed) = &SLOTS;
+        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+        while *n >= MAX_PARALLEL {
+            n = freed.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
+        *n += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (count, freed) = &SLOTS;
+        *count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        freed.notify_one();
+    }
+}
+
+/// The engine settings a worker needs to compile for this runtime's engine
+/// (the artifact is refused on load if they differ).
+pub(crate) fn engine_args(config: &RuntimeConfig) -> Vec<String> {
+    vec![
+        "--max-instances".into(),
+        config.max_instances.to_string(),
+        "--max-memory-bytes".into(),
+        config.ceilings.max_memory_bytes.to_string(),
+        "--max-component-bytes".into(),
+        config.max_component_bytes.to_string(),
+        "--fuel".into(),
+        config.ceilings.fuel.is_some().to_string(),
+    ]
+}
+
+/// Compiles `bytes` in a child; returns the precompiled artifact.
+pub(crate) fn compile(
+    worker: &CompileWorker,
+    config: &RuntimeConfig,
+    bytes: &[u8],
+) -> Result<Vec<u8>, CompileError> {
+    let _slot = Slot::take();
+    let failed = |what: &str, e: std::io::Error| CompileError::Worker(format!("{what}: {e}"));
+    let mut child = Command::new(&worker.program)
+        .args(["plugin", "compile-worker"])
+        .args(engine_args(config))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed("starting the compile worker", e))?;
+    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    std::thread::scope(|s| {
+        let input = bytes.to_vec();
+        s.spawn(move || stdin.map(|mut i| i.write_all(&input)));
+        let out = s.spawn(move || {
+            let mut buf = Vec::new();
+            stdout.map(|o| o.take(MAX_ARTIFACT_BYTES as u64).read_to_end(&mut buf));
+            buf
+        });
+        let err = s.spawn(move || {
+            let mut text = String::new();
+            stderr.map(|e| e.take(64 << 10).read_to_string(&mut text));
+            text
+        });
+        let deadline = Instant::now() + worker.timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Ok(status),
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break Err(CompileError::Timeout {
+                        limit_ms: worker.timeout.as_millis() as u64,
+                    });
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => break Err(failed("waiting for the compile worker", e)),
+            }
+        };
+        let out = out.join().unwrap_or_default();
+        let err = err.join().unwrap_or_default();
+        status.and_then(|status| {
+            if status.success() {
+                Ok(out)
+            } else if let Some(message) = err.trim().strip_prefix("invalid: ") {
+                Err(CompileError::Invalid(message.to_string()))
+            } else {
+                Err(CompileError::Worker(format!(
+                    "the compile worker ended with {status}: {}",
+                    err.trim()
+                )))
+            }
+        })
+    })
+}
+
+/// The worker's side: reads a component on stdin, writes the artifact on
+/// stdout. Exit status 0 on success; 2 with `invalid: REASON` on stderr when
+/// the component does not compile.
+pub fn worker_main(config: &RuntimeConfig) -> i32 {
+    let mut bytes = Vec::new();
+    let limit = config.max_component_bytes as u64 + 1;
+    if let Err(e) = std::io::stdin().take(limit).read_to_end(&mut bytes) {
+        eprintln!("reading the component: {e}");
+        return 1;
+    }
+    let engine = match wasmtime::Engine::new(&super::engine::wasmtime_config(config)) {
+        Ok(engine) => engine,
+        Err(e) => {
+            eprintln!("configuring the engine: {e}");
+            return 1;
+        }
+    };
+    match engine.precompile_component(&bytes) {
+        Ok(artifact) => match std::io::stdout().lock().write_all(&artifact) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("writing the artifact: {e}");
+                1
+            }
+        },
+        Err(e) => {
+            eprintln!("invalid: {e:#}");
+            2
+        }
+    }
+}

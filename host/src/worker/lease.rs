@@ -1,0 +1,145 @@
+//! Leases on running attempts. The worker that starts a run takes a lease
+//! (holder and expiry) in the same write; the keeper renews the leases of the
+//! runs executing here while they are within their limits, and takes away
+//! every running attempt whose lease lapsed (its worker died or wedged):
+//! retried as the next attempt, or failed once the attempts are used up. The
+//! store refuses the writes of an attempt that lost its lease (fencing).
+
+use super::{Shared, lock, recover};
+use crate::model::{RunStatus, now};
+use crate::runtime::InterruptedPolicy;
+use crate::store::StoreError;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The keeper thread.
+pub(super) struct Keeper {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Keeper {
+    /// Renews and reaps every third of the lease time.
+    pub(super) fn start(shared: Arc<Shared>) -> Keeper {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("jobhost-leases".into())
+            .spawn(move || {
+                let every = shared.lease_ttl / 3;
+                let mut next = Instant::now() + every;
+                while !flag.load(Ordering::SeqCst) {
+                    let left = next.saturating_duration_since(Instant::now());
+                    if !left.is_zero() {
+                        std::thread::sleep(left.min(Duration::from_millis(50)));
+                        continue;
+                    }
+                    next = Instant::now() + every;
+                    renew(&shared);
+                    if let Err(e) = reap(&shared) {
+                        tracing::error!(error = %e, "checking run leases failed");
+                    }
+                }
+            })
+            .expect("spawning the lease keeper");
+        Keeper {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the keeper and waits for it.
+    pub(super) fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Extends the lease of every run executing here that is within its limits.
+/// An attempt that lost its run meanwhile is cancelled.
+fn renew(shared: &Shared) {
+    let now_instant = Instant::now();
+    let due: Vec<_> = lock(&shared.running)
+        .iter()
+        .filter(|(_, held)| now_instant < held.renew_until)
+        .filter_map(|(id, held)| Some((*id, held.recorder.clone()?, held.cancel.clone())))
+        .collect();
+    let expires_at = now() + shared.lease_ttl;
+    for (id, recorder, cancel) in due {
+        match recorder.renew(expires_at) {
+            Ok(()) => {}
+            Err(e @ StoreError::Stale { .. }) | Err(e @ StoreError::Conflict) => {
+                tracing::warn!(run = %id, error = %e, "a running attempt lost its lease");
+                cancel.cancel();
+            }
+            Err(e) => tracing::error!(run = %id, error = %e, "renewing a lease failed"),
+        }
+    }
+}
+
+/// Takes away every running attempt whose lease lapsed; returns how many.
+fn reap(shared: &Shared) -> Result<usize, StoreError> {
+    let now = now();
+    let mut taken = 0;
+    for mut run in shared.store.runs_in_status(RunStatus::Running)? {
+        let local = lock(&shared.running)
+            .get(&run.uuid)
+            .map(|held| held.cancel.clone());
+        let lapsed = match &run.lease {
+            Some(lease) => lease.expires_at <= now,
+            // Being started here, or left by a process before leases.
+            None => local.is_none(),
+        };
+        if !lapsed {
+            continue;
+        }
+        // A wedged worker here is told to stop; its writes are refused anyway.
+        if let Some(cancel) = &local {
+            cancel.cancel();
+        }
+        let observed = (run.attempt, run.lease.clone());
+        let policy = shared
+            .catalog
+            .snapshot()
+            .get(run.job_type.as_str(), &run.job_type_version)
+            .map(|p| p.info.interrupted)
+            .unwrap_or(InterruptedPolicy::Fail);
+        recover::interrupted(
+            &mut run,
+            policy,
+            "its lease lapsed: the worker running it stopped renewing it",
+        );
+        let written = shared
+            .store
+            .update_run_if(RunStatus::Running, &run, |current| {
+                if (current.attempt, &current.lease) == (observed.0, &observed.1) {
+                    Ok(())
+                } else {
+                    Err(StoreError::Conflict)
+                }
+            });
+        match written {
+            Ok(()) => {
+                taken += 1;
+                shared.metrics.lease_expired();
+                tracing::warn!(
+                    run = %run.uuid,
+                    attempt = observed.0,
+                    status = run.status.as_str(),
+                    "a running attempt's lease lapsed; it was taken away"
+                );
+                if run.status == RunStatus::Pending {
+                    shared.wake.notify_one();
+                }
+            }
+            // Renewed or finished meanwhile.
+            Err(StoreError::Conflict) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(taken)
+}

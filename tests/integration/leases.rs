@@ -1,0 +1,172 @@
+//! Leases on running attempts: renewed while a run runs, taken away once
+//! they lapse (the run is retried as its next attempt), and the old
+//! attempt's late writes refused.
+
+use crate::server::Server;
+use crate::support::HOSTILE;
+use jobhost::job_type::JobTypeId;
+use jobhost::metrics::Metrics;
+use jobhost::model::{JobId, JobRun, Lease, RunId, RunStatus, TenantId, now};
+use jobhost::registry::Catalog;
+use jobhost::runtime::{Runtime, RuntimeConfig};
+use jobhost::store::{Store, StoreError};
+use jobhost::worker::Workers;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[test]
+fn a_running_runs_lease_is_renewed_until_it_ends() {
+    // Leases of 300 ms: a run of 2 s is only kept by renewals.
+    let s = Server::start_args(&[HOSTILE], &["--lease-ttl-ms", "300"]);
+    let api = s.api(&s.user);
+    let job = api.job("hostile", json!({"attack": "sleep", "size": 2000}));
+    let run = api.trigger(&job, None);
+    let first = api.wait_run(&run, Duration::from_secs(30), |r| {
+        r["status"] == "running" && r["lease"].is_object()
+    });
+    let holder = first["lease"]["holder"].as_str().unwrap().to_string();
+    let mut expiries = vec![first["lease"]["expires_at"].as_str().unwrap().to_string()];
+    let done = loop {
+        std::thread::sleep(Duration::from_millis(250));
+        let r = api.get(&format!("/job-runs/{run}")).body;
+        if r["status"] != "running" {
+            break r;
+        }
+        assert_eq!(r["attempt"], 1, "the attempt was taken away: {r}");
+        assert_eq!(r["lease"]["holder"], holder.as_str());
+        expiries.push(r["lease"]["expires_at"].as_str().unwrap().to_string());
+    };
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["attempt"], 1);
+    assert!(done.get("lease").is_none(), "a finished run holds no lease");
+    expiries.dedup();
+    assert!(
+        expiries.len() >= 3,
+        "the lease was renewed as the run went on: {expiries:?}"
+    );
+    assert!(expiries.windows(2).all(|w| w[0] < w[1]), "{expiries:?}");
+}
+
+fn orphan(store: &Store, holder: &str, attempt: u32) -> JobRun {
+    let t = now();
+    let run = JobRun {
+        uuid: RunId::new(),
+        tenant: TenantId("acme".into()),
+        job_id: JobId::new(),
+        job_name: "orphan".into(),
+        job_type: JobTypeId::parse("text_stats").unwrap(),
+        job_type_version: semver::Version::new(1, 0, 0),
+        config: json!({"job_type": "text_stats", "text": "left behind by a dead worker"}),
+        status: RunStatus::Pending,
+        priority: 0,
+        attempt,
+        progress: 0,
+        progress_message: None,
+        output: None,
+        output_references: vec![],
+        error: None,
+        lease: None,
+        receipt: None,
+        created_by: "user@example.com".into(),
+        created_at: t,
+        updated_at: t,
+        started_at: None,
+        finished_at: None,
+        is_deleted: false,
+        callback_url: None,
+        callback_attempts: 0,
+        callback_sent_at: None,
+        callback_status_code: None,
+        callback_error: None,
+    };
+    store.insert_run(&run).unwrap();
+    let mut running = run.clone();
+    running.status = RunStatus::Running;
+    running.started_at = Some(t);
+    running.lease = Some(Lease {
+        holder: holder.into(),
+        expires_at: t - time::Duration::seconds(1),
+    });
+    // Out of the queue, as a worker leaves it when it takes the run.
+    assert_eq!(store.pop_queue().unwrap(), Some(run.uuid));
+    store.update_run(RunStatus::Pending, &running).unwrap();
+    running
+}
+
+fn wait_terminal(store: &Store, id: RunId) -> JobRun {
+    let start = Instant::now();
+    loop {
+        let run = store.run_any_tenant(id).unwrap().unwrap();
+        if run.status.is_terminal() {
+            return run;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{run:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_lapsed_lease_is_taken_away_retried_and_the_old_attempt_fenced_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
+    let metrics = Arc::new(Metrics::default());
+    let (catalog, failures) = Catalog::open(
+        runtime.clone(),
+        store.clone(),
+        dir.path(),
+        None,
+        true,
+        metrics.clone(),
+    )
+    .unwrap();
+    assert!(failures.is_empty());
+    // Two runs a dead worker held while the host went on: one in its first
+    // attempt, one already in its last.
+    let retried = orphan(&store, "dead/0", 1);
+    let last = orphan(&store, "dead/1", 3);
+    let workers = Workers::start(
+        1,
+        store.clone(),
+        Arc::new(catalog),
+        runtime,
+        metrics.clone(),
+        Duration::from_millis(150),
+    );
+
+    let done = wait_terminal(&store, retried.uuid);
+    assert_eq!(done.status, RunStatus::Completed, "{:?}", done.error);
+    assert_eq!(done.attempt, 2, "retried as the next attempt");
+    assert_eq!(done.lease, None);
+    let output: &Value = done.output.as_ref().unwrap();
+    assert!(output.is_object(), "{output}");
+
+    let failed = wait_terminal(&store, last.uuid);
+    assert_eq!(failed.status, RunStatus::Failed);
+    assert_eq!(failed.attempt, 3, "no attempt past the third");
+    let error = failed.error.unwrap();
+    assert_eq!(error.kind, "interrupted");
+    assert!(
+        error.message.contains("lease lapsed") && error.message.contains("3 attempts"),
+        "{}",
+        error.message
+    );
+
+    // The dead worker wakes up and reports its attempt: refused.
+    let mut late = retried.clone();
+    late.status = RunStatus::Failed;
+    late.lease = None;
+    assert!(matches!(
+        store.update_held(&late, "dead/0", 1),
+        Err(StoreError::Stale { attempt: 1, .. })
+    ));
+    assert_eq!(
+        store.run_any_tenant(retried.uuid).unwrap().unwrap(),
+        done,
+        "the newer attempt's result stands"
+    );
+    let text = metrics.render(0, 0, 0);
+    assert!(text.contains("jobhost_leases_expired_total 2"), "{text}");
+    workers.shutdown(Duration::from_secs(5));
+}
