@@ -199,16 +199,7 @@ pub(super) async fn cancel_one(state: &AppState, mut run: JobRun) -> Result<bool
                 run.status = RunStatus::Cancelled;
                 run.updated_at = now();
                 run.finished_at = Some(run.updated_at);
-                let written = state
-                    .store
-                    .update_run_if(RunStatus::Running, &run, |current| {
-                        if (current.attempt, &current.lease) == (observed.0, &observed.1) {
-                            Ok(())
-                        } else {
-                            Err(StoreError::Conflict)
-                        }
-                    });
-                match written {
+                match state.store.take_over(&run, observed.0, observed.1.as_ref()) {
                     Ok(()) => return Ok(true),
                     Err(StoreError::Conflict) => {}
                     Err(e) => return Err(e.into()),

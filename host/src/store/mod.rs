@@ -23,7 +23,7 @@ pub use list::{JobFilter, Page, RunFilter, SCAN_BUDGET, decode_cursor, encode_cu
 pub use logs::{LogFilter, LogRecord};
 
 use crate::events::EventHub;
-use crate::model::{Job, JobId, JobRun, RunId, RunStatus, TenantId};
+use crate::model::{Job, JobId, JobRun, Lease, RunId, RunStatus, TenantId};
 use commit::GroupCommit;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -229,6 +229,24 @@ impl Store {
                 });
             }
             Ok(())
+        })
+    }
+
+    /// Writes the new state of a `running` run taken from a worker that no
+    /// longer holds it, unless its attempt or lease changed since it was read
+    /// as `attempt` and `lease` ([`StoreError::Conflict`] then).
+    pub fn take_over(
+        &self,
+        run: &JobRun,
+        attempt: u32,
+        lease: Option<&Lease>,
+    ) -> Result<(), StoreError> {
+        self.update_run_if(RunStatus::Running, run, |current| {
+            if (current.attempt, current.lease.as_ref()) == (attempt, lease) {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict)
+            }
         })
     }
 

@@ -113,16 +113,10 @@ fn reap(shared: &Shared) -> Result<usize, StoreError> {
             policy,
             "its lease lapsed: the worker running it stopped renewing it",
         );
-        let written = shared
+        match shared
             .store
-            .update_run_if(RunStatus::Running, &run, |current| {
-                if (current.attempt, &current.lease) == (observed.0, &observed.1) {
-                    Ok(())
-                } else {
-                    Err(StoreError::Conflict)
-                }
-            });
-        match written {
+            .take_over(&run, observed.0, observed.1.as_ref())
+        {
             Ok(()) => {
                 taken += 1;
                 shared.metrics.lease_expired();
