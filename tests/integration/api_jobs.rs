@@ -179,6 +179,38 @@ fn malformed_requests_get_400_in_the_error_shape() {
     assert_eq!(status, 400);
     let (status, _) = send(r#"{"job_type": "text_stats"}"#, "text/plain");
     assert_eq!(status, 400);
+    // Serde would read a struct from an array by position: refused.
+    let (status, body) = send(r#"["text_stats", null]"#, "application/json");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JSON object"),
+        "{body}"
+    );
+    // JSON Schema's `integer` admits `5.0`; a fraction or a 64-bit value is refused.
+    let config = r#""config": {"text": "a"}"#;
+    let (status, body) = send(
+        &format!(r#"{{"job_type": "text_stats", {config}, "priority": 5.0}}"#),
+        "application/json",
+    );
+    assert_eq!(
+        (status, &body["priority"]),
+        (201, &serde_json::json!(5)),
+        "{body}"
+    );
+    for bad in ["5.5", "4294967296", "\"high\""] {
+        let (status, body) = send(
+            &format!(r#"{{"job_type": "text_stats", {config}, "priority": {bad}}}"#),
+            "application/json",
+        );
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(
+            body["error"]["details"]["path"], "priority",
+            "{bad}: {body}"
+        );
+    }
     let deep = "[".repeat(10_000) + &"]".repeat(10_000);
     let (status, _) = send(
         &format!(r#"{{"job_type": "text_stats", "config": {deep}}}"#),

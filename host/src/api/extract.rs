@@ -66,6 +66,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
                 "the request body must be JSON (Content-Type: application/json)",
             ));
         }
+        // Serde reads a struct from a JSON array too, by position: every body
+        // here is an object, so anything else is refused before it is read.
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => {}
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "the request body must be a JSON object",
+                ));
+            }
+            None => return Err(ApiError::bad_request("the request body is empty")),
+        }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
@@ -177,5 +188,25 @@ impl std::str::FromStr for Rfc3339 {
             .map_err(|e| {
                 format!("expected an RFC 3339 timestamp such as 2026-04-13T10:11:00Z ({e})")
             })
+    }
+}
+
+/// Reads an optional 32-bit integer that JSON may also write as a whole
+/// number with a fraction part (`5.0`): JSON Schema's `integer` admits both.
+pub fn whole_i32<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    use serde::Deserialize;
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let out_of_range = || D::Error::custom(format!("{n} is not a 32-bit integer"));
+    if let Some(i) = n.as_i64() {
+        return i32::try_from(i).map(Some).map_err(|_| out_of_range());
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&f) => {
+            Ok(Some(f as i32))
+        }
+        _ => Err(out_of_range()),
     }
 }

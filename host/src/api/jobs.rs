@@ -33,7 +33,7 @@ pub(super) struct CreateJob {
     name: Option<String>,
     #[serde(default)]
     description: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::extract::whole_i32")]
     priority: Option<i32>,
     #[serde(default)]
     source_session_id: Option<Uuid>,
@@ -58,7 +58,7 @@ pub(super) struct UpdateJob {
     name: Option<String>,
     #[serde(default)]
     description: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::extract::whole_i32")]
     priority: Option<i32>,
     #[serde(default)]
     expected_updated_at: Option<Rfc3339Field>,

@@ -24,7 +24,7 @@ pub(super) struct CreateRun {
     job_id: String,
     #[serde(default)]
     config: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::extract::whole_i32")]
     priority: Option<i32>,
     #[serde(default)]
     callback_url: Option<String>,

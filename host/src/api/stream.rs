@@ -158,10 +158,8 @@ pub(super) async fn all(
             })
         })
         .transpose()?;
-    let after = match header {
-        Some(id) => Some(id),
-        None => q.one::<u64>("after")?,
-    };
+    // Both are checked; the header wins (it is what a reconnecting client sends).
+    let after = header.or(q.one::<u64>("after")?);
     let filter = Filter {
         tenant: Some(caller.tenant),
         job_id: q.one("job_id")?,
