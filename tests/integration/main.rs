@@ -2,6 +2,8 @@
 //! build script, loaded and run through the public API, the CLI binary, and
 //! the real server over HTTP on 127.0.0.1.
 
+#[path = "../components.rs"]
+mod components;
 mod server;
 mod support;
 mod torture;

@@ -331,12 +331,7 @@ fn a_slow_compile_is_stopped_at_the_time_cap_without_holding_up_the_api() {
     // a sound component compiles in ~0.1 s. A 1 s cap stops the bomb.
     let s = Server::start_args(&[], &["--compile-timeout-ms", "1000"]);
     let admin = s.api(&s.admin);
-    let function = format!(
-        "(func {})",
-        "block i32.const 1 br_if 0 end ".repeat(149_000)
-    );
-    let bomb =
-        wat::parse_str(format!("(component (core module {}))", function.repeat(16))).unwrap();
+    let bomb = crate::components::compile_bomb();
     assert!(bomb.len() < 20 << 20, "under the size caps: {}", bomb.len());
     let reader = s.api(&s.user);
     let (answered, refused) = std::thread::scope(|scope| {

@@ -74,6 +74,44 @@ fn describe_that_loops_is_stopped() {
 }
 
 #[test]
+fn a_start_function_that_loops_is_stopped_at_the_describe_deadline() {
+    let plugin = std::fs::read(TEXT_STATS).unwrap();
+    let bytes = crate::components::with_core_instance(&plugin, crate::components::START_LOOP);
+    let started = std::time::Instant::now();
+    let err = load(&bytes).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LoadError::Describe(CallError::Stopped(StopReason::Timeout))
+        ),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn huge_tables_and_memories_are_refused_by_their_limits() {
+    let plugin = std::fs::read(TEXT_STATS).unwrap();
+    for (wat, limit) in [
+        (
+            crate::components::HUGE_TABLE,
+            "table index 0 has a minimum element size of 100000000 which exceeds the limit",
+        ),
+        (
+            crate::components::HUGE_MEMORY,
+            "memory has a minimum byte size of 4294967296 which exceeds the limit",
+        ),
+    ] {
+        let err = load(&crate::components::with_core_instance(&plugin, wat)).unwrap_err();
+        assert!(
+            matches!(err, LoadError::Compile(CompileError::Invalid(_))),
+            "{err}"
+        );
+        assert!(err.to_string().contains(limit), "{err}");
+    }
+}
+
+#[test]
 fn describe_that_traps_is_reported() {
     let err = load(&std::fs::read(DESCRIBE_TRAP).unwrap()).unwrap_err();
     assert!(
