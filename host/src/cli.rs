@@ -78,6 +78,11 @@ struct ServeArgs {
     /// to compile (in a separate worker process) before it is refused.
     #[arg(long, env = "JOBHOST_COMPILE_TIMEOUT_MS", default_value_t = 30_000)]
     compile_timeout_ms: u64,
+    /// How many `nice` steps (0-19) below the API threads plugin code runs,
+    /// so a plugin burning its whole deadline slows requests less.
+    #[arg(long, env = "JOBHOST_PLUGIN_NICENESS", default_value_t = crate::runtime::PLUGIN_NICENESS,
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    plugin_niceness: i32,
     /// Milliseconds a running attempt's lease lasts unless its worker renews
     /// it (every third of it); a lapsed attempt is retried or failed.
     #[arg(long, env = "JOBHOST_LEASE_TTL_MS", default_value_t = 30_000)]
@@ -182,6 +187,9 @@ enum PluginCommand {
         /// Whether the server meters fuel.
         #[arg(long, action = clap::ArgAction::Set)]
         fuel: bool,
+        /// Cap of this process's data segment in bytes.
+        #[arg(long, default_value_t = crate::runtime::COMPILE_MEMORY_BYTES)]
+        memory_bytes: u64,
     },
     /// Upload a component to a running server (admin token).
     Publish {
@@ -246,16 +254,20 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
             max_memory_bytes,
             max_component_bytes,
             fuel,
-        }) => Ok(crate::runtime::worker_main(&RuntimeConfig {
-            ceilings: Ceilings {
-                max_memory_bytes,
-                fuel: fuel.then_some(u64::MAX),
-                ..Ceilings::default()
-            },
-            max_instances,
-            max_component_bytes,
-            ..RuntimeConfig::default()
-        })),
+            memory_bytes,
+        }) => {
+            let config = RuntimeConfig {
+                ceilings: Ceilings {
+                    max_memory_bytes,
+                    fuel: fuel.then_some(u64::MAX),
+                    ..Ceilings::default()
+                },
+                max_instances,
+                max_component_bytes,
+                ..RuntimeConfig::default()
+            };
+            Ok(crate::runtime::worker_main(&config, memory_bytes))
+        }
         Command::Plugin(PluginCommand::New { name, dir, sdk }) => {
             let dir = crate::author::new_plugin(&name, dir, sdk)?;
             println!("{}", crate::author::next_steps(&name, &dir));
@@ -272,6 +284,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Run(args) => run(&cli.common, args),
         Command::Serve(args) => {
+            crate::runtime::set_plugin_niceness(args.plugin_niceness);
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
             crate::server::serve(crate::server::ServeConfig {
                 listen: args.listen,

@@ -74,6 +74,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         compile_worker: Some(CompileWorker {
             program: std::env::current_exe().context("finding the jobhost binary")?,
             timeout: config.compile_timeout,
+            memory_bytes: crate::runtime::COMPILE_MEMORY_BYTES,
         }),
         ..RuntimeConfig::default()
     })?);

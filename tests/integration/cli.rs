@@ -111,3 +111,47 @@ fn receipts_match_the_checked_in_schema() {
         assert!(errors.is_empty(), "{errors:?}");
     }
 }
+
+/// Runs the compile worker as the server does, on `component`, with its
+/// data segment capped at `memory_bytes`.
+fn compile_worker(component: &[u8], memory_bytes: u64) -> (Option<i32>, usize, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jobhost"))
+        .args(["plugin", "compile-worker", "--max-instances", "10"])
+        .args([
+            "--max-memory-bytes",
+            "268435456",
+            "--max-component-bytes",
+            "33554432",
+        ])
+        .args(["--fuel", "false", &format!("--memory-bytes={memory_bytes}")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = component.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    let _ = writer.join();
+    (
+        out.status.code(),
+        out.stdout.len(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_compile_worker_is_held_to_its_memory_cap() {
+    // A sound plugin compiles under the default cap.
+    let sound = std::fs::read(TEXT_STATS).unwrap();
+    let (code, artifact, stderr) = compile_worker(&sound, jobhost::runtime::COMPILE_MEMORY_BYTES);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(artifact > 0);
+    // The compile bomb needs more than 64 MiB: the worker dies, not the host.
+    let (code, artifact, stderr) = compile_worker(&crate::components::compile_bomb(), 64 << 20);
+    assert_ne!(code, Some(0), "{stderr}");
+    assert_eq!(artifact, 0);
+    assert!(stderr.contains("memory allocation of"), "{stderr}");
+}

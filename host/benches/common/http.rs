@@ -40,14 +40,26 @@ impl Conn {
         }
     }
 
-    /// Sends one request; returns the status and the whole body.
+    /// Sends one JSON request; returns the status and the whole body.
     pub async fn send(&mut self, method: Method, path: &str, body: &[u8]) -> (StatusCode, Bytes) {
+        self.send_typed(method, path, "application/json", body)
+            .await
+    }
+
+    /// Sends one request with a body of `content_type`.
+    pub async fn send_typed(
+        &mut self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> (StatusCode, Bytes) {
         let req = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.prefix))
             .header("host", &self.host)
             .header("authorization", &self.auth)
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(Full::new(Bytes::copy_from_slice(body)))
             .unwrap();
         self.tx.ready().await.unwrap();

@@ -1,5 +1,8 @@
 //! What the benchmarks share: a real `jobhost serve` process, tokens, flags.
 
+// Each benchmark uses a part of this.
+#![allow(dead_code)]
+
 pub mod http;
 
 use std::io::{BufRead, BufReader};
@@ -19,11 +22,17 @@ impl Drop for Server {
 
 /// Starts `jobhost serve` on a free port; returns it and the time until it listened.
 pub fn serve(data: &Path) -> (Server, Duration) {
+    serve_with(data, &[])
+}
+
+/// Starts `jobhost serve` with more flags.
+pub fn serve_with(data: &Path, flags: &[&str]) -> (Server, Duration) {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_jobhost"))
         .arg("--data-dir")
         .arg(data)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(flags)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -42,10 +51,16 @@ pub fn serve(data: &Path) -> (Server, Duration) {
 
 /// Creates a user token in `data`'s token file.
 pub fn token(data: &Path) -> String {
+    token_for(data, "default", "user")
+}
+
+/// Creates a token of `role` in `tenant`.
+pub fn token_for(data: &Path, tenant: &str, role: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_jobhost"))
         .arg("--data-dir")
         .arg(data)
         .args(["token", "create", "--user", "bench@example.com"])
+        .args(["--tenant", tenant, "--role", role])
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()

@@ -97,8 +97,9 @@ async fn watchdog(deadline: Instant, cancel: &CancelToken, grace: Duration) -> S
 }
 
 /// Runs `f` to completion on this thread's executor. A thread already inside
-/// an async runtime (loading plugins while the server starts) cannot block on
-/// another one, so there the call gets a short-lived thread of its own.
+/// an async runtime (loading plugins while the server starts, an upload)
+/// cannot block on another one, so there the call gets a short-lived thread
+/// of its own, at the lowered priority of plugin threads.
 fn drive<F>(f: F) -> F::Output
 where
     F: Future + Send,
@@ -108,7 +109,10 @@ where
         return std::thread::scope(|s| {
             std::thread::Builder::new()
                 .name("jobhost-plugin-call".into())
-                .spawn_scoped(s, || drive(f))
+                .spawn_scoped(s, || {
+                    super::priority::lower_this_thread();
+                    drive(f)
+                })
                 .expect("spawning a thread for a plugin call")
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))

@@ -19,6 +19,10 @@ pub const MAX_PARALLEL: usize = 2;
 /// Largest artifact read back from a worker.
 const MAX_ARTIFACT_BYTES: usize = 512 << 20;
 
+/// Default cap of a worker's data segment (heap): a compile that needs more
+/// is refused.
+pub const MEMORY_BYTES: u64 = 2 << 30;
+
 /// Where and how long untrusted components are compiled.
 #[derive(Debug, Clone)]
 pub struct CompileWorker {
@@ -26,6 +30,8 @@ pub struct CompileWorker {
     pub program: PathBuf,
     /// Wall-clock cap of one compilation.
     pub timeout: Duration,
+    /// Cap of the worker's data segment ([`MEMORY_BYTES`] by default).
+    pub memory_bytes: u64,
 }
 
 static SLOTS: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
@@ -79,6 +85,7 @@ pub(crate) fn compile(
     let mut child = Command::new(&worker.program)
         .args(["plugin", "compile-worker"])
         .args(engine_args(config))
+        .arg(format!("--memory-bytes={}", worker.memory_bytes))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -120,6 +127,11 @@ pub(crate) fn compile(
                 Ok(out)
             } else if let Some(message) = err.trim().strip_prefix("invalid: ") {
                 Err(CompileError::Invalid(message.to_string()))
+            } else if err.contains("memory allocation of") {
+                Err(CompileError::Worker(format!(
+                    "compiling needs more than the compile worker's {} MiB of memory",
+                    worker.memory_bytes >> 20
+                )))
             } else {
                 Err(CompileError::Worker(format!(
                     "the compile worker ended with {status}: {}",
@@ -130,24 +142,35 @@ pub(crate) fn compile(
     })
 }
 
-/// The worker's side: reads a component on stdin, writes the artifact on
-/// stdout. Exit status 0 on success; 2 with `invalid: REASON` on stderr when
-/// the component does not compile.
-pub fn worker_main(config: &RuntimeConfig) -> i32 {
+/// The worker's side: confines itself (see [`super::priority`]), reads a
+/// component on stdin, writes the artifact on stdout. Exit status 0 on
+/// success; 2 with `invalid: REASON` on stderr when the component does not
+/// compile.
+pub fn worker_main(config: &RuntimeConfig, memory_bytes: u64) -> i32 {
+    if let Err(e) = super::priority::confine_compile_worker(memory_bytes) {
+        eprintln!("confining the compile worker: {e}");
+        return 1;
+    }
     let mut bytes = Vec::new();
     let limit = config.max_component_bytes as u64 + 1;
     if let Err(e) = std::io::stdin().take(limit).read_to_end(&mut bytes) {
         eprintln!("reading the component: {e}");
         return 1;
     }
-    let engine = match wasmtime::Engine::new(&super::engine::wasmtime_config(config)) {
+    // One compiler thread: a compile (a bomb included) holds at most one
+    // core, at the lowered priority, however many functions it has.
+    let mut settings = super::engine::wasmtime_config(config);
+    settings.parallel_compilation(false);
+    let engine = match wasmtime::Engine::new(&settings) {
         Ok(engine) => engine,
         Err(e) => {
             eprintln!("configuring the engine: {e}");
             return 1;
         }
     };
-    match engine.precompile_component(&bytes) {
+    // `Component::new` also checks the component against the engine's
+    // instance pool (table and memory sizes), as the server would on load.
+    match wasmtime::component::Component::new(&engine, &bytes).and_then(|c| c.serialize()) {
         Ok(artifact) => match std::io::stdout().lock().write_all(&artifact) {
             Ok(()) => 0,
             Err(e) => {

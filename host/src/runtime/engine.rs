@@ -199,7 +199,7 @@ impl Engine {
             None if in_worker && config.compile_worker.is_some() => {
                 let worker = config.compile_worker.as_ref().expect("checked");
                 let artifact = super::compile_worker::compile(worker, config, bytes)?;
-                // SAFETY: the artifact was just written by `precompile_component`
+                // SAFETY: the artifact was just written by `Component::serialize`
                 // of this binary in a worker given this engine's settings;
                 // deserialising checks the version and settings and refuses a
                 // mismatch.

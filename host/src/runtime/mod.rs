@@ -12,6 +12,7 @@ mod engine;
 mod guest;
 mod limits;
 mod observe;
+mod priority;
 mod receipt;
 mod shape;
 mod state;
@@ -19,11 +20,15 @@ mod stdio;
 
 pub use cache::ArtifactCache;
 pub use cancel::CancelToken;
-pub use compile_worker::{CompileWorker, MAX_PARALLEL as MAX_PARALLEL_COMPILES, worker_main};
+pub use compile_worker::{
+    CompileWorker, MAX_PARALLEL as MAX_PARALLEL_COMPILES, MEMORY_BYTES as COMPILE_MEMORY_BYTES,
+    worker_main,
+};
 pub use engine::{CompileError, Compiled, CompiledFrom};
 pub use guest::{InterruptedPolicy, OutputData, OutputReference, PluginInfo, RunOutput};
 pub use limits::{Ceilings, RunLimits};
 pub use observe::{Collector, LogEntry, LogLevel, LogSource, RunObserver};
+pub use priority::{PLUGIN_NICENESS, lower_this_thread, set_plugin_niceness};
 pub use receipt::{Receipt, StopReason};
 pub use shape::{CodeCaps, CodeShape};
 

@@ -144,7 +144,10 @@ impl Workers {
                 let shared = shared.clone();
                 std::thread::Builder::new()
                     .name(format!("jobhost-worker-{i}"))
-                    .spawn(move || work(&shared, i))
+                    .spawn(move || {
+                        crate::runtime::lower_this_thread();
+                        work(&shared, i)
+                    })
                     .expect("spawning a worker thread")
             })
             .collect();

@@ -1,0 +1,328 @@
+//! Healthy runs while hostile plugins attack: a real `jobhost serve` with
+//! the default limits and worker count, the `hostile` fixture installed, one
+//! client running healthy `text_stats` jobs one after another (POST, then
+//! poll every 100 µs until completed). Each phase starts one attack from
+//! another tenant, measures the healthy client's latency while the attack
+//! goes on, then stops it: p50 and p99 beside a baseline measured in the
+//! same process just before it.
+//! Run with `cargo bench -p jobhost --bench attacks` (`-- --samples N
+//! --plugin-niceness K --only NAME`).
+
+mod common;
+#[path = "../../tests/components.rs"]
+mod components;
+
+use common::http::{Conn, runtime};
+use hyper::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// What the attacker does, over and over, until the phase ends.
+enum Attack {
+    /// Runs of the `hostile` job type with this config, `in_flight` at once.
+    Run { config: Value, in_flight: usize },
+    /// Uploads of this component, refused with a reason.
+    Publish(Vec<u8>),
+}
+
+/// The attacks, each with the limit that should contain it.
+fn attacks() -> Vec<(&'static str, Attack)> {
+    let run = |config: Value, in_flight| Attack::Run { config, in_flight };
+    let text_stats = std::fs::read(env!("JOBHOST_WASM_TEXT_STATS")).unwrap();
+    vec![
+        ("loop in run (deadline)", run(json!({"attack": "loop"}), 1)),
+        (
+            "blocking sleep in run (deadline)",
+            run(json!({"attack": "sleep", "size": 3_600_000}), 1),
+        ),
+        (
+            "memory growth (memory limit)",
+            run(json!({"attack": "memory"}), 1),
+        ),
+        (
+            "deep recursion (stack)",
+            run(json!({"attack": "recursion"}), 1),
+        ),
+        (
+            "log flood (log budget, host calls)",
+            run(json!({"attack": "log_flood"}), 1),
+        ),
+        (
+            "stdout flood (log budget)",
+            run(json!({"attack": "stdout_flood"}), 1),
+        ),
+        (
+            "output flood, 16 MiB (output cap)",
+            run(json!({"attack": "output_flood", "size": 16 << 20}), 1),
+        ),
+        (
+            "checkpoint flood, 64 KiB (host calls)",
+            run(json!({"attack": "checkpoint_flood", "size": 64 << 10}), 1),
+        ),
+        (
+            "trap storm, 4 in flight (trap)",
+            run(json!({"attack": "trap"}), 4),
+        ),
+        (
+            "loop in describe (describe deadline)",
+            Attack::Publish(std::fs::read(env!("JOBHOST_WASM_DESCRIBE_LOOP")).unwrap()),
+        ),
+        (
+            "loop in a start function (describe deadline)",
+            Attack::Publish(components::with_core_instance(
+                &text_stats,
+                components::START_LOOP,
+            )),
+        ),
+        (
+            "huge table (table limit)",
+            Attack::Publish(components::with_core_instance(
+                &text_stats,
+                components::HUGE_TABLE,
+            )),
+        ),
+        (
+            "4 GiB memory declared (memory limit)",
+            Attack::Publish(components::with_core_instance(
+                &text_stats,
+                components::HUGE_MEMORY,
+            )),
+        ),
+        (
+            "compile bomb (compile worker time cap)",
+            Attack::Publish(components::compile_bomb()),
+        ),
+    ]
+}
+
+/// Runs healthy jobs one after another; returns each one's latency.
+fn healthy(base: &str, token: &str, body: &[u8], samples: usize) -> Vec<Duration> {
+    runtime().block_on(async {
+        let mut conn = Conn::open(base, token).await;
+        let mut out = Vec::with_capacity(samples);
+        for _ in 0..samples {
+            let started = Instant::now();
+            let (status, bytes) = conn.send(Method::POST, "/job-runs", body).await;
+            assert_eq!(
+                status,
+                StatusCode::CREATED,
+                "{}",
+                String::from_utf8_lossy(&bytes)
+            );
+            let run: Value = serde_json::from_slice(&bytes).unwrap();
+            let path = format!("/job-runs/{}", run["uuid"].as_str().unwrap());
+            loop {
+                std::thread::sleep(Duration::from_micros(100));
+                let r = conn.get_json(&path).await;
+                match r["status"].as_str() {
+                    Some("completed") => break,
+                    Some("pending" | "running") => {}
+                    other => panic!("a healthy run ended {other:?}: {r}"),
+                }
+            }
+            out.push(started.elapsed());
+        }
+        out
+    })
+}
+
+/// How each attack ended, counted by `status/limit` (runs) or refusal reason.
+type Endings = BTreeMap<String, usize>;
+
+/// One attacking task: starts attacks back to back until `stop`, then
+/// cancels the one in progress and waits for it to end.
+async fn attacker(
+    base: String,
+    token: String,
+    attack: Arc<Attack>,
+    job: String,
+    stop: Arc<AtomicBool>,
+) -> Endings {
+    let mut conn = Conn::open(&base, &token).await;
+    let mut endings = Endings::new();
+    while !stop.load(Ordering::Relaxed) {
+        let ending = match &*attack {
+            Attack::Publish(bytes) => {
+                // The server closes the connection after refusing a body.
+                conn = Conn::open(&base, &token).await;
+                let (status, body) = conn
+                    .send_typed(Method::POST, "/plugins", "application/wasm", bytes)
+                    .await;
+                let body: Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+                body["error"]["details"]["reason"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            }
+            Attack::Run { .. } => {
+                let (status, bytes) = conn
+                    .send(
+                        Method::POST,
+                        "/job-runs",
+                        json!({"job_id": job}).to_string().as_bytes(),
+                    )
+                    .await;
+                assert_eq!(
+                    status,
+                    StatusCode::CREATED,
+                    "{}",
+                    String::from_utf8_lossy(&bytes)
+                );
+                let run: Value = serde_json::from_slice(&bytes).unwrap();
+                follow_or_cancel(&mut conn, run["uuid"].as_str().unwrap(), &stop).await
+            }
+        };
+        *endings.entry(ending).or_default() += 1;
+    }
+    endings
+}
+
+/// Polls an attack run until it ends; cancels it once `stop` is set.
+async fn follow_or_cancel(conn: &mut Conn, id: &str, stop: &AtomicBool) -> String {
+    let path = format!("/job-runs/{id}");
+    let mut cancelled = false;
+    loop {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let r = conn.get_json(&path).await;
+        let status = r["status"].as_str().unwrap();
+        if !matches!(status, "pending" | "running") {
+            let limit = r["error"]["limit"].as_str().or(r["error"]["type"].as_str());
+            return match limit {
+                Some(limit) => format!("{status}/{limit}"),
+                None => status.to_string(),
+            };
+        }
+        if stop.load(Ordering::Relaxed) && !cancelled {
+            let (code, _) = conn
+                .send(Method::POST, &format!("{path}/cancel"), b"{}")
+                .await;
+            assert!(
+                code.is_success() || code == StatusCode::CONFLICT,
+                "cancel: {code}"
+            );
+            cancelled = true;
+        }
+    }
+}
+
+/// Quantile `q` of sorted `samples`.
+fn quantile(samples: &[Duration], q: f64) -> Duration {
+    samples[((samples.len() - 1) as f64 * q).round() as usize]
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let samples = common::arg("--samples", 2000);
+    let niceness = common::arg("--plugin-niceness", 10).to_string();
+    let only = std::env::args()
+        .skip_while(|a| a != "--only")
+        .nth(1)
+        .unwrap_or_default();
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(env!("JOBHOST_WASM_HOSTILE"), plugins.join("hostile.wasm")).unwrap();
+    let user = common::token(dir.path());
+    let attacker_token = common::token_for(dir.path(), "attacker", "admin");
+    let (server, _) = common::serve_with(
+        dir.path(),
+        &[
+            "--compile-timeout-ms",
+            "3000",
+            "--plugin-niceness",
+            &niceness,
+        ],
+    );
+    let base = server.1.clone();
+
+    let create = |token: &str, job_type: &str, config: &Value| -> String {
+        runtime().block_on(async {
+            let mut conn = Conn::open(&base, token).await;
+            let body = json!({"job_type": job_type, "config": config}).to_string();
+            let (status, bytes) = conn.send(Method::POST, "/jobs", body.as_bytes()).await;
+            assert_eq!(
+                status,
+                StatusCode::CREATED,
+                "{}",
+                String::from_utf8_lossy(&bytes)
+            );
+            let job: Value = serde_json::from_slice(&bytes).unwrap();
+            job["uuid"].as_str().unwrap().to_string()
+        })
+    };
+    let healthy_job = create(&user, "text_stats", &json!({"text": "a healthy job"}));
+    let body = json!({"job_id": healthy_job}).to_string().into_bytes();
+
+    println!(
+        "jobhost under attack: healthy runs (POST -> completed, 1 client, {samples} per phase) on {} cores, default workers and limits, compile cap 3 s, plugin niceness {niceness}",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "each attack beside a baseline measured just before it (the store grows as the phases go)"
+    );
+    healthy(&base, &user, &body, 200); // warm-up
+    let mut ratios = Vec::new();
+    for (name, attack) in attacks().into_iter().filter(|(n, _)| n.contains(&only)) {
+        let mut before = healthy(&base, &user, &body, samples);
+        before.sort();
+        let (b50, b99) = (quantile(&before, 0.5), quantile(&before, 0.99));
+        let job = match &attack {
+            Attack::Run { config, .. } => create(&attacker_token, "hostile", config),
+            Attack::Publish(_) => String::new(),
+        };
+        let tasks = match &attack {
+            Attack::Run { in_flight, .. } => *in_flight,
+            Attack::Publish(_) => 1,
+        };
+        let (attack, stop) = (Arc::new(attack), Arc::new(AtomicBool::new(false)));
+        let (b, t, s) = (base.clone(), attacker_token.clone(), stop.clone());
+        let attacking = std::thread::spawn(move || {
+            runtime().block_on(async move {
+                let handles: Vec<_> = (0..tasks)
+                    .map(|_| {
+                        tokio::spawn(attacker(
+                            b.clone(),
+                            t.clone(),
+                            attack.clone(),
+                            job.clone(),
+                            s.clone(),
+                        ))
+                    })
+                    .collect();
+                let mut all = Endings::new();
+                for h in handles {
+                    for (k, v) in h.await.unwrap() {
+                        *all.entry(k).or_default() += v;
+                    }
+                }
+                all
+            })
+        });
+        std::thread::sleep(Duration::from_millis(300)); // the attack is under way
+        let mut under = healthy(&base, &user, &body, samples);
+        stop.store(true, Ordering::Relaxed);
+        let endings = attacking.join().unwrap();
+        under.sort();
+        let (p50, p99) = (quantile(&under, 0.5), quantile(&under, 0.99));
+        let ratio = p99.as_secs_f64() / b99.as_secs_f64();
+        ratios.push(ratio);
+        println!("{name}");
+        println!(
+            "    baseline p50 {b50:>8.2?} p99 {b99:>8.2?} | attacked p50 {p50:>8.2?} p99 {p99:>8.2?} | p99 ratio {ratio:>5.2}x | attacks ended: {endings:?}"
+        );
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "p99 ratio over {} attacks: median {:.2}x, worst {:.2}x",
+        ratios.len(),
+        ratios[ratios.len() / 2],
+        ratios[ratios.len() - 1]
+    );
+    drop(server);
+}
