@@ -1,10 +1,9 @@
 //! Healthy runs while hostile plugins attack: a real `jobhost serve` with
 //! the default limits and worker count, the `hostile` fixture installed, one
 //! client running healthy `text_stats` jobs one after another (POST, then
-//! poll every 100 µs until completed). Each phase starts one attack from
-//! another tenant, measures the healthy client's latency while the attack
-//! goes on, then stops it: p50 and p99 beside a baseline measured in the
-//! same process just before it.
+//! poll every 100 µs until completed). For each attack, from another tenant,
+//! blocks of healthy runs alone (the baseline) alternate with blocks while
+//! the attack goes on: p50 and p99 of each side and their ratio.
 //! Run with `cargo bench -p jobhost --bench attacks` (`-- --samples N
 //! --plugin-niceness K --only NAME`).
 
@@ -209,6 +208,55 @@ async fn follow_or_cancel(conn: &mut Conn, id: &str, stop: &AtomicBool) -> Strin
     }
 }
 
+/// Alternations of baseline and attack per attack: slow drift (the store
+/// grows) and periodic noise fall on both sides alike.
+const BLOCKS: usize = 8;
+
+/// Starts the attacker's tasks on a thread of their own; they stop when
+/// `stop` is set and hand back how their attacks ended.
+fn start(
+    base: &str,
+    token: &str,
+    attack: &Arc<Attack>,
+    job: &str,
+    stop: &Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Endings> {
+    let tasks = match &**attack {
+        Attack::Run { in_flight, .. } => *in_flight,
+        Attack::Publish(_) => 1,
+    };
+    let (base, token, attack, job, stop) = (
+        base.to_string(),
+        token.to_string(),
+        attack.clone(),
+        job.to_string(),
+        stop.clone(),
+    );
+    std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let handles: Vec<_> = (0..tasks)
+                .map(|_| {
+                    let args = (
+                        base.clone(),
+                        token.clone(),
+                        attack.clone(),
+                        job.clone(),
+                        stop.clone(),
+                    );
+                    tokio::spawn(attacker(args.0, args.1, args.2, args.3, args.4))
+                })
+                .collect();
+            let mut all = Endings::new();
+            for h in handles {
+                for (k, v) in h.await.unwrap() {
+                    *all.entry(k).or_default() += v;
+                }
+            }
+            all
+        })
+    })
+}
+
 /// Quantile `q` of sorted `samples`.
 fn quantile(samples: &[Duration], q: f64) -> Duration {
     samples[((samples.len() - 1) as f64 * q).round() as usize]
@@ -260,55 +308,37 @@ fn main() {
     let body = json!({"job_id": healthy_job}).to_string().into_bytes();
 
     println!(
-        "jobhost under attack: healthy runs (POST -> completed, 1 client, {samples} per phase) on {} cores, default workers and limits, compile cap 3 s, plugin niceness {niceness}",
+        "jobhost under attack: healthy runs (POST -> completed, 1 client) on {} cores, default workers and limits, compile cap 3 s, plugin niceness {niceness}",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "each attack beside a baseline measured just before it (the store grows as the phases go)"
+        "each attack: {BLOCKS} blocks of {} healthy runs alone (baseline) then {} while attacked, interleaved",
+        samples / BLOCKS,
+        samples / BLOCKS
     );
     healthy(&base, &user, &body, 200); // warm-up
     let mut ratios = Vec::new();
     for (name, attack) in attacks().into_iter().filter(|(n, _)| n.contains(&only)) {
-        let mut before = healthy(&base, &user, &body, samples);
-        before.sort();
-        let (b50, b99) = (quantile(&before, 0.5), quantile(&before, 0.99));
         let job = match &attack {
             Attack::Run { config, .. } => create(&attacker_token, "hostile", config),
             Attack::Publish(_) => String::new(),
         };
-        let tasks = match &attack {
-            Attack::Run { in_flight, .. } => *in_flight,
-            Attack::Publish(_) => 1,
-        };
-        let (attack, stop) = (Arc::new(attack), Arc::new(AtomicBool::new(false)));
-        let (b, t, s) = (base.clone(), attacker_token.clone(), stop.clone());
-        let attacking = std::thread::spawn(move || {
-            runtime().block_on(async move {
-                let handles: Vec<_> = (0..tasks)
-                    .map(|_| {
-                        tokio::spawn(attacker(
-                            b.clone(),
-                            t.clone(),
-                            attack.clone(),
-                            job.clone(),
-                            s.clone(),
-                        ))
-                    })
-                    .collect();
-                let mut all = Endings::new();
-                for h in handles {
-                    for (k, v) in h.await.unwrap() {
-                        *all.entry(k).or_default() += v;
-                    }
-                }
-                all
-            })
-        });
-        std::thread::sleep(Duration::from_millis(300)); // the attack is under way
-        let mut under = healthy(&base, &user, &body, samples);
-        stop.store(true, Ordering::Relaxed);
-        let endings = attacking.join().unwrap();
+        let attack = Arc::new(attack);
+        let (mut before, mut under, mut endings) = (Vec::new(), Vec::new(), Endings::new());
+        for _ in 0..BLOCKS {
+            before.extend(healthy(&base, &user, &body, samples / BLOCKS));
+            let stop = Arc::new(AtomicBool::new(false));
+            let attacking = start(&base, &attacker_token, &attack, &job, &stop);
+            std::thread::sleep(Duration::from_millis(200)); // the attack is under way
+            under.extend(healthy(&base, &user, &body, samples / BLOCKS));
+            stop.store(true, Ordering::Relaxed);
+            for (k, v) in attacking.join().unwrap() {
+                *endings.entry(k).or_default() += v;
+            }
+        }
+        before.sort();
         under.sort();
+        let (b50, b99) = (quantile(&before, 0.5), quantile(&before, 0.99));
         let (p50, p99) = (quantile(&under, 0.5), quantile(&under, 0.99));
         let ratio = p99.as_secs_f64() / b99.as_secs_f64();
         ratios.push(ratio);
