@@ -22,15 +22,7 @@ use time::format_description::well_known::Rfc3339;
 
 /// Posts a run of `job`; returns its id.
 async fn post(conn: &mut Conn, body: &[u8]) -> String {
-    let (status, bytes) = conn.send(Method::POST, "/job-runs", body).await;
-    assert_eq!(
-        status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&bytes)
-    );
-    let run: Value = serde_json::from_slice(&bytes).unwrap();
-    run["uuid"].as_str().expect("201 with a uuid").to_string()
+    conn.post_created("/job-runs", body).await
 }
 
 /// Polls a run every `every` until it completes; returns it. Pauses under

@@ -104,15 +104,8 @@ fn healthy(base: &str, token: &str, body: &[u8], samples: usize) -> Vec<Duration
         let mut out = Vec::with_capacity(samples);
         for _ in 0..samples {
             let started = Instant::now();
-            let (status, bytes) = conn.send(Method::POST, "/job-runs", body).await;
-            assert_eq!(
-                status,
-                StatusCode::CREATED,
-                "{}",
-                String::from_utf8_lossy(&bytes)
-            );
-            let run: Value = serde_json::from_slice(&bytes).unwrap();
-            let path = format!("/job-runs/{}", run["uuid"].as_str().unwrap());
+            let id = conn.post_created("/job-runs", body).await;
+            let path = format!("/job-runs/{id}");
             loop {
                 std::thread::sleep(Duration::from_micros(100));
                 let r = conn.get_json(&path).await;
@@ -158,21 +151,9 @@ async fn attacker(
                     .to_string()
             }
             Attack::Run { .. } => {
-                let (status, bytes) = conn
-                    .send(
-                        Method::POST,
-                        "/job-runs",
-                        json!({"job_id": job}).to_string().as_bytes(),
-                    )
-                    .await;
-                assert_eq!(
-                    status,
-                    StatusCode::CREATED,
-                    "{}",
-                    String::from_utf8_lossy(&bytes)
-                );
-                let run: Value = serde_json::from_slice(&bytes).unwrap();
-                follow_or_cancel(&mut conn, run["uuid"].as_str().unwrap(), &stop).await
+                let body = json!({"job_id": job}).to_string();
+                let id = conn.post_created("/job-runs", body.as_bytes()).await;
+                follow_or_cancel(&mut conn, &id, &stop).await
             }
         };
         *endings.entry(ending).or_default() += 1;
@@ -293,15 +274,7 @@ fn main() {
         runtime().block_on(async {
             let mut conn = Conn::open(&base, token).await;
             let body = json!({"job_type": job_type, "config": config}).to_string();
-            let (status, bytes) = conn.send(Method::POST, "/jobs", body.as_bytes()).await;
-            assert_eq!(
-                status,
-                StatusCode::CREATED,
-                "{}",
-                String::from_utf8_lossy(&bytes)
-            );
-            let job: Value = serde_json::from_slice(&bytes).unwrap();
-            job["uuid"].as_str().unwrap().to_string()
+            conn.post_created("/jobs", body.as_bytes()).await
         })
     };
     let healthy_job = create(&user, "text_stats", &json!({"text": "a healthy job"}));

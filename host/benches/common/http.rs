@@ -68,6 +68,22 @@ impl Conn {
         (status, res.into_body().collect().await.unwrap().to_bytes())
     }
 
+    /// POST a JSON `body` to `path`, expecting 201; the created record's `uuid`.
+    pub async fn post_created(&mut self, path: &str, body: &[u8]) -> String {
+        let (status, bytes) = self.send(Method::POST, path, body).await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "POST {path}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        let created: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        created["uuid"]
+            .as_str()
+            .expect("201 with a uuid")
+            .to_string()
+    }
+
     /// GET `path`, expecting 200; the body as JSON.
     pub async fn get_json(&mut self, path: &str) -> serde_json::Value {
         let (status, body) = self.send(Method::GET, path, b"").await;
