@@ -190,6 +190,10 @@ enum PluginCommand {
         /// Cap of this process's data segment in bytes.
         #[arg(long, default_value_t = crate::runtime::COMPILE_MEMORY_BYTES)]
         memory_bytes: u64,
+        /// The server's `--plugin-niceness`.
+        #[arg(long, default_value_t = crate::runtime::PLUGIN_NICENESS,
+              value_parser = clap::value_parser!(i32).range(0..=19))]
+        niceness: i32,
     },
     /// Upload a component to a running server (admin token).
     Publish {
@@ -255,7 +259,9 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
             max_component_bytes,
             fuel,
             memory_bytes,
+            niceness,
         }) => {
+            crate::runtime::set_plugin_niceness(niceness);
             let config = RuntimeConfig {
                 ceilings: Ceilings {
                     max_memory_bytes,

@@ -17,11 +17,16 @@ pub fn set_plugin_niceness(steps: i32) {
     NICENESS.store(steps.clamp(0, 19), Ordering::Relaxed);
 }
 
+/// The process's setting, handed on to compile workers.
+pub(crate) fn plugin_niceness() -> i32 {
+    NICENESS.load(Ordering::Relaxed)
+}
+
 /// Lowers the calling thread's CPU priority by the plugin niceness. On Linux
 /// the nice value belongs to the thread, so only this thread is affected.
 /// Failure is logged and ignored: the thread still runs, at the usual priority.
 pub fn lower_this_thread() {
-    let steps = NICENESS.load(Ordering::Relaxed);
+    let steps = plugin_niceness();
     #[cfg(target_os = "linux")]
     if steps > 0
         && let Err(e) = rustix::process::nice(steps)
@@ -32,21 +37,21 @@ pub fn lower_this_thread() {
     let _ = steps;
 }
 
-/// Confines a compile worker process: its CPU priority is lowered like a
-/// plugin thread's, and its data segment (heap and private writable
+/// Confines a compile worker process (one thread at this point): its CPU
+/// priority is lowered like a plugin thread's, and its data segment (heap and private writable
 /// mappings) is capped at `memory_bytes`, so a component whose compilation
 /// wants more ends the worker instead of the host's memory.
 pub fn confine_compile_worker(memory_bytes: u64) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     {
-        use rustix::process::{Resource, Rlimit, nice, setrlimit};
+        use rustix::process::{Resource, Rlimit, setrlimit};
         let cap = Rlimit {
             current: Some(memory_bytes),
             maximum: Some(memory_bytes),
         };
         setrlimit(Resource::Data, cap)?;
-        nice(PLUGIN_NICENESS)?;
     }
+    lower_this_thread();
     #[cfg(not(target_os = "linux"))]
     let _ = memory_bytes;
     Ok(())
