@@ -46,7 +46,23 @@ fn metrics_count_runs_limits_compiles_and_requests() {
             .unwrap()
             .contains("openmetrics")
     );
-    let text = r.text().unwrap();
+    let mut text = r.text().unwrap();
+    // A run's metrics are recorded just after its terminal write, which a
+    // client may see first: give the last run's counters a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !text.contains(r#"job_type="hostile",status="failed""#)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        text = admin
+            .client
+            .get(format!("{}/metrics", s.base))
+            .bearer_auth(&admin.token)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+    }
     let get = |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series} in\n{text}"));
     assert_eq!(
         get(r#"jobhost_runs_finished_total{job_type="text_stats",status="completed"}"#),
