@@ -71,6 +71,11 @@ struct ServeArgs {
     /// Worker threads executing runs; default: the number of cores.
     #[arg(long, env = "JOBHOST_WORKERS")]
     workers: Option<usize>,
+    /// The most runs one tenant may have executing at once; default (and
+    /// at most) the worker count. Below it, a tenant that fills the queue
+    /// with long runs always leaves workers to the others.
+    #[arg(long, env = "JOBHOST_TENANT_MAX_RUNNING")]
+    tenant_max_running: Option<std::num::NonZeroUsize>,
     /// Seconds running runs get to finish at shutdown before they are interrupted.
     #[arg(long, env = "JOBHOST_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     shutdown_grace_secs: u64,
@@ -292,6 +297,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve(args) => {
             crate::runtime::set_plugin_niceness(args.plugin_niceness);
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let workers = args.workers.unwrap_or(cores).max(1);
             crate::server::serve(crate::server::ServeConfig {
                 listen: args.listen,
                 plugins_dir: Some(
@@ -300,7 +306,10 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                 ),
                 data_dir: cli.common.data_dir,
                 bundled: !args.no_bundled,
-                workers: args.workers.unwrap_or(cores).max(1),
+                workers,
+                tenant_max_running: args
+                    .tenant_max_running
+                    .map_or(workers, |n| n.get().min(workers)),
                 shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
                 lease_ttl: Duration::from_millis(args.lease_ttl_ms.max(50)),
                 compile_timeout: Duration::from_millis(args.compile_timeout_ms.max(1)),

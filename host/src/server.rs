@@ -28,6 +28,9 @@ pub struct ServeConfig {
     pub bundled: bool,
     /// Worker threads.
     pub workers: usize,
+    /// The most runs one tenant may have executing at once (capped at
+    /// `workers`).
+    pub tenant_max_running: usize,
     /// How long running runs get to finish at shutdown.
     pub shutdown_grace: Duration,
     /// How long a running attempt's lease lasts unless renewed.
@@ -111,12 +114,15 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
 
     let workers = Arc::new(Workers::start(
-        config.workers,
+        &crate::worker::Settings {
+            workers: config.workers,
+            lease_ttl: config.lease_ttl,
+            tenant_max_running: config.tenant_max_running,
+        },
         store.clone(),
         catalog.clone(),
         runtime.clone(),
         metrics.clone(),
-        config.lease_ttl,
     ));
     let watcher = match config.reload_every {
         Some(every) => Some(Watcher::start(catalog.clone(), every)?),

@@ -10,7 +10,7 @@ use jobhost::model::{JobId, JobRun, Lease, RunId, RunStatus, TenantId, now};
 use jobhost::registry::Catalog;
 use jobhost::runtime::{Runtime, RuntimeConfig};
 use jobhost::store::{Store, StoreError};
-use jobhost::worker::Workers;
+use jobhost::worker::{Settings, Workers};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -126,13 +126,17 @@ fn a_lapsed_lease_is_taken_away_retried_and_the_old_attempt_fenced_out() {
     // attempt, one already in its last.
     let retried = orphan(&store, "dead/0", 1);
     let last = orphan(&store, "dead/1", 3);
+    let settings = Settings {
+        workers: 1,
+        lease_ttl: Duration::from_millis(150),
+        tenant_max_running: 1,
+    };
     let workers = Workers::start(
-        1,
+        &settings,
         store.clone(),
         Arc::new(catalog),
         runtime,
         metrics.clone(),
-        Duration::from_millis(150),
     );
 
     let done = wait_terminal(&store, retried.uuid);

@@ -16,6 +16,7 @@ mod cache;
 mod cli;
 mod events;
 mod examples;
+mod fairness;
 mod hostile;
 mod hostile_clients;
 mod isolation;

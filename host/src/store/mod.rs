@@ -17,6 +17,7 @@ mod keys;
 mod list;
 mod logs;
 mod plugins;
+mod queue;
 mod webhooks;
 
 pub use list::{JobFilter, Page, RunFilter, SCAN_BUDGET, decode_cursor, encode_cursor};
@@ -25,6 +26,8 @@ pub use logs::{LogFilter, LogRecord};
 use crate::events::EventHub;
 use crate::model::{Job, JobId, JobRun, Lease, RunId, RunStatus, TenantId};
 use commit::GroupCommit;
+use queue::Queue;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -63,7 +66,7 @@ pub struct Store {
     job_index: sled::Tree,
     runs: sled::Tree,
     run_index: sled::Tree,
-    queue: sled::Tree,
+    queue: Queue,
     checkpoints: sled::Tree,
     /// Run log lines by run id and sequence number.
     run_logs: sled::Tree,
@@ -78,8 +81,6 @@ pub struct Store {
     /// Registry events by UUIDv7.
     plugin_events: sled::Tree,
     commit: GroupCommit,
-    /// Entries in `queue`, kept beside it because `Tree::len` walks the tree.
-    queued: Arc<Mutex<usize>>,
     /// Serialise the changes of one run (striped by id).
     run_locks: Arc<[Mutex<()>; RUN_LOCK_STRIPES]>,
     /// Where run changes are announced.
@@ -110,15 +111,14 @@ impl Store {
             .path(dir)
             .mode(sled::Mode::HighThroughput)
             .open()?;
-        let queue = db.open_tree("queue")?;
-        let queued = Arc::new(Mutex::new(queue.len()));
+        let runs = db.open_tree("runs")?;
+        let queue = Queue::open(db.open_tree("queue")?, &runs)?;
         Ok(Store {
             jobs: db.open_tree("jobs")?,
             job_index: db.open_tree("job_index")?,
-            runs: db.open_tree("runs")?,
+            runs,
             run_index: db.open_tree("run_index")?,
             queue,
-            queued,
             checkpoints: db.open_tree("checkpoints")?,
             run_logs: db.open_tree("run_logs")?,
             callbacks: db.open_tree("callbacks")?,
@@ -182,13 +182,7 @@ impl Store {
             self.run_index.insert(k, &[])?;
         }
         self.runs.insert(id, encode(run))?;
-        let mut queued = self.queue_lock();
-        let added = self
-            .queue
-            .insert(keys::queue_key(run.priority, run.uuid), &[])?
-            .is_none();
-        *queued += usize::from(added);
-        drop(queued);
+        self.queue.push(run)?;
         self.events.run_status(run);
         Ok(())
     }
@@ -288,16 +282,11 @@ impl Store {
                 self.run_index.remove(k)?;
             }
         }
-        let queue_key = keys::queue_key(run.priority, run.uuid);
-        let mut queued = self.queue_lock();
         if run.status == RunStatus::Pending {
-            let added = self.queue.insert(queue_key, &[])?.is_none();
-            *queued += usize::from(added);
+            self.queue.push(run)?;
         } else if expected == RunStatus::Pending {
-            let removed = self.queue.remove(queue_key)?.is_some();
-            *queued -= usize::from(removed);
+            self.queue.remove(run)?;
         }
-        drop(queued);
         if moved {
             self.events.run_status(run);
         } else if (run.progress, &run.progress_message)
@@ -308,20 +297,22 @@ impl Store {
         Ok(())
     }
 
-    /// Takes the next queued run: highest priority, then oldest.
+    /// Takes the next queued run regardless of tenant: highest priority,
+    /// then oldest.
     pub fn pop_queue(&self) -> Result<Option<RunId>, StoreError> {
-        let mut queued = self.queue_lock();
-        let popped = self.queue.pop_min()?;
-        if popped.is_some() {
-            *queued = queued.saturating_sub(1);
-        }
-        Ok(popped.and_then(|(k, _)| RunId::from_slice(&k[4..])))
+        let next = self.queue.pop(&HashMap::new(), usize::MAX)?;
+        Ok(next.map(|(id, _)| id))
     }
 
-    /// Every change to the queue tree happens under this lock and adjusts
-    /// the count by what it did, so the count is exact.
-    fn queue_lock(&self) -> MutexGuard<'_, usize> {
-        lock(&self.queued)
+    /// Takes the next queued run fairly between tenants: of the tenants with
+    /// fewer than `cap` runs `running`, the one running the fewest goes
+    /// first; each tenant's runs by priority, then oldest.
+    pub fn pop_fair(
+        &self,
+        running: &HashMap<TenantId, usize>,
+        cap: usize,
+    ) -> Result<Option<(RunId, TenantId)>, StoreError> {
+        self.queue.pop(running, cap)
     }
 
     /// The lock serialising changes to run `id`.
@@ -331,7 +322,7 @@ impl Store {
 
     /// Runs waiting in the queue.
     pub fn queue_len(&self) -> usize {
-        *self.queue_lock()
+        self.queue.len()
     }
 
     /// Runs in `status` (pending, running or paused), across tenants, oldest first. Index entries that
@@ -356,13 +347,7 @@ impl Store {
 
     /// Puts a pending run back in the queue (recovery).
     pub fn requeue(&self, run: &JobRun) -> Result<(), StoreError> {
-        let mut queued = self.queue_lock();
-        let added = self
-            .queue
-            .insert(keys::queue_key(run.priority, run.uuid), &[])?
-            .is_none();
-        *queued += usize::from(added);
-        Ok(())
+        self.queue.push(run)
     }
 
     /// Replaces a run's checkpoint, as attempt `attempt` running it: refused

@@ -266,7 +266,7 @@ fn queue_count_stays_exact_under_concurrent_inserts_pops_and_cancels() {
     });
     assert_eq!(
         s.queue_len(),
-        s.queue.len(),
+        s.queue.stored(),
         "the count matches the queue tree"
     );
 }
@@ -436,4 +436,53 @@ fn writes_of_an_attempt_that_lost_its_lease_are_refused() {
         s.checkpoint(pending.uuid).unwrap().as_deref(),
         Some(&b"new"[..])
     );
+}
+
+#[test]
+fn the_queue_is_shared_fairly_between_tenants_and_reindexed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = JobId::new();
+    let [a1, a2, a3, b1] = [("a", 0), ("a", 0), ("a", 5), ("b", 0)].map(|(t, p)| {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        run(t, job, "x", p)
+    });
+    let tenant = |t: &str| TenantId(t.into());
+    let running = |pairs: &[(&str, usize)]| -> HashMap<TenantId, usize> {
+        pairs.iter().map(|(t, n)| (tenant(t), *n)).collect()
+    };
+    {
+        let s = Store::open(dir.path()).unwrap();
+        for r in [&a1, &a2, &a3, &b1] {
+            s.insert_run(r).unwrap();
+        }
+        let pop = |busy: &[(&str, usize)], cap| s.pop_fair(&running(busy), cap).unwrap();
+        // Nobody runs anything: the highest priority first, whoever's it is.
+        assert_eq!(pop(&[], usize::MAX), Some((a3.uuid, tenant("a"))));
+        // a runs one, b none: b's run goes before a's older ones.
+        assert_eq!(pop(&[("a", 1)], usize::MAX), Some((b1.uuid, tenant("b"))));
+        // a at its cap: nothing is taken although a's runs wait.
+        assert_eq!(pop(&[("a", 1), ("b", 1)], 1), None);
+        assert_eq!(s.queue_len(), 2);
+        s.flush_blocking().unwrap();
+    }
+    // A data directory from before the tenant was kept in queue entries:
+    // the tenant is read from the run on open.
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let queue = db.open_tree("queue").unwrap();
+        for key in queue.iter().keys() {
+            queue.insert(key.unwrap(), &[]).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.queue_len(), 2);
+    assert_eq!(s.pop_fair(&running(&[("a", 1)]), 1).unwrap(), None);
+    assert_eq!(
+        s.pop_fair(&running(&[("b", 1)]), 2).unwrap(),
+        Some((a1.uuid, tenant("a"))),
+        "oldest first within a tenant"
+    );
+    assert_eq!(s.pop_queue().unwrap(), Some(a2.uuid));
+    assert_eq!(s.pop_queue().unwrap(), None);
 }

@@ -9,7 +9,7 @@ mod recover;
 
 pub use recover::{MAX_ATTEMPTS, Recovered, recover};
 
-use crate::model::RunId;
+use crate::model::{RunId, TenantId};
 use crate::registry::Catalog;
 use crate::runtime::{CancelToken, Runtime};
 use crate::store::Store;
@@ -28,6 +28,10 @@ pub(crate) struct Shared {
     pub(crate) runtime: Arc<Runtime>,
     /// Runs executing now.
     running: Mutex<HashMap<RunId, Held>>,
+    /// Runs taken from the queue and not yet finished, by tenant.
+    taken: Mutex<HashMap<TenantId, usize>>,
+    /// The most runs one tenant may have executing at once.
+    tenant_cap: usize,
     /// How long a lease lasts unless renewed.
     lease_ttl: Duration,
     /// This pool's name in lease holders: `<instance>/<worker>`.
@@ -108,6 +112,18 @@ impl Shared {
     }
 }
 
+/// How the pool runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Worker threads.
+    pub workers: usize,
+    /// How long a lease lasts unless renewed.
+    pub lease_ttl: Duration,
+    /// The most runs one tenant may have executing at once; at least 1, at
+    /// most the worker count (larger values are the worker count).
+    pub tenant_max_running: usize,
+}
+
 /// The pool.
 pub struct Workers {
     shared: Arc<Shared>,
@@ -116,16 +132,15 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts `count` worker threads and the keeper of their leases, which
-    /// last `lease_ttl` unless renewed.
+    /// Starts the worker threads and the keeper of their leases.
     pub fn start(
-        count: usize,
+        settings: &Settings,
         store: Store,
         catalog: Arc<Catalog>,
         runtime: Arc<Runtime>,
         metrics: Arc<crate::metrics::Metrics>,
-        lease_ttl: Duration,
     ) -> Workers {
+        let count = settings.workers.max(1);
         let instance = uuid::Uuid::new_v4().simple().to_string();
         let shared = Arc::new(Shared {
             store,
@@ -133,13 +148,15 @@ impl Workers {
             runtime,
             metrics,
             running: Mutex::new(HashMap::new()),
-            lease_ttl: lease_ttl.max(Duration::from_millis(50)),
+            taken: Mutex::new(HashMap::new()),
+            tenant_cap: settings.tenant_max_running.clamp(1, count),
+            lease_ttl: settings.lease_ttl.max(Duration::from_millis(50)),
             instance: instance[..12].to_string(),
             wake: Condvar::new(),
             stopping: AtomicBool::new(false),
             interrupting: AtomicBool::new(false),
         });
-        let threads = (0..count.max(1))
+        let threads = (0..count)
             .map(|i| {
                 let shared = shared.clone();
                 std::thread::Builder::new()
@@ -216,8 +233,9 @@ impl Workers {
 fn work(shared: &Shared, index: usize) {
     let holder = format!("{}/{index}", shared.instance);
     while !shared.stopping.load(Ordering::SeqCst) {
-        match shared.store.pop_queue() {
-            Ok(Some(id)) => {
+        match Taken::next(shared) {
+            Ok(Some(taken)) => {
+                let id = taken.run;
                 // A bug must not take the worker down: the run keeps its
                 // lease, which lapses, and the keeper retries or fails it.
                 let done = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -237,5 +255,44 @@ fn work(shared: &Shared, index: usize) {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
+    }
+}
+
+/// A run taken from the queue, counted against its tenant until dropped.
+struct Taken<'a> {
+    shared: &'a Shared,
+    run: RunId,
+    tenant: TenantId,
+}
+
+impl<'a> Taken<'a> {
+    /// Takes the next run fairly: from the tenant with the fewest runs
+    /// executing, below the per-tenant cap.
+    fn next(shared: &'a Shared) -> Result<Option<Taken<'a>>, crate::store::StoreError> {
+        let mut taken = lock(&shared.taken);
+        let Some((run, tenant)) = shared.store.pop_fair(&taken, shared.tenant_cap)? else {
+            return Ok(None);
+        };
+        *taken.entry(tenant.clone()).or_default() += 1;
+        Ok(Some(Taken {
+            shared,
+            run,
+            tenant,
+        }))
+    }
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        let mut taken = lock(&self.shared.taken);
+        if let Some(count) = taken.get_mut(&self.tenant) {
+            *count -= 1;
+            if *count == 0 {
+                taken.remove(&self.tenant);
+            }
+        }
+        drop(taken);
+        // A worker may be idle only because this tenant was at its cap.
+        self.shared.wake.notify_all();
     }
 }
