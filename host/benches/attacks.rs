@@ -258,7 +258,7 @@ fn main() {
     std::fs::create_dir_all(&plugins).unwrap();
     std::fs::copy(env!("JOBHOST_WASM_HOSTILE"), plugins.join("hostile.wasm")).unwrap();
     let user = common::token(dir.path());
-    let attacker_token = common::token_for(dir.path(), "attacker", "admin");
+    let attacker_token = common::token_for(dir.path(), "attacker", "operator");
     let (server, _) = common::serve_with(
         dir.path(),
         &[

@@ -13,7 +13,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Everything, including publishing plugins.
+    /// Runs the host: an admin of its tenant who also manages what all
+    /// tenants share, the job types (publish, status, delete) and `/metrics`.
+    Operator,
+    /// Everything within its tenant (the webhook secret too); not the job
+    /// types, which every tenant shares.
     Admin,
     /// Jobs and runs of their tenant.
     User,
@@ -25,13 +29,21 @@ impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
+            "operator" => Ok(Role::Operator),
             "admin" => Ok(Role::Admin),
             "user" => Ok(Role::User),
             "agent" => Ok(Role::Agent),
             other => Err(format!(
-                "unknown role `{other}`; expected admin, user or agent"
+                "unknown role `{other}`; expected operator, admin, user or agent"
             )),
         }
+    }
+}
+
+impl Role {
+    /// Administers its tenant (operators do too).
+    pub fn is_admin(self) -> bool {
+        matches!(self, Role::Operator | Role::Admin)
     }
 }
 
@@ -90,11 +102,12 @@ fn digest(token: &str) -> String {
 }
 
 impl Tokens {
-    /// Loads `path`. When it does not exist, creates it with one admin token
-    /// and returns that token so the caller can show it once.
+    /// Loads `path`. When it does not exist, creates it with one operator
+    /// token (tenant `default`) and returns that token so the caller can
+    /// show it once.
     pub fn load_or_init(path: &Path) -> Result<(Tokens, Option<String>), TokenError> {
         if !path.exists() {
-            let token = Tokens::add(path, "admin@localhost", "default", Role::Admin)?;
+            let token = Tokens::add(path, "admin@localhost", "default", Role::Operator)?;
             return Ok((Tokens::load(path)?, Some(token)));
         }
         Ok((Tokens::load(path)?, None))
@@ -171,12 +184,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn first_start_creates_one_admin_token_and_only_digests_are_stored() {
+    fn first_start_creates_one_operator_token_and_only_digests_are_stored() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens.json");
         let (tokens, shown) = Tokens::load_or_init(&path).unwrap();
         let token = shown.unwrap();
-        assert_eq!(tokens.authenticate(&token).unwrap().role, Role::Admin);
+        assert_eq!(tokens.authenticate(&token).unwrap().role, Role::Operator);
         assert!(!std::fs::read_to_string(&path).unwrap().contains(&token));
         let (_, shown_again) = Tokens::load_or_init(&path).unwrap();
         assert!(shown_again.is_none(), "a token is shown only once");

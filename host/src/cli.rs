@@ -92,7 +92,7 @@ struct ServeArgs {
     /// it (every third of it); a lapsed attempt is retried or failed.
     #[arg(long, env = "JOBHOST_LEASE_TTL_MS", default_value_t = 30_000)]
     lease_ttl_ms: u64,
-    /// Token file; default DATA_DIR/tokens.json (created with an admin token if missing).
+    /// Token file; default DATA_DIR/tokens.json (created with an operator token if missing).
     #[arg(long, env = "JOBHOST_TOKENS_FILE")]
     tokens_file: Option<PathBuf>,
     /// Runs that may wait in the queue; past it `POST /job-runs` answers 429.
@@ -120,7 +120,7 @@ struct ServeArgs {
     /// Milliseconds a client gets to send a request's headers.
     #[arg(long, env = "JOBHOST_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
     header_timeout_ms: u64,
-    /// Serve `GET /metrics` to anyone (default: an admin token is required).
+    /// Serve `GET /metrics` to anyone (default: an operator token is required).
     #[arg(long, env = "JOBHOST_METRICS_PUBLIC")]
     metrics_public: bool,
     /// Hours run logs are kept after the run was created.
@@ -141,7 +141,7 @@ enum TokenCommand {
         /// The tenant the token is scoped to.
         #[arg(long, default_value = "default")]
         tenant: String,
-        /// admin, user or agent.
+        /// operator (manages job types and reads /metrics for all tenants), admin, user or agent.
         #[arg(long, default_value = "user")]
         role: crate::auth::Role,
         /// Token file; default DATA_DIR/tokens.json.
@@ -200,7 +200,7 @@ enum PluginCommand {
               value_parser = clap::value_parser!(i32).range(0..=19))]
         niceness: i32,
     },
-    /// Upload a component to a running server (admin token).
+    /// Upload a component to a running server (operator token).
     Publish {
         /// The component file.
         file: PathBuf,

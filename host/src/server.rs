@@ -107,7 +107,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let (tokens, created) = Tokens::load_or_init(&tokens_file)?;
     if let Some(token) = created {
         println!(
-            "jobhost: created an admin token (shown only once; its digest is in {}):",
+            "jobhost: created an operator token (shown only once; its digest is in {}):",
             tokens_file.display()
         );
         println!("  {token}");

@@ -73,7 +73,7 @@ fn a_new_plugin_builds_publishes_and_runs() {
     let out = Command::new(JOBHOST)
         .args(["plugin", "publish"])
         .arg(&wasm)
-        .args(["--server", &s.base, "--token", &s.admin])
+        .args(["--server", &s.base, "--token", &s.operator])
         .output()
         .unwrap();
     assert!(
@@ -105,5 +105,5 @@ fn a_new_plugin_builds_publishes_and_runs() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("admin"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("operator"));
 }

@@ -14,7 +14,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 #[test]
 fn metrics_count_runs_limits_compiles_and_requests() {
     let s = Server::start_with(&[HOSTILE]);
-    let (admin, user) = (s.api(&s.admin), s.api(&s.user));
+    let (operator, user) = (s.api(&s.operator), s.api(&s.user));
     let job = user.job("text_stats", json!({"text": "a b c"}));
     for _ in 0..2 {
         let run = user.trigger(&job, None);
@@ -31,12 +31,20 @@ fn metrics_count_runs_limits_compiles_and_requests() {
         .send()
         .unwrap();
     assert_eq!(as_user.status(), 403);
-    let anonymous = reqwest::blocking::get(format!("{}/metrics", s.base)).unwrap();
-    assert_eq!(anonymous.status(), 401);
-    let r = admin
+    // Metrics cover every tenant: a tenant's admin is refused too.
+    let as_tenant_admin = user
         .client
         .get(format!("{}/metrics", s.base))
-        .bearer_auth(&admin.token)
+        .bearer_auth(&s.admin)
+        .send()
+        .unwrap();
+    assert_eq!(as_tenant_admin.status(), 403);
+    let anonymous = reqwest::blocking::get(format!("{}/metrics", s.base)).unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let r = operator
+        .client
+        .get(format!("{}/metrics", s.base))
+        .bearer_auth(&operator.token)
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -54,10 +62,10 @@ fn metrics_count_runs_limits_compiles_and_requests() {
         && std::time::Instant::now() < deadline
     {
         std::thread::sleep(std::time::Duration::from_millis(20));
-        text = admin
+        text = operator
             .client
             .get(format!("{}/metrics", s.base))
-            .bearer_auth(&admin.token)
+            .bearer_auth(&operator.token)
             .send()
             .unwrap()
             .text()

@@ -51,7 +51,7 @@ fn served_document_matches_the_checked_in_one_and_every_route() {
     );
 
     // Every listed route exists on the server (any answer but an unknown-route 404 or a 405).
-    let api = s.api(&s.admin);
+    let api = s.api(&s.operator);
     let id = "01a2055d-2626-70f2-bf11-e827060f2d43";
     for (method, path) in ROUTES {
         let url = format!(

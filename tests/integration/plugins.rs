@@ -61,12 +61,26 @@ fn schema_versions(api: &Api, query: &str) -> Vec<String> {
 #[test]
 fn publish_pin_upgrade_yank_delete_and_restart() {
     let mut s = Server::start();
-    let (admin, user) = (s.api(&s.admin), s.api(&s.user));
+    let (operator, user) = (s.api(&s.operator), s.api(&s.user));
     let v1 = std::fs::read(VERSIONED).unwrap();
 
     let r = publish(&user, v1.clone());
     assert_eq!(r.status, 403, "{}", r.body);
-    let r = publish(&admin, v1.clone());
+    // Job types are shared by every tenant: a tenant's admin cannot manage them.
+    let tenant_admin = s.api(&s.admin);
+    let r = publish(&tenant_admin, v1.clone());
+    assert_eq!(r.status, 403, "{}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("operator token"), "{message}");
+    let yank = json!({"status": "yanked", "reason": "mine now"});
+    assert_eq!(
+        tenant_admin
+            .patch("/plugins/text_stats/1.0.0", &yank)
+            .status,
+        403
+    );
+    assert_eq!(tenant_admin.delete("/plugins/text_stats/1.0.0").status, 403);
+    let r = publish(&operator, v1.clone());
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["job_type"], "versioned");
     assert_eq!(r.body["version"], "1.1.1");
@@ -74,12 +88,12 @@ fn publish_pin_upgrade_yank_delete_and_restart() {
     assert_eq!(r.body["size_bytes"], v1.len());
     assert_eq!(r.body["origin"], "published");
     assert_eq!(r.body["status"], "active");
-    assert_eq!(r.body["published_by"], "admin@example.com");
+    assert_eq!(r.body["published_by"], "ops@example.com");
     assert!(r.body["published_at"].is_string());
     // The same bytes again: accepted as they are. Other bytes, same version: refused.
-    assert_eq!(publish(&admin, v1.clone()).status, 200);
+    assert_eq!(publish(&operator, v1.clone()).status, 200);
     let other = derive(&[("\"maximum\": 100", "\"maximum\": 200")]);
-    let r = publish(&admin, other);
+    let r = publish(&operator, other);
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(r.body["error"]["type"], "plugin_version_conflict");
     assert!(
@@ -102,7 +116,7 @@ fn publish_pin_upgrade_yank_delete_and_restart() {
     assert!(items.iter().any(|p| p["job_type"] == "versioned"));
 
     let old = user.job("versioned", json!({"size": 50}));
-    assert_eq!(publish(&admin, v2()).status, 201);
+    assert_eq!(publish(&operator, v2()).status, 201);
     assert_eq!(schema_versions(&user, ""), ["2.2.2"]);
     assert_eq!(
         schema_versions(&user, "all_versions=true"),
@@ -150,7 +164,7 @@ fn publish_pin_upgrade_yank_delete_and_restart() {
     // Yanked: never picked for new jobs; pinned jobs keep running.
     let r = user.patch("/plugins/versioned/2.2.2", &json!({"status": "yanked"}));
     assert_eq!(r.status, 403);
-    let r = admin.patch(
+    let r = operator.patch(
         "/plugins/versioned/2.2.2",
         &json!({"status": "yanked", "reason": "breaks big sizes"}),
     );
@@ -177,11 +191,11 @@ fn publish_pin_upgrade_yank_delete_and_restart() {
         r.body
     );
     assert_eq!(run_output(&user, &old)["version"], "2.2.2");
-    let r = admin.patch("/plugins/versioned/2.2.2", &json!({"status": "retired"}));
+    let r = operator.patch("/plugins/versioned/2.2.2", &json!({"status": "retired"}));
     assert_eq!(r.status, 422, "{}", r.body);
 
     // Deleting a published version: pinned jobs fail clearly; bundled ones cannot go.
-    let r = admin.delete("/plugins/versioned/2.2.2");
+    let r = operator.delete("/plugins/versioned/2.2.2");
     assert_eq!(r.status, 200, "{}", r.body);
     let r = user.post("/job-runs", &json!({"job_id": old}));
     assert_eq!(r.status, 409, "{}", r.body);
@@ -194,11 +208,11 @@ fn publish_pin_upgrade_yank_delete_and_restart() {
         "{}",
         r.body
     );
-    let r = admin.delete("/plugins/text_stats/1.0.0");
+    let r = operator.delete("/plugins/text_stats/1.0.0");
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(r.body["error"]["type"], "plugin_not_deletable");
-    assert_eq!(admin.delete("/plugins/versioned/9.9.9").status, 404);
-    assert_eq!(admin.delete("/plugins/versioned/not-semver").status, 400);
+    assert_eq!(operator.delete("/plugins/versioned/9.9.9").status, 404);
+    assert_eq!(operator.delete("/plugins/versioned/not-semver").status, 400);
 
     // Every change is an event, in order.
     let events = user.get("/plugins/events");
@@ -266,7 +280,7 @@ fn publish_pin_upgrade_yank_delete_and_restart() {
 #[test]
 fn broken_uploads_are_refused_with_a_reason() {
     let s = Server::start_args(&[], &["--max-plugin-bytes", "2000000"]);
-    let admin = s.api(&s.admin);
+    let operator = s.api(&s.operator);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("not wasm", b"#!/bin/sh\necho hello\n".to_vec(), "not_wasm"),
         (
@@ -293,7 +307,7 @@ fn broken_uploads_are_refused_with_a_reason() {
         ),
     ];
     for (what, bytes, reason) in cases {
-        let r = publish(&admin, bytes);
+        let r = publish(&operator, bytes);
         assert_eq!(r.status, 422, "{what}: {}", r.body);
         assert_eq!(r.body["error"]["type"], "invalid_plugin", "{what}");
         assert_eq!(
@@ -302,12 +316,12 @@ fn broken_uploads_are_refused_with_a_reason() {
             r.body
         );
     }
-    let r = publish(&admin, vec![0u8; 2_500_000]);
+    let r = publish(&operator, vec![0u8; 2_500_000]);
     assert_eq!(r.status, 413, "{}", r.body);
     assert_eq!(r.body["error"]["details"]["limit_bytes"], 2_000_000);
-    let r = publish(&admin, Vec::new());
+    let r = publish(&operator, Vec::new());
     assert_eq!(r.status, 400, "{}", r.body);
-    let r = admin.post_bytes("/plugins", "text/plain", std::fs::read(VERSIONED).unwrap());
+    let r = operator.post_bytes("/plugins", "text/plain", std::fs::read(VERSIONED).unwrap());
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(
         r.body["error"]["message"]
@@ -317,11 +331,11 @@ fn broken_uploads_are_refused_with_a_reason() {
     );
 
     // Nothing was registered, and the server still runs jobs.
-    let list = admin.get("/plugins").body;
+    let list = operator.get("/plugins").body;
     assert_eq!(list["count"], 4, "{list}");
-    assert_eq!(admin.get("/plugins/events").body["count"], 0);
-    let job = admin.job("text_stats", json!({"text": "still here"}));
-    assert_eq!(run_output(&admin, &job)["words"], 2);
+    assert_eq!(operator.get("/plugins/events").body["count"], 0);
+    let job = operator.job("text_stats", json!({"text": "still here"}));
+    assert_eq!(run_output(&operator, &job)["words"], 2);
 }
 
 #[test]
@@ -330,14 +344,14 @@ fn a_slow_compile_is_stopped_at_the_time_cap_without_holding_up_the_api() {
     // cap, take ~10 s of CPU to compile on this machine kind (0.6 s each);
     // a sound component compiles in ~0.1 s. A 1 s cap stops the bomb.
     let s = Server::start_args(&[], &["--compile-timeout-ms", "1000"]);
-    let admin = s.api(&s.admin);
+    let operator = s.api(&s.operator);
     let bomb = crate::components::compile_bomb();
     assert!(bomb.len() < 20 << 20, "under the size caps: {}", bomb.len());
     let reader = s.api(&s.user);
     let (answered, refused) = std::thread::scope(|scope| {
         let upload = scope.spawn(|| {
             let started = std::time::Instant::now();
-            (publish(&admin, bomb), started.elapsed())
+            (publish(&operator, bomb), started.elapsed())
         });
         // The API keeps answering while the worker compiles.
         let mut answered = Vec::new();
@@ -372,7 +386,7 @@ fn a_slow_compile_is_stopped_at_the_time_cap_without_holding_up_the_api() {
     );
     // Nothing was registered, and a sound upload compiles in the worker.
     assert_eq!(
-        admin.get("/plugins").body["items"]
+        operator.get("/plugins").body["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -380,6 +394,6 @@ fn a_slow_compile_is_stopped_at_the_time_cap_without_holding_up_the_api() {
             .count(),
         0
     );
-    let r = publish(&admin, std::fs::read(VERSIONED).unwrap());
+    let r = publish(&operator, std::fs::read(VERSIONED).unwrap());
     assert_eq!(r.status, 201, "{}", r.body);
 }

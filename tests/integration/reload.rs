@@ -33,7 +33,7 @@ fn events(api: &Api) -> Vec<Value> {
 #[test]
 fn files_added_replaced_broken_and_removed_are_picked_up() {
     let s = Server::start_args(&[], &["--reload-interval-ms", "100"]);
-    let api = s.api(&s.admin);
+    let api = s.api(&s.operator);
     let dir = s.data().join("plugins");
 
     put(&dir, "versioned.wasm", &std::fs::read(VERSIONED).unwrap());
@@ -98,7 +98,7 @@ fn files_added_replaced_broken_and_removed_are_picked_up() {
 #[test]
 fn a_run_in_flight_keeps_the_plugin_it_started_with() {
     let s = Server::start_args(&[HOSTILE], &["--reload-interval-ms", "100"]);
-    let api = s.api(&s.admin);
+    let api = s.api(&s.operator);
     let job = api.job("hostile", json!({"attack": "wait_for_cancel"}));
     let run = api.trigger(&job, None);
     api.wait_run(&run, Duration::from_secs(30), |r| r["status"] == "running");

@@ -13,6 +13,9 @@ pub struct Server {
     child: Child,
     pub base: String,
     _dir: Option<tempfile::TempDir>,
+    /// Operator of the host (tenant acme): manages job types, reads `/metrics`.
+    pub operator: String,
+    /// Admin of tenant acme.
     pub admin: String,
     pub user: String,
     pub agent: String,
@@ -56,13 +59,15 @@ impl Server {
         for (i, plugin) in plugins.iter().enumerate() {
             std::fs::copy(plugin, data.join(format!("plugins/{i}.wasm"))).unwrap();
         }
+        let operator = token(&data, "ops@example.com", "acme", "operator");
         let admin = token(&data, "admin@example.com", "acme", "admin");
         let user = token(&data, "user@example.com", "acme", "user");
         let agent = token(&data, "agent@example.com", "acme", "agent");
         let other_tenant = token(&data, "eve@example.com", "globex", "admin");
         let mut s = Server::spawn(&data, extra);
         s._dir = Some(dir);
-        (s.admin, s.user, s.agent, s.other_tenant) = (admin, user, agent, other_tenant);
+        (s.operator, s.admin, s.user) = (operator, admin, user);
+        (s.agent, s.other_tenant) = (agent, other_tenant);
         s
     }
 
@@ -92,6 +97,7 @@ impl Server {
             child,
             base,
             _dir: None,
+            operator: String::new(),
             admin: String::new(),
             user: String::new(),
             agent: String::new(),

@@ -82,9 +82,9 @@ pub(super) async fn metrics(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
 ) -> Result<Response, ApiError> {
-    if !state.metrics_public && caller?.role != Role::Admin {
+    if !state.metrics_public && caller?.role != Role::Operator {
         return Err(ApiError::Forbidden(
-            "metrics need an admin token (or start the server with --metrics-public)".into(),
+            "metrics cover every tenant and need an operator token (or start the server with --metrics-public)".into(),
         ));
     }
     let registry = state.catalog.snapshot();

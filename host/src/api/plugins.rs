@@ -1,5 +1,5 @@
-//! Plugin routes: publish a component (admin), list the loaded versions,
-//! change a version's status (admin), delete a published version (admin),
+//! Plugin routes: publish a component (operator), list the loaded versions,
+//! change a version's status (operator), delete a published version (operator),
 //! and the registry's change events.
 
 use super::extract::{Body, QueryPairs};
@@ -18,11 +18,14 @@ use serde_json::{Value, json};
 /// Most events one page of `GET /plugins/events` returns.
 const MAX_EVENTS_PAGE: usize = 1000;
 
-fn require_admin(caller: &Caller, what: &str) -> Result<(), ApiError> {
-    if caller.role == Role::Admin {
+/// Job types are shared by every tenant, so only operators manage them.
+fn require_operator(caller: &Caller, what: &str) -> Result<(), ApiError> {
+    if caller.role == Role::Operator {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(format!("{what} needs an admin token")))
+        Err(ApiError::Forbidden(format!(
+            "{what} needs an operator token: job types are shared by every tenant"
+        )))
     }
 }
 
@@ -90,7 +93,7 @@ pub(super) async fn publish(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    require_admin(&caller, "publishing a job type")?;
+    require_operator(&caller, "publishing a job type")?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -175,7 +178,7 @@ pub(super) async fn update(
     Path((job_type, raw)): Path<(String, String)>,
     Body(body): Body<ChangeStatus>,
 ) -> Result<Json<PluginView>, ApiError> {
-    require_admin(&caller, "changing a job type version's status")?;
+    require_operator(&caller, "changing a job type version's status")?;
     let v = version(&job_type, &raw)?;
     let status = PluginStatus::parse(&body.status).ok_or_else(|| ApiError::Unprocessable {
         kind: "invalid_field",
@@ -204,7 +207,7 @@ pub(super) async fn delete(
     caller: Caller,
     Path((job_type, raw)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&caller, "deleting a job type version")?;
+    require_operator(&caller, "deleting a job type version")?;
     let v = version(&job_type, &raw)?;
     let catalog = state.catalog.clone();
     let (t, user) = (job_type.clone(), caller.user.clone());

@@ -1,7 +1,7 @@
 //! `GET /webhooks/secret`: the tenant's callback signing secret (admin).
 
 use super::{ApiError, AppState};
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
@@ -10,7 +10,7 @@ pub(super) async fn secret(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    if caller.role != Role::Admin {
+    if !caller.role.is_admin() {
         return Err(ApiError::Forbidden(
             "the webhook secret needs an admin token".into(),
         ));
