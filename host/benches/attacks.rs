@@ -248,7 +248,7 @@ fn main() {
         return;
     }
     let samples = common::arg("--samples", 2000);
-    let niceness = common::arg("--plugin-niceness", 10).to_string();
+    let niceness = common::arg("--plugin-niceness", 0).to_string();
     let only = std::env::args()
         .skip_while(|a| a != "--only")
         .nth(1)

@@ -83,8 +83,9 @@ struct ServeArgs {
     /// to compile (in a separate worker process) before it is refused.
     #[arg(long, env = "JOBHOST_COMPILE_TIMEOUT_MS", default_value_t = 30_000)]
     compile_timeout_ms: u64,
-    /// How many `nice` steps (0-19) below the API threads plugin code runs,
-    /// so a plugin burning its whole deadline slows requests less.
+    /// How many `nice` steps (0-19) below the API threads the threads that
+    /// execute runs work: CPU-heavy plugins then slow requests less, but
+    /// runs are dispatched later when requests keep the cores busy.
     #[arg(long, env = "JOBHOST_PLUGIN_NICENESS", default_value_t = crate::runtime::PLUGIN_NICENESS,
           value_parser = clap::value_parser!(i32).range(0..=19))]
     plugin_niceness: i32,
@@ -195,10 +196,6 @@ enum PluginCommand {
         /// Cap of this process's data segment in bytes.
         #[arg(long, default_value_t = crate::runtime::COMPILE_MEMORY_BYTES)]
         memory_bytes: u64,
-        /// The server's `--plugin-niceness`.
-        #[arg(long, default_value_t = crate::runtime::PLUGIN_NICENESS,
-              value_parser = clap::value_parser!(i32).range(0..=19))]
-        niceness: i32,
     },
     /// Upload a component to a running server (operator token).
     Publish {
@@ -264,9 +261,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
             max_component_bytes,
             fuel,
             memory_bytes,
-            niceness,
         }) => {
-            crate::runtime::set_plugin_niceness(niceness);
             let config = RuntimeConfig {
                 ceilings: Ceilings {
                     max_memory_bytes,

@@ -155,3 +155,58 @@ fn the_compile_worker_is_held_to_its_memory_cap() {
     assert_eq!(artifact, 0);
     assert!(stderr.contains("memory allocation of"), "{stderr}");
 }
+
+/// The nice value of each of `pid`'s threads whose name starts with `prefix`.
+#[cfg(target_os = "linux")]
+fn thread_niceness(pid: u32, prefix: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+        // Fields after the parenthesised name: state is 3rd, nice is 19th.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        out.push(after.split(' ').nth(16).unwrap().parse().unwrap());
+    }
+    out
+}
+
+/// Waits (up to 5 s) until `pid`'s worker threads run at `nice`; then
+/// checks that the API threads run at 0.
+#[cfg(target_os = "linux")]
+fn assert_worker_niceness(pid: u32, nice: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut workers = thread_niceness(pid, "jobhost-worker");
+    while workers != vec![nice, nice] && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        workers = thread_niceness(pid, "jobhost-worker");
+    }
+    assert_eq!(workers, vec![nice, nice], "the two worker threads");
+    let api = thread_niceness(pid, "tokio-rt-worker");
+    assert!(
+        !api.is_empty() && api.iter().all(|&n| n == 0),
+        "API threads: {api:?}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn run_threads_are_lowered_only_when_asked() {
+    use crate::server::Server;
+    // By default the threads that execute runs (and write their changes)
+    // keep the server's priority.
+    let default = Server::start();
+    let api = default.api(&default.user);
+    let job = api.job("text_stats", serde_json::json!({"text": "a b"}));
+    for _ in 0..4 {
+        let run = api.trigger(&job, None);
+        api.wait_done(&run);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_worker_niceness(default.pid(), 0);
+    let lowered = Server::start_args(&[], &["--plugin-niceness", "7"]);
+    assert_worker_niceness(lowered.pid(), 7);
+}

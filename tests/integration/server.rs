@@ -105,6 +105,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL and wait.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

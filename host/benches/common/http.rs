@@ -21,19 +21,24 @@ pub struct Conn {
     pub auth: String,
 }
 
+/// Opens a keep-alive connection to `host` (`host:port`).
+async fn connect(host: &str) -> SendRequest<Full<Bytes>> {
+    let stream = TcpStream::connect(host).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    tx
+}
+
 impl Conn {
     /// Connects to `base` (`http://host:port/api/v1`) with a bearer token.
     pub async fn open(base: &str, token: &str) -> Conn {
         let rest = base.strip_prefix("http://").expect("http base URL");
         let (host, prefix) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let stream = TcpStream::connect(host).await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        tokio::spawn(conn);
         Conn {
-            tx,
+            tx: connect(host).await,
             host: host.to_string(),
             prefix: prefix.to_string(),
             auth: format!("Bearer {token}"),
@@ -62,7 +67,12 @@ impl Conn {
             .header("content-type", content_type)
             .body(Full::new(Bytes::copy_from_slice(body)))
             .unwrap();
-        self.tx.ready().await.unwrap();
+        if self.tx.ready().await.is_err() {
+            // The server closes a keep-alive connection left idle past its
+            // header read timeout (10 s); a new one takes its place.
+            self.tx = connect(&self.host).await;
+            self.tx.ready().await.unwrap();
+        }
         let res = self.tx.send_request(req).await.unwrap();
         let status = res.status();
         (status, res.into_body().collect().await.unwrap().to_bytes())

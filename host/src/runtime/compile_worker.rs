@@ -86,7 +86,6 @@ pub(crate) fn compile(
         .args(["plugin", "compile-worker"])
         .args(engine_args(config))
         .arg(format!("--memory-bytes={}", worker.memory_bytes))
-        .arg(format!("--niceness={}", super::priority::plugin_niceness()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,13 +1,21 @@
-//! CPU priority of the threads and processes that run plugin code: below the
-//! threads that serve the API and write the store, so a plugin that burns
-//! its whole deadline slows healthy requests as little as the cores allow.
+//! CPU priority of the threads and processes that run plugin code. Compile
+//! workers always run below the server; threads executing runs only when
+//! asked (`--plugin-niceness`), because they also write each run's changes
+//! to the store, and lowering them delays every run's dispatch when the API
+//! keeps the cores busy.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
-/// How much lower (in `nice` steps) a thread executing plugin code runs than
-/// the rest of the server by default: at 10 the kernel gives it about a
-/// tenth of the share of a server thread when both want the same core.
-pub const PLUGIN_NICENESS: i32 = 10;
+/// How much lower (in `nice` steps) a thread executing runs is than the rest
+/// of the server by default: not at all. At 10 the kernel gives it about a
+/// tenth of a server thread's share when both want the same core; with 32
+/// clients saturating 2 cores that made dispatch p50 4× slower and runs
+/// followed to completion 35 % fewer (BENCHMARKS.md).
+pub const PLUGIN_NICENESS: i32 = 0;
+
+/// How much lower a compile worker process runs than the server, always: a
+/// compile is rare, and a slow one must not take cores from requests.
+pub const COMPILE_NICENESS: i32 = 10;
 
 /// The process's setting (`jobhost serve --plugin-niceness`).
 static NICENESS: AtomicI32 = AtomicI32::new(PLUGIN_NICENESS);
@@ -17,16 +25,15 @@ pub fn set_plugin_niceness(steps: i32) {
     NICENESS.store(steps.clamp(0, 19), Ordering::Relaxed);
 }
 
-/// The process's setting, handed on to compile workers.
-pub(crate) fn plugin_niceness() -> i32 {
-    NICENESS.load(Ordering::Relaxed)
+/// Lowers the calling thread's CPU priority by the plugin niceness, if any.
+pub fn lower_this_thread() {
+    lower_by(NICENESS.load(Ordering::Relaxed));
 }
 
-/// Lowers the calling thread's CPU priority by the plugin niceness. On Linux
-/// the nice value belongs to the thread, so only this thread is affected.
-/// Failure is logged and ignored: the thread still runs, at the usual priority.
-pub fn lower_this_thread() {
-    let steps = plugin_niceness();
+/// Lowers the calling thread's CPU priority by `steps`. On Linux the nice
+/// value belongs to the thread, so only this thread is affected. Failure is
+/// logged and ignored: the thread still runs, at the usual priority.
+fn lower_by(steps: i32) {
     #[cfg(target_os = "linux")]
     if steps > 0
         && let Err(e) = rustix::process::nice(steps)
@@ -38,7 +45,7 @@ pub fn lower_this_thread() {
 }
 
 /// Confines a compile worker process (one thread at this point): its CPU
-/// priority is lowered like a plugin thread's, and its data segment (heap and private writable
+/// priority is lowered by [`COMPILE_NICENESS`], and its data segment (heap and private writable
 /// mappings) is capped at `memory_bytes`, so a component whose compilation
 /// wants more ends the worker instead of the host's memory.
 pub fn confine_compile_worker(memory_bytes: u64) -> std::io::Result<()> {
@@ -51,7 +58,7 @@ pub fn confine_compile_worker(memory_bytes: u64) -> std::io::Result<()> {
         };
         setrlimit(Resource::Data, cap)?;
     }
-    lower_this_thread();
+    lower_by(COMPILE_NICENESS);
     #[cfg(not(target_os = "linux"))]
     let _ = memory_bytes;
     Ok(())
