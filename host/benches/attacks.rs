@@ -97,28 +97,61 @@ fn attacks() -> Vec<(&'static str, Attack)> {
     ]
 }
 
-/// Runs healthy jobs one after another; returns each one's latency.
-fn healthy(base: &str, token: &str, body: &[u8], samples: usize) -> Vec<Duration> {
+/// One healthy run as the client saw it, with the server's own timing.
+#[derive(Clone, Copy)]
+struct Sample {
+    /// POST to seeing `completed`.
+    total: Duration,
+    /// POST to its 201 (the run is durable then).
+    accept: Duration,
+    /// Created to started, and started to finished, by the server's clock (ms).
+    queued_ms: f64,
+    run_ms: f64,
+}
+
+/// Runs healthy jobs one after another.
+fn healthy(base: &str, token: &str, body: &[u8], samples: usize) -> Vec<Sample> {
     runtime().block_on(async {
         let mut conn = Conn::open(base, token).await;
         let mut out = Vec::with_capacity(samples);
         for _ in 0..samples {
             let started = Instant::now();
             let id = conn.post_created("/job-runs", body).await;
+            let accept = started.elapsed();
             let path = format!("/job-runs/{id}");
-            loop {
+            let run = loop {
                 std::thread::sleep(Duration::from_micros(100));
                 let r = conn.get_json(&path).await;
                 match r["status"].as_str() {
-                    Some("completed") => break,
+                    Some("completed") => break r,
                     Some("pending" | "running") => {}
                     other => panic!("a healthy run ended {other:?}: {r}"),
                 }
-            }
-            out.push(started.elapsed());
+            };
+            let timing = |k: &str| run["timing"][k].as_f64().unwrap_or(f64::NAN);
+            out.push(Sample {
+                total: started.elapsed(),
+                accept,
+                queued_ms: timing("queued_ms"),
+                run_ms: timing("run_ms"),
+            });
         }
         out
     })
+}
+
+/// Where the slowest 1 % of `sorted` spent their time, on average.
+fn slowest(sorted: &[Sample]) -> String {
+    let tail = &sorted[sorted.len() * 99 / 100..];
+    let n = tail.len() as f64;
+    let mean = |f: &dyn Fn(&Sample) -> f64| tail.iter().map(f).sum::<f64>() / n;
+    format!(
+        "total {:.2} ms = accept {:.2} ms (queued {:.2}, run {:.2} of it or after)",
+        mean(&|s| s.total.as_secs_f64() * 1e3),
+        mean(&|s| s.accept.as_secs_f64() * 1e3),
+        mean(&|s| s.queued_ms),
+        mean(&|s| s.run_ms),
+    )
 }
 
 /// How each attack ended, counted by `status/limit` (runs) or refusal reason.
@@ -239,8 +272,8 @@ fn start(
 }
 
 /// Quantile `q` of sorted `samples`.
-fn quantile(samples: &[Duration], q: f64) -> Duration {
-    samples[((samples.len() - 1) as f64 * q).round() as usize]
+fn quantile(samples: &[Sample], q: f64) -> Duration {
+    samples[((samples.len() - 1) as f64 * q).round() as usize].total
 }
 
 fn main() {
@@ -309,8 +342,8 @@ fn main() {
                 *endings.entry(k).or_default() += v;
             }
         }
-        before.sort();
-        under.sort();
+        before.sort_by_key(|s| s.total);
+        under.sort_by_key(|s| s.total);
         let (b50, b99) = (quantile(&before, 0.5), quantile(&before, 0.99));
         let (p50, p99) = (quantile(&under, 0.5), quantile(&under, 0.99));
         let ratio = p99.as_secs_f64() / b99.as_secs_f64();
@@ -319,6 +352,8 @@ fn main() {
         println!(
             "    baseline p50 {b50:>8.2?} p99 {b99:>8.2?} | attacked p50 {p50:>8.2?} p99 {p99:>8.2?} | p99 ratio {ratio:>5.2}x | attacks ended: {endings:?}"
         );
+        println!("    slowest 1 % alone:    {}", slowest(&before));
+        println!("    slowest 1 % attacked: {}", slowest(&under));
     }
     ratios.sort_by(f64::total_cmp);
     println!(
