@@ -14,7 +14,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 #[test]
 fn metrics_count_runs_limits_compiles_and_requests() {
     let s = Server::start_with(&[HOSTILE]);
-    let (operator, user) = (s.api(&s.operator), s.api(&s.user));
+    let user = s.api(&s.user);
     let job = user.job("text_stats", json!({"text": "a b c"}));
     for _ in 0..2 {
         let run = user.trigger(&job, None);
@@ -24,29 +24,20 @@ fn metrics_count_runs_limits_compiles_and_requests() {
     let run = user.trigger(&bomb, None);
     assert_eq!(user.wait_done(&run)["error"]["limit"], "memory");
 
-    let as_user = user
-        .client
-        .get(format!("{}/metrics", s.base))
-        .bearer_auth(&user.token)
-        .send()
-        .unwrap();
-    assert_eq!(as_user.status(), 403);
+    // `GET /metrics` (outside `/api/v1`) with `token`.
+    let metrics_as = |token: &str| {
+        user.client
+            .get(format!("{}/metrics", s.base))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(metrics_as(&s.user).status(), 403);
     // Metrics cover every tenant: a tenant's admin is refused too.
-    let as_tenant_admin = user
-        .client
-        .get(format!("{}/metrics", s.base))
-        .bearer_auth(&s.admin)
-        .send()
-        .unwrap();
-    assert_eq!(as_tenant_admin.status(), 403);
+    assert_eq!(metrics_as(&s.admin).status(), 403);
     let anonymous = reqwest::blocking::get(format!("{}/metrics", s.base)).unwrap();
     assert_eq!(anonymous.status(), 401);
-    let r = operator
-        .client
-        .get(format!("{}/metrics", s.base))
-        .bearer_auth(&operator.token)
-        .send()
-        .unwrap();
+    let r = metrics_as(&s.operator);
     assert_eq!(r.status(), 200);
     assert!(
         r.headers()["content-type"]
@@ -62,14 +53,7 @@ fn metrics_count_runs_limits_compiles_and_requests() {
         && std::time::Instant::now() < deadline
     {
         std::thread::sleep(std::time::Duration::from_millis(20));
-        text = operator
-            .client
-            .get(format!("{}/metrics", s.base))
-            .bearer_auth(&operator.token)
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
+        text = metrics_as(&s.operator).text().unwrap();
     }
     let get = |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series} in\n{text}"));
     assert_eq!(

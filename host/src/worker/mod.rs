@@ -1,5 +1,6 @@
 //! The worker pool: a fixed number of threads take runs from the durable
-//! queue (highest priority, then oldest), execute them through the runtime
+//! queue (the tenant running the fewest first, up to a per-tenant cap; each
+//! tenant's runs by priority, then oldest), execute them through the runtime
 //! under a lease, and record the outcome. Also recovery of runs a crash left
 //! `running`, and cancellation of running runs.
 
