@@ -118,8 +118,10 @@ impl Queue {
         let next = index
             .by_tenant
             .iter()
-            .filter(|(tenant, _)| busy(tenant) < cap)
-            .filter_map(|(tenant, keys)| Some((busy(tenant), *keys.first()?, tenant)))
+            .filter_map(|(tenant, keys)| {
+                let busy = busy(tenant);
+                (busy < cap).then_some((busy, *keys.first()?, tenant))
+            })
             .min_by_key(|&(busy, key, _)| (busy, key))
             .map(|(_, key, tenant)| (key, tenant.clone()));
         let Some((key, tenant)) = next else {
