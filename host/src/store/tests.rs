@@ -39,6 +39,20 @@ fn run(tenant: &str, job: JobId, job_type: &str, priority: i32) -> JobRun {
     }
 }
 
+/// Opens a database again after a handle to it was dropped: sled's
+/// background flusher lets go of the directory's lock shortly after, so a
+/// reopen at once may find it still held.
+fn until_unlocked<T, E: std::fmt::Debug>(open: impl Fn() -> Result<T, E>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match open() {
+            Ok(t) => return t,
+            Err(e) if std::time::Instant::now() >= deadline => panic!("reopening: {e:?}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    }
+}
+
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
@@ -197,7 +211,7 @@ fn data_survives_reopening() {
         s.update_run(RunStatus::Running, &r).unwrap();
         s.flush_blocking().unwrap();
     }
-    let s = Store::open(dir.path()).unwrap();
+    let s = until_unlocked(|| Store::open(dir.path()));
     assert_eq!(
         s.run(&TenantId("t".into()), r.uuid).unwrap(),
         Some(r.clone())
@@ -468,14 +482,14 @@ fn the_queue_is_shared_fairly_between_tenants_and_reindexed_on_open() {
     // A data directory from before the tenant was kept in queue entries:
     // the tenant is read from the run on open.
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = until_unlocked(|| sled::open(dir.path()));
         let queue = db.open_tree("queue").unwrap();
         for key in queue.iter().keys() {
             queue.insert(key.unwrap(), &[]).unwrap();
         }
         db.flush().unwrap();
     }
-    let s = Store::open(dir.path()).unwrap();
+    let s = until_unlocked(|| Store::open(dir.path()));
     assert_eq!(s.queue_len(), 2);
     assert_eq!(s.pop_fair(&running(&[("a", 1)]), 1).unwrap(), None);
     assert_eq!(
