@@ -3,7 +3,9 @@
 //! client running healthy `text_stats` jobs one after another (POST, then
 //! poll every 100 µs until completed). For each attack, from another tenant,
 //! blocks of healthy runs alone (the baseline) alternate with blocks while
-//! the attack goes on: p50 and p99 of each side and their ratio.
+//! the attack goes on and blocks beside a thread of this process spinning at
+//! the kernel's idle priority (what any busy core costs on this machine):
+//! p50 and p99 of each side and the ratios of the p99s.
 //! Run with `cargo bench -p jobhost --bench attacks` (`-- --samples N
 //! --plugin-niceness K --only NAME`).
 
@@ -25,6 +27,10 @@ enum Attack {
     Run { config: Value, in_flight: usize },
     /// Uploads of this component, refused with a reason.
     Publish(Vec<u8>),
+    /// Not an attack on the server: a thread of this process spinning at
+    /// the kernel's idle priority, which yields to every other thread on
+    /// the machine. What remains is what any busy core costs on this host.
+    Spin,
 }
 
 /// The attacks, each with the limit that should contain it.
@@ -32,6 +38,10 @@ fn attacks() -> Vec<(&'static str, Attack)> {
     let run = |config: Value, in_flight| Attack::Run { config, in_flight };
     let text_stats = std::fs::read(env!("JOBHOST_WASM_TEXT_STATS")).unwrap();
     vec![
+        (
+            "control: another tenant's trivial runs",
+            run(json!({"attack": "none"}), 1),
+        ),
         ("loop in run (deadline)", run(json!({"attack": "loop"}), 1)),
         (
             "blocking sleep in run (deadline)",
@@ -183,6 +193,7 @@ async fn attacker(
                     .unwrap()
                     .to_string()
             }
+            Attack::Spin => unreachable!("spinning needs no requests"),
             Attack::Run { .. } => {
                 let body = json!({"job_id": job}).to_string();
                 let id = conn.post_created("/job-runs", body.as_bytes()).await;
@@ -238,6 +249,7 @@ fn start(
     let tasks = match &**attack {
         Attack::Run { in_flight, .. } => *in_flight,
         Attack::Publish(_) => 1,
+        Attack::Spin => return spin(stop.clone()),
     };
     let (base, token, attack, job, stop) = (
         base.to_string(),
@@ -268,6 +280,24 @@ fn start(
             }
             all
         })
+    })
+}
+
+/// Spins at idle priority until `stop`.
+fn spin(stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Endings> {
+    std::thread::spawn(move || {
+        #[cfg(target_os = "linux")]
+        {
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: pid 0 is the calling thread and `param` is valid.
+            let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+            assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+        }
+        let mut spins = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            spins = std::hint::black_box(spins.wrapping_add(1));
+        }
+        Endings::from([("spun".to_string(), 1)])
     })
 }
 
@@ -318,49 +348,79 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "each attack: {BLOCKS} blocks of {} healthy runs alone (baseline) then {} while attacked, interleaved",
-        samples / BLOCKS,
-        samples / BLOCKS
+        "each attack: {BLOCKS} rounds of {n} healthy runs alone (baseline), {n} while attacked, {n} beside a spinning thread at idle priority",
+        n = samples / BLOCKS
     );
     healthy(&base, &user, &body, 200); // warm-up
     let mut ratios = Vec::new();
     for (name, attack) in attacks().into_iter().filter(|(n, _)| n.contains(&only)) {
         let job = match &attack {
             Attack::Run { config, .. } => create(&attacker_token, "hostile", config),
-            Attack::Publish(_) => String::new(),
+            Attack::Publish(_) | Attack::Spin => String::new(),
         };
         let attack = Arc::new(attack);
-        let (mut before, mut under, mut endings) = (Vec::new(), Vec::new(), Endings::new());
+        let spinner = Arc::new(Attack::Spin);
+        let (mut before, mut under, mut beside, mut endings) =
+            (Vec::new(), Vec::new(), Vec::new(), Endings::new());
+        // Healthy runs beside `attack` going on, `samples / BLOCKS` of them.
+        let mut phase = |attack: &Arc<Attack>, out: &mut Vec<Sample>| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let attacking = start(&base, &attacker_token, attack, &job, &stop);
+            std::thread::sleep(Duration::from_millis(200)); // the attack is under way
+            out.extend(healthy(&base, &user, &body, samples / BLOCKS));
+            stop.store(true, Ordering::Relaxed);
+            let ended = attacking.join().unwrap();
+            if !matches!(**attack, Attack::Spin) {
+                for (k, v) in ended {
+                    *endings.entry(k).or_default() += v;
+                }
+            }
+        };
         for _ in 0..BLOCKS {
             before.extend(healthy(&base, &user, &body, samples / BLOCKS));
-            let stop = Arc::new(AtomicBool::new(false));
-            let attacking = start(&base, &attacker_token, &attack, &job, &stop);
-            std::thread::sleep(Duration::from_millis(200)); // the attack is under way
-            under.extend(healthy(&base, &user, &body, samples / BLOCKS));
-            stop.store(true, Ordering::Relaxed);
-            for (k, v) in attacking.join().unwrap() {
-                *endings.entry(k).or_default() += v;
-            }
+            phase(&attack, &mut under);
+            phase(&spinner, &mut beside);
         }
-        before.sort_by_key(|s| s.total);
-        under.sort_by_key(|s| s.total);
-        let (b50, b99) = (quantile(&before, 0.5), quantile(&before, 0.99));
-        let (p50, p99) = (quantile(&under, 0.5), quantile(&under, 0.99));
+        for side in [&mut before, &mut under, &mut beside] {
+            side.sort_by_key(|s| s.total);
+        }
+        let p = |side: &[Sample]| (quantile(side, 0.5), quantile(side, 0.99));
+        let ((b50, b99), (p50, p99), (s50, s99)) = (p(&before), p(&under), p(&beside));
         let ratio = p99.as_secs_f64() / b99.as_secs_f64();
-        ratios.push(ratio);
+        let floor = p99.as_secs_f64() / s99.as_secs_f64();
+        if !name.starts_with("control") {
+            ratios.push((ratio, floor));
+        }
         println!("{name}");
         println!(
-            "    baseline p50 {b50:>8.2?} p99 {b99:>8.2?} | attacked p50 {p50:>8.2?} p99 {p99:>8.2?} | p99 ratio {ratio:>5.2}x | attacks ended: {endings:?}"
+            "    alone p50 {b50:>8.2?} p99 {b99:>8.2?} | attacked p50 {p50:>8.2?} p99 {p99:>8.2?} | beside a spinner p50 {s50:>8.2?} p99 {s99:>8.2?}"
+        );
+        println!(
+            "    p99 attacked / alone {ratio:>5.2}x, attacked / beside a spinner {floor:>5.2}x | attacks ended: {endings:?}"
         );
         println!("    slowest 1 % alone:    {}", slowest(&before));
         println!("    slowest 1 % attacked: {}", slowest(&under));
     }
-    ratios.sort_by(f64::total_cmp);
-    println!(
-        "p99 ratio over {} attacks: median {:.2}x, worst {:.2}x",
-        ratios.len(),
-        ratios[ratios.len() / 2],
-        ratios[ratios.len() - 1]
-    );
+    if !ratios.is_empty() {
+        let summary = |mut r: Vec<f64>| {
+            r.sort_by(f64::total_cmp);
+            let within = r.iter().filter(|&&x| x <= 2.0).count();
+            format!(
+                "median {:.2}x, worst {:.2}x, {within} of {} within 2x",
+                r[r.len() / 2],
+                r[r.len() - 1],
+                r.len()
+            )
+        };
+        println!(
+            "p99 attacked / alone over {} attacks: {}",
+            ratios.len(),
+            summary(ratios.iter().map(|r| r.0).collect())
+        );
+        println!(
+            "p99 attacked / beside a spinner: {}",
+            summary(ratios.iter().map(|r| r.1).collect())
+        );
+    }
     drop(server);
 }

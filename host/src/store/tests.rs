@@ -5,7 +5,8 @@ use crate::job_type::JobTypeId;
 use crate::model::{JobRun, now};
 use serde_json::json;
 
-fn run(tenant: &str, job: JobId, job_type: &str, priority: i32) -> JobRun {
+/// A pending run of `job_type` 1.0.0 with an empty config.
+pub(crate) fn run(tenant: &str, job: JobId, job_type: &str, priority: i32) -> JobRun {
     let t = now();
     JobRun {
         uuid: RunId::new(),

@@ -1,7 +1,7 @@
 //! Executing one run: pending → running, the plugin call with an observer
 //! that records progress and checkpoints, then the terminal status.
 
-use super::Shared;
+use super::{Shared, lock};
 use crate::model::{JobRun, Lease, RunErrorInfo, RunId, RunStatus, Timestamp, now};
 use crate::runtime::{InterruptedPolicy, LogEntry, Outcome, RunObserver, RunRequest};
 use crate::store::{LogRecord, Store, StoreError};
@@ -14,6 +14,13 @@ use std::time::{Duration, Instant};
 /// costs no progress writes.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
+/// A checkpoint is written at most this often. One saved sooner is kept and
+/// written at the next chance: the first checkpoint after this interval, the
+/// lease renewal, or the end of the attempt when the run goes back to the
+/// queue. A plugin saving checkpoints in a loop thus writes at most one
+/// checkpoint (at most the checkpoint cap) per interval to the store.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
 /// Records what a running plugin reports, as the holder of its lease.
 pub(super) struct Recorder {
     store: Store,
@@ -23,6 +30,16 @@ pub(super) struct Recorder {
     next_seq: AtomicU32,
     /// The run as it will be written, and when progress was last written.
     run: Mutex<(JobRun, Instant)>,
+    /// Checkpoints not yet written, and when one last was.
+    checkpoints: Mutex<Checkpoints>,
+}
+
+/// The checkpoint of one attempt between writes.
+#[derive(Default)]
+struct Checkpoints {
+    written_at: Option<Instant>,
+    /// The newest checkpoint, saved within `CHECKPOINT_EVERY` of the last write.
+    pending: Option<Vec<u8>>,
 }
 
 impl RunObserver for Recorder {
@@ -56,16 +73,42 @@ impl RunObserver for Recorder {
     }
 
     fn checkpoint(&self, state: &[u8]) {
+        let mut checkpoints = lock(&self.checkpoints);
+        if checkpoints
+            .written_at
+            .is_some_and(|at| at.elapsed() < CHECKPOINT_EVERY)
+        {
+            let pending = checkpoints.pending.get_or_insert_with(Vec::new);
+            pending.clear();
+            pending.extend_from_slice(state);
+            return;
+        }
+        checkpoints.pending = None;
+        checkpoints.written_at = Some(Instant::now());
+        self.write_checkpoint(state);
+    }
+}
+
+impl Recorder {
+    fn write_checkpoint(&self, state: &[u8]) {
         let (id, attempt) = self.log_to;
         if let Err(e) = self.store.save_checkpoint(id, attempt, state) {
             tracing::warn!(run = %id, error = %e, "saving a checkpoint failed");
         }
     }
-}
 
-impl Recorder {
+    /// Writes the checkpoint kept back by `CHECKPOINT_EVERY`, if there is one.
+    pub(super) fn flush_checkpoint(&self) {
+        let mut checkpoints = lock(&self.checkpoints);
+        if let Some(state) = checkpoints.pending.take() {
+            checkpoints.written_at = Some(Instant::now());
+            self.write_checkpoint(&state);
+        }
+    }
+
     /// Extends the lease to `expires_at`; fails once the attempt lost the run.
     pub(super) fn renew(&self, expires_at: Timestamp) -> Result<(), StoreError> {
+        self.flush_checkpoint();
         let mut guard = self.run.lock().unwrap_or_else(|p| p.into_inner());
         let run = &mut guard.0;
         let Some(lease) = run.lease.as_mut() else {
@@ -163,6 +206,7 @@ fn try_execute(shared: &Shared, id: RunId, holder: &str) -> Result<(), StoreErro
         log_to: (id, run.attempt),
         next_seq: AtomicU32::new(shared.store.next_log_seq(id)?),
         run: Mutex::new((run, Instant::now())),
+        checkpoints: Mutex::default(),
     });
     shared.attach(id, recorder.clone(), limits.timeout);
     let report = shared
@@ -226,6 +270,9 @@ fn try_execute(shared: &Shared, id: RunId, holder: &str) -> Result<(), StoreErro
     }
     if run.status.is_terminal() {
         run.finished_at = Some(run.updated_at);
+    } else {
+        // The next attempt resumes from the newest checkpoint.
+        recorder.flush_checkpoint();
     }
     let result = shared.store.update_held(&run, holder, attempt);
     tracing::info!(
@@ -248,4 +295,62 @@ fn try_execute(shared: &Shared, id: RunId, holder: &str) -> Result<(), StoreErro
         );
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::JobId;
+
+    #[test]
+    fn checkpoints_in_a_loop_are_written_once_per_interval_and_the_newest_is_not_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut run = crate::store::tests::run("t", JobId::new(), "x", 0);
+        store.insert_run(&run).unwrap();
+        run.status = RunStatus::Running;
+        run.lease = Some(Lease {
+            holder: "w/0".into(),
+            expires_at: now(),
+        });
+        store.update_run(RunStatus::Pending, &run).unwrap();
+        let id = run.uuid;
+        let recorder = Recorder {
+            store: store.clone(),
+            holder: "w/0".into(),
+            log_to: (id, 1),
+            next_seq: AtomicU32::new(0),
+            run: Mutex::new((run, Instant::now())),
+            checkpoints: Mutex::default(),
+        };
+        let stored = || store.checkpoint(id).unwrap();
+
+        let started = Instant::now();
+        for i in 0u32..1000 {
+            recorder.checkpoint(&i.to_le_bytes());
+        }
+        if started.elapsed() < CHECKPOINT_EVERY {
+            assert_eq!(
+                stored(),
+                Some(0u32.to_le_bytes().to_vec()),
+                "only the first"
+            );
+        }
+        // The lease renewal writes the newest one kept back.
+        recorder.renew(now() + Duration::from_secs(30)).unwrap();
+        assert_eq!(stored(), Some(999u32.to_le_bytes().to_vec()));
+        recorder.checkpoint(b"kept back");
+        if started.elapsed() < CHECKPOINT_EVERY {
+            assert_eq!(stored(), Some(999u32.to_le_bytes().to_vec()));
+        }
+        // So does the end of an attempt that goes back to the queue.
+        recorder.flush_checkpoint();
+        assert_eq!(stored().as_deref(), Some(&b"kept back"[..]));
+        recorder.flush_checkpoint();
+        assert_eq!(stored().as_deref(), Some(&b"kept back"[..]));
+        // A checkpoint after the interval is written at once.
+        std::thread::sleep(CHECKPOINT_EVERY);
+        recorder.checkpoint(b"later");
+        assert_eq!(stored().as_deref(), Some(&b"later"[..]));
+    }
 }
