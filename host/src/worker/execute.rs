@@ -59,7 +59,7 @@ impl RunObserver for Recorder {
     }
 
     fn progress(&self, percent: u8, message: &str) {
-        let mut guard = self.run.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = lock(&self.run);
         let (run, last) = &mut *guard;
         run.progress = percent;
         run.progress_message = Some(message.to_string());
@@ -109,7 +109,7 @@ impl Recorder {
     /// Extends the lease to `expires_at`; fails once the attempt lost the run.
     pub(super) fn renew(&self, expires_at: Timestamp) -> Result<(), StoreError> {
         self.flush_checkpoint();
-        let mut guard = self.run.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = lock(&self.run);
         let run = &mut guard.0;
         let Some(lease) = run.lease.as_mut() else {
             return Ok(());
@@ -212,12 +212,7 @@ fn try_execute(shared: &Shared, id: RunId, holder: &str) -> Result<(), StoreErro
     let report = shared
         .runtime
         .run(&plugin.compiled, &request, recorder.clone(), &cancel);
-    let mut run = recorder
-        .run
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .0
-        .clone();
+    let mut run = lock(&recorder.run).0.clone();
 
     run.receipt = Some(report.receipt);
     run.updated_at = now();
