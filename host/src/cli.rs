@@ -204,7 +204,7 @@ enum PluginCommand {
         /// The server's base URL.
         #[arg(long, env = "JOBHOST_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
-        /// An admin bearer token.
+        /// An operator's bearer token (publishing changes the job types every tenant shares).
         #[arg(long, env = "JOBHOST_TOKEN", hide_env_values = true)]
         token: String,
     },

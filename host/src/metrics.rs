@@ -33,6 +33,11 @@ struct CompileLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RecordLabel {
+    record: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: String,
     route: String,
@@ -60,6 +65,8 @@ pub struct Metrics {
     job_types: Gauge<i64, std::sync::atomic::AtomicI64>,
     leases_expired: Counter,
     stale_writes: Counter,
+    damaged_records: Family<RecordLabel, Counter>,
+    callbacks_set_aside: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -83,6 +90,8 @@ impl Default for Metrics {
             job_types: Gauge::default(),
             leases_expired: Counter::default(),
             stale_writes: Counter::default(),
+            damaged_records: Family::default(),
+            callbacks_set_aside: Counter::default(),
         };
         let registry = &mut m.registry;
         registry.register(
@@ -136,6 +145,18 @@ impl Default for Metrics {
             "Writes refused because a newer attempt held the run (fencing)",
             m.stale_writes.clone(),
         );
+        registry.register(
+            "damaged_record_reads",
+            "Reads that met a stored record that does not decode (reported for that record, \
+             skipped in lists), by kind of record",
+            m.damaged_records.clone(),
+        );
+        registry.register(
+            "callbacks_set_aside",
+            "Callbacks taken out of the delivery queue after their run could not be read \
+             or recorded in several tries",
+            m.callbacks_set_aside.clone(),
+        );
         m
     }
 }
@@ -183,6 +204,20 @@ impl Metrics {
     /// A write of an attempt that no longer held its run was refused.
     pub fn stale_write(&self) {
         self.stale_writes.inc();
+    }
+
+    /// A stored record of kind `record` did not decode.
+    pub fn damaged_record(&self, record: &str) {
+        self.damaged_records
+            .get_or_create(&RecordLabel {
+                record: record.to_string(),
+            })
+            .inc();
+    }
+
+    /// A callback was set aside after failing for a storage reason.
+    pub fn callback_set_aside(&self) {
+        self.callbacks_set_aside.inc();
     }
 
     /// A component was compiled or loaded from the cache.

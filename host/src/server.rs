@@ -81,9 +81,9 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         }),
         ..RuntimeConfig::default()
     })?);
-    let store = Store::open(&config.data_dir.join("db"))
-        .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
     let metrics = Arc::new(crate::metrics::Metrics::default());
+    let store = Store::open_with(&config.data_dir.join("db"), metrics.clone())
+        .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
     let catalog = Arc::new(load_catalog(
         runtime.clone(),
         store.clone(),

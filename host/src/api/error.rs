@@ -3,7 +3,7 @@
 
 use crate::model::TransitionError;
 use crate::registry::ConfigError;
-use crate::store::StoreError;
+use crate::store::{Record, StoreError};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -70,6 +70,17 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// A stored record the request needs does not decode: reported for
+    /// that record only, naming it and why.
+    #[error("the stored {record} {id} is damaged and cannot be read: {reason}")]
+    Damaged {
+        /// What kind of record.
+        record: Record,
+        /// Which one.
+        id: String,
+        /// Why it does not decode.
+        reason: String,
+    },
     /// Something failed inside; the cause goes to the log, not the client.
     #[error("internal error")]
     Internal(String),
@@ -117,6 +128,11 @@ impl ApiError {
                 "rate_limited",
                 json!({"retry_after_seconds": retry_after}),
             ),
+            ApiError::Damaged { record, id, reason } => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "damaged_record",
+                json!({"record": record.as_str(), "id": id, "reason": reason}),
+            ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", json!({})),
         }
     }
@@ -124,8 +140,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(cause) = &self {
-            tracing::error!(%cause, "request failed");
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(%cause, "request failed"),
+            ApiError::Damaged { record, id, reason } => {
+                tracing::error!(record = record.as_str(), %id, %reason, "a request met a damaged record");
+            }
+            _ => {}
         }
         let (status, kind, details) = self.parts();
         let body =
@@ -153,7 +173,10 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            StoreError::Corrupt { record, id, reason } => ApiError::Damaged { record, id, reason },
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 

@@ -77,8 +77,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
             }
             None => return Err(ApiError::bad_request("the request body is empty")),
         }
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             ApiError::BadRequest {
@@ -89,6 +89,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
                 },
                 details: json!({"path": path, "line": inner.line(), "column": inner.column()}),
             }
+        })?;
+        // Only whitespace may follow the object: `{..} xyz` is malformed too.
+        de.end().map_err(|e| ApiError::BadRequest {
+            message: format!("invalid JSON body: unexpected bytes after the JSON object ({e})"),
+            details: json!({"line": e.line(), "column": e.column()}),
         })?;
         Ok(Body(value))
     }

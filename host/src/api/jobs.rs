@@ -188,7 +188,9 @@ fn resolve(
     })?;
     if caller.role == Role::Agent && !plugin.info.creatable_by_agent {
         return Err(ApiError::Forbidden(format!(
-            "agents may not create `{job_type}` jobs"
+            "job type `{job_type}` is not creatable_by_agent: agent tokens may create only \
+             job types whose creatable_by_agent is true \
+             (GET /api/v1/jobs/schemas?creatable_by_agent=true lists them)"
         )));
     }
     Ok(plugin.clone())
@@ -254,7 +256,7 @@ pub(super) async fn create(
     state.store.put_job(&job)?;
     state.store.flush().await?;
     state.store.events().job("job.created", &job);
-    Ok((StatusCode::CREATED, Json(job)).into_response())
+    Ok(super::created(format!("/api/v1/jobs/{}", job.uuid), &job))
 }
 
 pub(super) async fn list(

@@ -149,6 +149,18 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
 }
 
+/// A 201 answer: `body`, with `Location` naming where the new resource is read.
+pub(crate) fn created(location: String, body: impl serde::Serialize) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = (axum::http::StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(value) = axum::http::HeaderValue::try_from(location) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LOCATION, value);
+    }
+    response
+}
+
 /// Parses `limit` and `cursor`.
 pub(crate) fn paging(q: &extract::QueryPairs) -> Result<(usize, Option<[u8; 16]>), ApiError> {
     let limit: usize = q.one("limit")?.unwrap_or(DEFAULT_LIMIT);

@@ -116,12 +116,11 @@ pub(super) async fn publish(
     }
     let catalog = state.catalog.clone();
     let (view, created) = blocking(move || catalog.publish(&bytes, &caller.user)).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(view)).into_response())
+    if created {
+        let location = format!("/api/v1/plugins/{}/{}", view.job_type, view.version);
+        return Ok(super::created(location, view));
+    }
+    Ok((StatusCode::OK, Json(view)).into_response())
 }
 
 pub(super) async fn list(

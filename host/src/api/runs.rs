@@ -9,7 +9,6 @@ use crate::model::{JobRun, RunId, RunStatus, now};
 use crate::store::{RunFilter, StoreError};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -101,7 +100,10 @@ pub(super) async fn create(
     state.store.insert_run(&run)?;
     state.store.flush().await?;
     state.workers.notify();
-    Ok((StatusCode::CREATED, Json(run.view())).into_response())
+    Ok(super::created(
+        format!("/api/v1/job-runs/{}", run.uuid),
+        run.view(),
+    ))
 }
 
 pub(super) async fn list(

@@ -163,8 +163,9 @@ pub struct RunTiming {
     pub total_ms: Option<f64>,
 }
 
+/// Milliseconds from `from` to `to`, to the microsecond (what timestamps keep).
 fn ms(from: Timestamp, to: Option<Timestamp>) -> Option<f64> {
-    to.map(|t| ((t - from).as_seconds_f64() * 1000.0).max(0.0))
+    to.map(|t| ((t - from).whole_microseconds().max(0) as f64) / 1000.0)
 }
 
 impl JobRun {

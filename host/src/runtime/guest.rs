@@ -3,7 +3,7 @@
 
 use super::bindings::jobhost::plugin::types as wit;
 use base64::Engine as _;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 /// What a plugin's `describe` returned, not yet validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,31 +81,54 @@ pub struct OutputReference {
     pub data: OutputData,
 }
 
-/// Content of an output reference.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Content of an output reference. Stored and served as one of three keys
+/// beside `name` and `media_type`: `inline` (UTF-8 text), `inline_base64`
+/// (other bytes) or `location`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "OutputDataWire", try_from = "OutputDataWire")]
 pub enum OutputData {
-    /// The bytes themselves (serialised as `inline` text when UTF-8, else `inline_base64`).
+    /// The bytes themselves.
     Inline(Vec<u8>),
     /// Where the artefact lives.
     Location(String),
 }
 
-impl Serialize for OutputData {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(1))?;
-        match self {
-            OutputData::Inline(bytes) => match std::str::from_utf8(bytes) {
-                Ok(text) => map.serialize_entry("inline", text)?,
-                Err(_) => map.serialize_entry(
-                    "inline_base64",
-                    &base64::engine::general_purpose::STANDARD.encode(bytes),
-                )?,
+/// The serialised form of [`OutputData`]: one shape for writing and reading,
+/// so what the store writes it can read back.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OutputDataWire {
+    Inline(String),
+    InlineBase64(String),
+    Location(String),
+}
+
+impl From<OutputData> for OutputDataWire {
+    fn from(data: OutputData) -> Self {
+        match data {
+            OutputData::Inline(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => OutputDataWire::Inline(text),
+                Err(e) => OutputDataWire::InlineBase64(
+                    base64::engine::general_purpose::STANDARD.encode(e.as_bytes()),
+                ),
             },
-            OutputData::Location(l) => map.serialize_entry("location", l)?,
+            OutputData::Location(l) => OutputDataWire::Location(l),
         }
-        map.end()
+    }
+}
+
+impl TryFrom<OutputDataWire> for OutputData {
+    type Error = String;
+    fn try_from(wire: OutputDataWire) -> Result<Self, String> {
+        Ok(match wire {
+            OutputDataWire::Inline(text) => OutputData::Inline(text.into_bytes()),
+            OutputDataWire::InlineBase64(b64) => OutputData::Inline(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|e| format!("inline_base64 is not base64: {e}"))?,
+            ),
+            OutputDataWire::Location(l) => OutputData::Location(l),
+        })
     }
 }
 

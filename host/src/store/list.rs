@@ -5,7 +5,7 @@
 //! cheap however many records are stored; a page cut short by the budget
 //! still carries a cursor.
 
-use super::{Store, StoreError, decode, keys};
+use super::{Record, Store, StoreError, keys};
 use crate::model::{Job, JobId, JobRun, RunId, RunStatus, TenantId, Timestamp};
 use uuid::Uuid;
 
@@ -157,7 +157,10 @@ impl Store {
             let Some(bytes) = self.runs.get(id)? else {
                 return Ok(None);
             };
-            let run: JobRun = decode(&id, &bytes)?;
+            let Some(run) = self.skip_damaged(self.decode::<JobRun>(Record::Run, &id, &bytes))?
+            else {
+                return Ok(None);
+            };
             let keep = (filter.job_types.is_empty()
                 || filter.job_types.iter().any(|t| t == run.job_type.as_str()))
                 && (filter.statuses.is_empty() || filter.statuses.contains(&run.status))
@@ -185,7 +188,9 @@ impl Store {
             let Some(bytes) = self.jobs.get(id)? else {
                 return Ok(None);
             };
-            let job: Job = decode(&id, &bytes)?;
+            let Some(job) = self.skip_damaged(self.decode::<Job>(Record::Job, &id, &bytes))? else {
+                return Ok(None);
+            };
             let keep = (filter.job_types.is_empty()
                 || filter.job_types.iter().any(|t| t == job.job_type.as_str()))
                 && (filter.created_by_users.is_empty()

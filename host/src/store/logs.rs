@@ -2,7 +2,7 @@
 //! (already cut to the run's log budget, with its truncation marker), keyed
 //! by run id and sequence number, and dropped after the retention period.
 
-use super::{Store, StoreError, decode, encode};
+use super::{Record, Store, StoreError, encode};
 use crate::model::{RunId, Timestamp};
 use crate::runtime::{LogLevel, LogSource};
 use serde::{Deserialize, Serialize};
@@ -82,7 +82,11 @@ impl Store {
                 return Ok((out, last));
             }
             let (k, v) = kv?;
-            let line: LogRecord = decode(&k, &v)?;
+            let Some(line) =
+                self.skip_damaged(self.decode::<LogRecord>(Record::LogLine, &k, &v))?
+            else {
+                continue;
+            };
             last = Some(line.seq);
             let keep = filter.min_level.is_none_or(|l| line.level >= l)
                 && filter.since.is_none_or(|t| line.timestamp > t);

@@ -13,6 +13,7 @@
 //! the changes of one run are serialised by a lock striped over run ids.
 
 mod commit;
+mod damage;
 mod keys;
 mod list;
 mod logs;
@@ -20,10 +21,13 @@ mod plugins;
 mod queue;
 mod webhooks;
 
+pub use damage::Record;
 pub use list::{JobFilter, Page, RunFilter, SCAN_BUDGET, decode_cursor, encode_cursor};
 pub use logs::{LogFilter, LogRecord};
+pub use webhooks::CALLBACK_STORE_TRIES;
 
 use crate::events::EventHub;
+use crate::metrics::Metrics;
 use crate::model::{Job, JobId, JobRun, Lease, RunId, RunStatus, TenantId};
 use commit::GroupCommit;
 use queue::Queue;
@@ -38,13 +42,19 @@ pub enum StoreError {
     #[error("storage: {0}")]
     Sled(#[from] sled::Error),
     /// A stored record does not decode.
-    #[error("corrupt record {key}: {reason}")]
+    #[error("the stored {record} {id} is damaged and cannot be read: {reason}")]
     Corrupt {
-        /// Which record.
-        key: String,
-        /// Why.
+        /// What kind of record.
+        record: Record,
+        /// Which one.
+        id: String,
+        /// Why it does not decode.
         reason: String,
     },
+    /// A task doing storage work ended without an answer (it panicked or
+    /// was cancelled).
+    #[error("a storage task failed: {0}")]
+    Task(String),
     /// A conditional write found another state than expected.
     #[error("the record changed meanwhile")]
     Conflict,
@@ -70,8 +80,10 @@ pub struct Store {
     checkpoints: sled::Tree,
     /// Run log lines by run id and sequence number.
     run_logs: sled::Tree,
-    /// Callbacks to deliver: run id → due time (Unix ms).
+    /// Callbacks to deliver: run id → due time (Unix ms) and storage failures.
     callbacks: sled::Tree,
+    /// Callbacks set aside after failing for storage reasons: run id → why.
+    callbacks_aside: sled::Tree,
     /// Webhook signing secrets by tenant.
     secrets: sled::Tree,
     /// Woken when a callback is queued.
@@ -85,6 +97,8 @@ pub struct Store {
     run_locks: Arc<[Mutex<()>; RUN_LOCK_STRIPES]>,
     /// Where run changes are announced.
     events: Arc<EventHub>,
+    /// Where damaged records are counted.
+    metrics: Arc<Metrics>,
 }
 
 const RUN_LOCK_STRIPES: usize = 64;
@@ -97,31 +111,28 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records always serialise")
 }
 
-fn decode<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        key: hex::encode(key),
-        reason: e.to_string(),
-    })
-}
-
 impl Store {
-    /// Opens (creating) the database in `dir`.
+    /// Opens (creating) the database in `dir`, with metrics of its own.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Store::open_with(dir, Arc::default())
+    }
+
+    /// Opens (creating) the database in `dir`, counting damaged records in `metrics`.
+    pub fn open_with(dir: &Path, metrics: Arc<Metrics>) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
             .open()?;
-        let runs = db.open_tree("runs")?;
-        let queue = Queue::open(db.open_tree("queue")?, &runs)?;
-        Ok(Store {
+        let mut store = Store {
             jobs: db.open_tree("jobs")?,
             job_index: db.open_tree("job_index")?,
-            runs,
+            runs: db.open_tree("runs")?,
             run_index: db.open_tree("run_index")?,
-            queue,
+            queue: Queue::new(db.open_tree("queue")?),
             checkpoints: db.open_tree("checkpoints")?,
             run_logs: db.open_tree("run_logs")?,
             callbacks: db.open_tree("callbacks")?,
+            callbacks_aside: db.open_tree("callbacks_aside")?,
             secrets: db.open_tree("webhook_secrets")?,
             callbacks_ready: Arc::new(tokio::sync::Notify::new()),
             plugins: db.open_tree("plugins")?,
@@ -129,8 +140,11 @@ impl Store {
             run_locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
             events: Arc::new(EventHub::default()),
             commit: GroupCommit::new(db.clone()),
+            metrics,
             db,
-        })
+        };
+        store.queue = Queue::open(store.queue.tree().clone(), &store)?;
+        Ok(store)
     }
 
     /// The event hub run changes are published to.
@@ -158,13 +172,33 @@ impl Store {
         Ok(())
     }
 
-    /// A job of `tenant`; another tenant's job is `None`.
+    /// A job of `tenant`; another tenant's job is `None`. A damaged job is
+    /// [`StoreError::Corrupt`] to its own tenant (found by the index, as the
+    /// record cannot say) and `None` to any other.
     pub fn job(&self, tenant: &TenantId, id: JobId) -> Result<Option<Job>, StoreError> {
         let Some(bytes) = self.jobs.get(id.bytes())? else {
             return Ok(None);
         };
-        let job: Job = decode(&id.bytes(), &bytes)?;
-        Ok((job.tenant == *tenant).then_some(job))
+        match self.decode::<Job>(Record::Job, &id.bytes(), &bytes) {
+            Ok(job) => Ok((job.tenant == *tenant).then_some(job)),
+            Err(e) => self.owned_damage(&self.job_index, keys::tenant_jobs(tenant), id.bytes(), e),
+        }
+    }
+
+    /// What reading a damaged record `id` answers `tenant`: the damage when
+    /// the tenant's index holds the id, else nothing (another tenant's).
+    fn owned_damage<T>(
+        &self,
+        index: &sled::Tree,
+        tenant_prefix: Vec<u8>,
+        id: [u8; 16],
+        damage: StoreError,
+    ) -> Result<Option<T>, StoreError> {
+        if index.contains_key(keys::with_id(tenant_prefix, id))? {
+            Err(damage)
+        } else {
+            Ok(None)
+        }
     }
 
     /// Saves a new run and queues it: index entries, then the record, then
@@ -187,15 +221,22 @@ impl Store {
         Ok(())
     }
 
-    /// A run of `tenant`; another tenant's run is `None`.
+    /// A run of `tenant`; another tenant's run is `None`. A damaged run is
+    /// [`StoreError::Corrupt`] to its own tenant and `None` to any other.
     pub fn run(&self, tenant: &TenantId, id: RunId) -> Result<Option<JobRun>, StoreError> {
-        Ok(self.run_any_tenant(id)?.filter(|r| r.tenant == *tenant))
+        match self.run_any_tenant(id) {
+            Ok(run) => Ok(run.filter(|r| r.tenant == *tenant)),
+            Err(e @ StoreError::Corrupt { .. }) => {
+                self.owned_damage(&self.run_index, keys::tenant_runs(tenant), id.bytes(), e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// A run whatever its tenant (workers and recovery).
     pub fn run_any_tenant(&self, id: RunId) -> Result<Option<JobRun>, StoreError> {
         match self.runs.get(id.bytes())? {
-            Some(bytes) => Ok(Some(decode(&id.bytes(), &bytes)?)),
+            Some(bytes) => Ok(Some(self.decode(Record::Run, &id.bytes(), &bytes)?)),
             None => Ok(None),
         }
     }
@@ -256,7 +297,7 @@ impl Store {
         let id = run.uuid.bytes();
         let _run = self.run_lock(&id);
         let current = self.runs.get(id)?.ok_or(StoreError::Conflict)?;
-        let current: JobRun = decode(&id, &current)?;
+        let current: JobRun = self.decode(Record::Run, &id, &current)?;
         if run.attempt < current.attempt {
             return Err(StoreError::Stale {
                 attempt: run.attempt,
@@ -325,9 +366,9 @@ impl Store {
         self.queue.len()
     }
 
-    /// Runs in `status` (pending, running or paused), across tenants, oldest first. Index entries that
-    /// a crash left behind (no record, or a record in another status) are
-    /// removed on the way.
+    /// Runs in `status` (pending, running or paused), across tenants, oldest
+    /// first. Index entries that a crash left behind (no record, or a record
+    /// in another status) are removed on the way; damaged runs are skipped.
     pub fn runs_in_status(&self, status: RunStatus) -> Result<Vec<JobRun>, StoreError> {
         let prefix = keys::global_status(status);
         let mut out = Vec::new();
@@ -335,11 +376,12 @@ impl Store {
             let key = key?;
             let id = RunId::from_slice(&key[prefix.len()..]).expect("16-byte id");
             let _run = self.run_lock(&id.bytes());
-            match self.run_any_tenant(id)? {
-                Some(run) if run.status == status => out.push(run),
-                _ => {
+            match self.skip_damaged(self.run_any_tenant(id))? {
+                Some(Some(run)) if run.status == status => out.push(run),
+                Some(_) => {
                     self.run_index.remove(&key)?;
                 }
+                None => {}
             }
         }
         Ok(out)
@@ -361,7 +403,7 @@ impl Store {
         let id = run.bytes();
         let _run = self.run_lock(&id);
         let current = self.runs.get(id)?.ok_or(StoreError::Conflict)?;
-        let current: JobRun = decode(&id, &current)?;
+        let current: JobRun = self.decode(Record::Run, &id, &current)?;
         if current.status != RunStatus::Running || current.attempt != attempt {
             return Err(StoreError::Stale {
                 attempt,
@@ -382,5 +424,7 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod roundtrip;
 #[cfg(test)]
 pub(crate) mod tests;

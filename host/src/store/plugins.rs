@@ -1,6 +1,6 @@
 //! Plugin records (publications and status changes) and registry events.
 
-use super::{Store, StoreError, decode, encode};
+use super::{Record, Store, StoreError, encode};
 use crate::model::{PluginRecord, RegistryEvent};
 
 /// Most registry events kept; older ones are dropped as new ones arrive.
@@ -31,20 +31,20 @@ impl Store {
     ) -> Result<Option<PluginRecord>, StoreError> {
         let key = record_key(job_type, version);
         match self.plugins.get(&key)? {
-            Some(bytes) => Ok(Some(decode(&key, &bytes)?)),
+            Some(bytes) => Ok(Some(self.decode(Record::Plugin, &key, &bytes)?)),
             None => Ok(None),
         }
     }
 
-    /// Every plugin record, by job type then version text.
+    /// Every plugin record, by job type then version text; damaged ones
+    /// are logged and skipped.
     pub fn plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
-        self.plugins
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                decode(&k, &v)
-            })
-            .collect()
+        let mut out = Vec::new();
+        for kv in self.plugins.iter() {
+            let (k, v) = kv?;
+            out.extend(self.skip_damaged(self.decode(Record::Plugin, &k, &v))?);
+        }
+        Ok(out)
     }
 
     /// Forgets the record of one job type version.
@@ -74,17 +74,17 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<RegistryEvent>, StoreError> {
         let start = after.map(|u| u.as_bytes().to_vec()).unwrap_or_default();
-        self.plugin_events
-            .range(start.clone()..)
-            .filter(|kv| {
-                kv.as_ref()
-                    .map_or(true, |(k, _)| k.as_ref() != start.as_slice())
-            })
-            .take(limit)
-            .map(|kv| {
-                let (k, v) = kv?;
-                decode(&k, &v)
-            })
-            .collect()
+        let mut out = Vec::new();
+        for kv in self.plugin_events.range(start.clone()..) {
+            let (k, v) = kv?;
+            if k.as_ref() == start.as_slice() {
+                continue;
+            }
+            out.extend(self.skip_damaged(self.decode(Record::RegistryEvent, &k, &v))?);
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
     }
 }

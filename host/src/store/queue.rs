@@ -3,7 +3,7 @@
 //! the next run of the tenant that is running the fewest, not simply the head
 //! of one queue a busy tenant can fill.
 
-use super::{StoreError, decode, keys, lock};
+use super::{Record, Store, StoreError, keys, lock};
 use crate::model::{JobRun, RunId, TenantId};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -45,11 +45,24 @@ impl Index {
 }
 
 impl Queue {
+    /// A queue on `tree` with an empty index; [`Queue::open`] fills it.
+    pub(crate) fn new(tree: sled::Tree) -> Queue {
+        Queue {
+            tree,
+            index: Arc::default(),
+        }
+    }
+
+    /// The tree the entries live in.
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
     /// Opens the queue and indexes its entries. Entries written before the
-    /// tenant was kept in the entry (an empty value) take it from `runs`; an
-    /// entry whose run is gone is indexed under no tenant, and the worker that
-    /// takes it finds nothing to run, as before.
-    pub(crate) fn open(tree: sled::Tree, runs: &sled::Tree) -> Result<Queue, StoreError> {
+    /// tenant was kept in the entry (an empty value) take it from the run;
+    /// an entry whose run is gone or damaged is indexed under no tenant, and
+    /// the worker that takes it finds nothing to run, as before.
+    pub(crate) fn open(tree: sled::Tree, store: &Store) -> Result<Queue, StoreError> {
         let mut index = Index::default();
         for entry in tree.iter() {
             let (key, value) = entry?;
@@ -58,10 +71,15 @@ impl Queue {
                 continue;
             };
             let tenant = if value.is_empty() {
-                match runs.get(&key[4..])? {
-                    Some(bytes) => decode::<JobRun>(&key[4..], &bytes)?.tenant,
-                    None => TenantId(String::new()),
-                }
+                let run = match store.runs.get(&key[4..])? {
+                    Some(bytes) => store.skip_damaged(store.decode::<JobRun>(
+                        Record::Run,
+                        &key[4..],
+                        &bytes,
+                    ))?,
+                    None => None,
+                };
+                run.map_or_else(|| TenantId(String::new()), |r| r.tenant)
             } else {
                 TenantId(String::from_utf8_lossy(&value).into_owned())
             };

@@ -1,14 +1,39 @@
 //! The durable callback queue (runs whose result must still be POSTed, with
 //! when to try next) and the per-tenant webhook signing secrets.
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, encode};
 use crate::model::{RunId, TenantId};
 use rand::RngCore;
+
+/// Storage failures (a run that cannot be read or recorded) a queued
+/// callback may meet before it is set aside.
+pub const CALLBACK_STORE_TRIES: u32 = 5;
+/// The pause after the first such failure; it doubles with each next one.
+const CALLBACK_STORE_BACKOFF_MS: u64 = 1000;
+
+/// A queue entry: when the delivery is due (Unix ms), and how many times in
+/// a row it failed for a storage reason (absent in entries written before).
+fn entry(due_ms: u64, store_failures: u32) -> [u8; 12] {
+    let mut v = [0u8; 12];
+    v[..8].copy_from_slice(&due_ms.to_be_bytes());
+    v[8..].copy_from_slice(&store_failures.to_be_bytes());
+    v
+}
+
+fn parse_entry(v: &[u8]) -> (u64, u32) {
+    let due = v.get(..8).map_or(0, |b| {
+        u64::from_be_bytes(b.try_into().expect("eight bytes"))
+    });
+    let failures = v
+        .get(8..12)
+        .map_or(0, |b| u32::from_be_bytes(b.try_into().expect("four bytes")));
+    (due, failures)
+}
 
 impl Store {
     /// Queues (or re-times) the delivery of `run`'s callback at `due_ms`.
     pub fn queue_callback(&self, run: RunId, due_ms: u64) -> Result<(), StoreError> {
-        self.callbacks.insert(run.bytes(), &due_ms.to_be_bytes())?;
+        self.callbacks.insert(run.bytes(), &entry(due_ms, 0))?;
         self.callbacks_ready.notify_one();
         Ok(())
     }
@@ -19,8 +44,10 @@ impl Store {
             .iter()
             .map(|kv| {
                 let (k, v) = kv?;
-                let due = v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
-                Ok((RunId::from_slice(&k).expect("16-byte key"), due))
+                Ok((
+                    RunId::from_slice(&k).expect("16-byte key"),
+                    parse_entry(&v).0,
+                ))
             })
             .collect()
     }
@@ -29,6 +56,51 @@ impl Store {
     pub fn done_callback(&self, run: RunId) -> Result<(), StoreError> {
         self.callbacks.remove(run.bytes())?;
         Ok(())
+    }
+
+    /// Records that `run`'s callback failed for a storage reason (its run
+    /// could not be read or recorded): it is tried again after a pause that
+    /// doubles each time, and after [`CALLBACK_STORE_TRIES`] failures in a
+    /// row it is set aside, out of the queue, with `why`. Returns when it is
+    /// due next, or `None` once set aside.
+    pub fn callback_failed(
+        &self,
+        run: RunId,
+        now_ms: u64,
+        why: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let key = run.bytes();
+        let failures = match self.callbacks.get(key)? {
+            Some(v) => parse_entry(&v).1 + 1,
+            None => return Ok(None),
+        };
+        if failures >= CALLBACK_STORE_TRIES {
+            let record = serde_json::json!({
+                "run_id": run.to_string(),
+                "tries": failures,
+                "error": why,
+                "set_aside_at_ms": now_ms,
+            });
+            self.callbacks_aside.insert(key, encode(&record))?;
+            self.callbacks.remove(key)?;
+            self.metrics.callback_set_aside();
+            return Ok(None);
+        }
+        let due = now_ms + (CALLBACK_STORE_BACKOFF_MS << (failures - 1));
+        self.callbacks.insert(key, &entry(due, failures))?;
+        Ok(Some(due))
+    }
+
+    /// Callbacks set aside by [`Store::callback_failed`], by run.
+    pub fn callbacks_set_aside(&self) -> Result<Vec<(RunId, serde_json::Value)>, StoreError> {
+        self.callbacks_aside
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                let id = RunId::from_slice(&k).expect("16-byte key");
+                Ok((id, serde_json::from_slice(&v).unwrap_or_default()))
+            })
+            .collect()
     }
 
     /// Woken when a callback is queued.

@@ -61,12 +61,7 @@ async fn deliver_loop(store: Store, settings: Arc<Settings>) {
         let s = store.clone();
         let queued = tokio::task::spawn_blocking(move || s.queued_callbacks())
             .await
-            .unwrap_or_else(|e| {
-                Err(StoreError::Corrupt {
-                    key: "callbacks".into(),
-                    reason: e.to_string(),
-                })
-            });
+            .unwrap_or_else(|e| Err(StoreError::Task(e.to_string())));
         let queued = match queued {
             Ok(q) => q,
             Err(e) => {
@@ -93,7 +88,7 @@ async fn deliver_loop(store: Store, settings: Arc<Settings>) {
             let permit = slots.clone().acquire_owned().await.expect("never closed");
             tokio::spawn(async move {
                 if let Err(e) = deliver(&store, &settings, run).await {
-                    tracing::error!(run = %run, error = %e, "recording a callback failed");
+                    storage_failed(&store, run, &e);
                 }
                 in_flight
                     .lock()
@@ -109,6 +104,34 @@ async fn deliver_loop(store: Store, settings: Arc<Settings>) {
             () = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+/// A delivery that failed for a storage reason (its run cannot be read or
+/// recorded) waits before the next try, and is set aside after a few, so a
+/// damaged record never keeps the loop busy.
+fn storage_failed(store: &Store, run: RunId, error: &StoreError) {
+    match store.callback_failed(run, now_ms(), &error.to_string()) {
+        Ok(Some(due)) => tracing::warn!(
+            run = %run, %error, retry_in_ms = due.saturating_sub(now_ms()),
+            "a callback could not be handled for a storage reason; retrying later"
+        ),
+        Ok(None) => tracing::error!(
+            run = %run, %error, tries = crate::store::CALLBACK_STORE_TRIES,
+            "a callback kept failing for a storage reason; it is set aside"
+        ),
+        Err(e) => tracing::error!(run = %run, error = %e, "re-queueing a callback failed"),
+    }
+}
+
+/// Why a delivery got no answer from its receiver.
+#[derive(Debug, thiserror::Error)]
+enum DeliveryError {
+    /// The policy refuses the target: trying again will not help.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// No answer this time (connection refused, timeout, TLS, DNS...).
+    #[error("{0}")]
+    Transient(String),
 }
 
 /// One delivery attempt of `id`'s callback, and its record.
@@ -128,8 +151,7 @@ async fn deliver(store: &Store, settings: &Settings, id: RunId) -> Result<(), St
     let signature = sign(&secret, &body);
     let result = post(settings, &url, &run, body, &signature).await;
     run.callback_attempts += 1;
-    // A target the policy refuses stays refused: no retries.
-    let permanent = matches!(&result, Err(e) if e.starts_with("refused"));
+    let permanent = matches!(result, Err(DeliveryError::Refused(_)));
     let failure = match result {
         Ok(code) if (200..300).contains(&code) => {
             run.callback_status_code = Some(code);
@@ -141,7 +163,7 @@ async fn deliver(store: &Store, settings: &Settings, id: RunId) -> Result<(), St
             run.callback_status_code = Some(code);
             Some(format!("the receiver answered {code}"))
         }
-        Err(e) => Some(e),
+        Err(e) => Some(e.to_string()),
     };
     match failure {
         None => store.done_callback(id)?,
@@ -162,6 +184,38 @@ async fn deliver(store: &Store, settings: &Settings, id: RunId) -> Result<(), St
     store.flush().await
 }
 
+/// What went wrong with a request that got no answer: first the cause in
+/// a few words, then the whole chain of errors that led to it.
+fn cause(e: &reqwest::Error) -> String {
+    let mut chain = Vec::new();
+    let mut io_kind = None;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            io_kind.get_or_insert(io.kind());
+        }
+        let text = err.to_string();
+        if !chain.iter().any(|c: &String| c.contains(&text)) {
+            chain.push(text);
+        }
+        next = err.source();
+    }
+    use std::io::ErrorKind;
+    let what = match io_kind {
+        _ if e.is_timeout() => "timed out",
+        Some(ErrorKind::ConnectionRefused) => "connection refused",
+        Some(ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted) => "connection reset",
+        Some(ErrorKind::TimedOut) => "timed out",
+        // rustls reports a failed handshake as invalid data.
+        Some(ErrorKind::InvalidData) if e.is_connect() => "TLS handshake failed",
+        Some(ErrorKind::UnexpectedEof) => "the receiver closed the connection",
+        _ if e.is_connect() => "could not connect",
+        _ if e.is_body() || e.is_decode() => "the answer could not be read",
+        _ => "the request failed",
+    };
+    format!("{what} ({})", chain.join(": "))
+}
+
 /// POSTs `body` to `url` after checking where it resolves; the receiver's
 /// status code, or why no answer came.
 async fn post(
@@ -170,29 +224,35 @@ async fn post(
     run: &JobRun,
     body: Vec<u8>,
     signature: &str,
-) -> Result<u16, String> {
+) -> Result<u16, DeliveryError> {
+    use DeliveryError::{Refused, Transient};
     let url = settings
         .policy
         .check_url(url)
-        .map_err(|e| format!("refused: the URL {e}"))?;
-    let host = url.host_str().ok_or("the URL has no host")?.to_string();
-    let port = url.port_or_known_default().ok_or("the URL has no port")?;
+        .map_err(|e| Refused(format!("the URL {e}")))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| Refused("the URL has no host".into()))?
+        .to_string();
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| Refused("the URL has no port".into()))?;
     let bare = host
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare.as_str(), port))
         .await
-        .map_err(|e| format!("resolving {host}: {e}"))?
+        .map_err(|e| Transient(format!("resolving {host} failed ({e})")))?
         .collect();
     if addrs.is_empty() {
-        return Err(format!("{host} resolves to no address"));
+        return Err(Transient(format!("{host} resolves to no address")));
     }
     for a in &addrs {
         settings
             .policy
             .check(&bare, a.ip())
-            .map_err(|e| format!("refused: {e}"))?;
+            .map_err(|e| Refused(e.to_string()))?;
     }
     // Connect to the address just checked, never to a second lookup's answer.
     let client = reqwest::Client::builder()
@@ -200,7 +260,7 @@ async fn post(
         .timeout(settings.timeout)
         .resolve(&bare, addrs[0])
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Transient(format!("building the HTTP client failed ({e})")))?;
     let response = client
         .post(url)
         .header("content-type", "application/json")
@@ -214,6 +274,6 @@ async fn post(
         .body(body)
         .send()
         .await
-        .map_err(|e| format!("POST failed: {e}"))?;
+        .map_err(|e| Transient(cause(&e)))?;
     Ok(response.status().as_u16())
 }
