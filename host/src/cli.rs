@@ -127,6 +127,11 @@ struct ServeArgs {
     /// Hours run logs are kept after the run was created.
     #[arg(long, env = "JOBHOST_LOG_RETENTION_HOURS", default_value_t = 168)]
     log_retention_hours: u64,
+    /// Largest JSON request body accepted, in bytes (a job's config travels
+    /// in one, and is stored with the job and each of its runs).
+    #[arg(long, env = "JOBHOST_MAX_BODY_BYTES", default_value_t = crate::api::DEFAULT_MAX_BODY_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1024..=(256 << 20)))]
+    max_body_bytes: u64,
     /// Largest component accepted (uploads and files), in bytes.
     #[arg(long, env = "JOBHOST_MAX_PLUGIN_BYTES", default_value_t = 32 << 20)]
     max_plugin_bytes: usize,
@@ -317,6 +322,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                 log_retention: Duration::from_secs(args.log_retention_hours * 3600),
                 metrics_public: args.metrics_public,
                 job_creates_per_minute: args.job_create_rate,
+                max_body_bytes: args.max_body_bytes as usize,
                 http: crate::listener::Limits {
                     header_read_timeout: Duration::from_millis(args.header_timeout_ms.max(1)),
                     ..crate::listener::Limits::default()

@@ -57,6 +57,8 @@ pub struct ServeConfig {
     pub http: crate::listener::Limits,
     /// `POST /jobs` per token per minute (0: unlimited).
     pub job_creates_per_minute: u32,
+    /// Largest JSON request body, in bytes.
+    pub max_body_bytes: usize,
 }
 
 /// Runs the server until a shutdown signal.
@@ -141,6 +143,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         metrics_public: config.metrics_public,
         callbacks: config.callbacks.policy.clone(),
         job_creates: Arc::new(api::RateLimit::new(config.job_creates_per_minute)),
+        max_body_bytes: config.max_body_bytes,
     };
 
     tokio::spawn(sweep_logs(store.clone(), config.log_retention));

@@ -179,6 +179,26 @@ fn malformed_requests_get_400_in_the_error_shape() {
     assert_eq!(status, 400);
     let (status, _) = send(r#"{"job_type": "text_stats"}"#, "text/plain");
     assert_eq!(status, 400);
+    // Bytes after the object make the body malformed, whatever they are.
+    for tail in [" xyz", " {}", "]", " 1"] {
+        let (status, body) = send(
+            &format!(r#"{{"job_type": "text_stats", "config": {{"text": "a"}}}}{tail}"#),
+            "application/json",
+        );
+        assert_eq!(status, 400, "{tail:?}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("after the JSON object"),
+            "{body}"
+        );
+    }
+    let (status, _) = send(
+        "{\"job_type\": \"text_stats\", \"config\": {\"text\": \"a\"}} \n\t ",
+        "application/json",
+    );
+    assert_eq!(status, 201, "trailing whitespace is fine");
     // Serde would read a struct from an array by position: refused.
     let (status, body) = send(r#"["text_stats", null]"#, "application/json");
     assert_eq!(status, 400, "{body}");
@@ -219,13 +239,14 @@ fn malformed_requests_get_400_in_the_error_shape() {
     assert_eq!(status, 400, "deep nesting is refused, not a crash");
     let big = format!(
         r#"{{"job_type": "text_stats", "config": {{"text": "{}"}}}}"#,
-        "x".repeat(2 << 20)
+        "x".repeat(5 << 20)
     );
     let (status, body) = send(&big, "application/json");
     assert_eq!(
         (status, body["error"]["type"].as_str()),
         (413, Some("payload_too_large"))
     );
+    assert_eq!(body["error"]["details"]["limit_bytes"], 4 << 20, "{body}");
     let r = api.get("/jobs/not-a-uuid");
     assert_eq!(r.status, 400);
     let r = api.get("/nowhere");
@@ -295,6 +316,11 @@ fn agents_cannot_create_types_closed_to_agents() {
     assert_eq!(
         (r.status, r.body["error"]["type"].as_str()),
         (403, Some("forbidden"))
+    );
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`hostile` is not creatable_by_agent"),
+        "the agent is told why: {message}"
     );
     let r = s.api(&s.user).post(
         "/jobs",

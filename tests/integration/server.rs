@@ -161,21 +161,34 @@ pub struct Api {
     pub token: String,
 }
 
-/// Status and JSON body (Null when empty).
+/// Status, headers and JSON body (Null when empty).
 pub struct Reply {
     pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
     pub body: Value,
+}
+
+impl Reply {
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 fn reply(r: Response) -> Reply {
     let status = r.status().as_u16();
+    let headers = r.headers().clone();
     let text = r.text().unwrap();
     let body = if text.is_empty() {
         Value::Null
     } else {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
-    Reply { status, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 impl Api {

@@ -27,8 +27,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use std::sync::Arc;
 
-/// Largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Largest request body accepted unless `--max-body-bytes` says otherwise:
+/// room for the bundled job types' largest documented inputs (1 Mi
+/// characters of text or CSV), JSON-escaped.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
 /// Default and largest page sizes.
 pub const DEFAULT_LIMIT: usize = 20;
 /// Largest page size.
@@ -90,6 +92,8 @@ pub struct AppState {
     pub callbacks: Arc<crate::webhooks::Policy>,
     /// Job creations per token.
     pub job_creates: Arc<RateLimit>,
+    /// Largest JSON request body, in bytes.
+    pub max_body_bytes: usize,
 }
 
 /// The router with every route and the body limit.
@@ -126,7 +130,7 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .layer(axum::middleware::from_fn(observe::limit_head))
         .with_state(state)
 }

@@ -5,6 +5,7 @@
 //! reloads and retires versions by swapping snapshots.
 
 mod catalog;
+mod integers;
 mod plugin;
 mod watch;
 

@@ -93,7 +93,10 @@ impl Plugin {
         self.compiled.digest()
     }
 
-    /// Checks a config against the schema, adding `job_type` when absent.
+    /// Checks a config against the schema, adding `job_type` when absent;
+    /// a valid config's whole-number floats at integer-typed places become
+    /// integers, so that what validates reaches the plugin in a form its
+    /// SDK parses.
     pub fn validate_config(&self, config: &mut Value) -> Result<(), ConfigError> {
         let object = config.as_object_mut().ok_or(ConfigError::NotAnObject)?;
         let id = self.info.job_type.as_str();
@@ -121,6 +124,7 @@ impl Plugin {
             })
             .collect();
         if violations.is_empty() {
+            super::integers::normalise(config, &self.info.json_schema);
             Ok(())
         } else {
             Err(ConfigError::Schema {

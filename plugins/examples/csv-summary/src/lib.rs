@@ -13,12 +13,12 @@ use std::collections::HashMap;
 #[serde(deny_unknown_fields)]
 #[schemars(example = serde_json::json!({"csv": "city,population\nOslo,709000\nBergen,291000\n"}))]
 pub struct Config {
-    /// The CSV text (UTF-8, up to 8 MiB).
-    #[schemars(length(max = 8_388_608), example = "name,age\nAda,36\nAlan,41\n")]
+    /// The CSV text (up to 1,048,576 characters).
+    #[schemars(length(max = 1_048_576), example = "name,age\nAda,36\nAlan,41\n")]
     pub csv: String,
-    /// Field delimiter, one ASCII character.
+    /// Field delimiter: one ASCII character other than `"`, a line break or a control character (tab is allowed).
     #[serde(default = "default_delimiter")]
-    #[schemars(length(min = 1, max = 1), example = ";")]
+    #[schemars(length(min = 1, max = 1), pattern(r#"^[\t !#-~]$"#), example = ";")]
     pub delimiter: String,
     /// Whether the first record names the columns; otherwise columns are `column_1`, `column_2`, ...
     #[serde(default = "yes")]

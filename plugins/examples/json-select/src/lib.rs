@@ -8,6 +8,9 @@ use serde_json::Value;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
+/// What a JSON Pointer looks like: empty, or `/` and anything after it.
+const POINTER: &str = r"^(/[\s\S]*)?$";
+
 /// Config of a `json_select` job.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -17,35 +20,42 @@ pub struct Config {
     pub document: Value,
     /// JSON Pointer to the part of the document to work on; `""` is the whole document.
     #[serde(default)]
-    #[schemars(example = "/orders")]
+    #[schemars(example = "/orders", pattern(POINTER))]
     pub select: String,
     /// Conditions an array item must all meet to be kept (arrays only).
     #[serde(default, rename = "where")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = 64), example = example_where())]
     pub conditions: Vec<Condition>,
     /// Sort kept items by the value at this pointer inside each item (arrays only).
     #[serde(default)]
+    #[schemars(example = example_sort())]
     pub sort_by: Option<SortBy>,
     /// Skip this many items after filtering and sorting (arrays only).
     #[serde(default)]
-    #[schemars(range(min = 0), example = 0)]
+    #[schemars(range(min = 0, max = 4_294_967_295u32), example = 0)]
     pub offset: usize,
     /// Keep at most this many items (arrays only); absent keeps all.
     #[serde(default)]
-    #[schemars(range(min = 0), example = 10)]
+    #[schemars(range(min = 0, max = 4_294_967_295u32), example = 10)]
     pub limit: Option<usize>,
     /// Reshape each item (or the selected value) into an object whose keys are
     /// these names and whose values are read at the given pointers; absent keeps items whole.
     #[serde(default)]
     #[schemars(example = example_fields())]
-    pub fields: Option<BTreeMap<String, String>>,
+    pub fields: Option<BTreeMap<String, Pointer>>,
 }
+
+/// A JSON Pointer (RFC 6901): empty, or `/` and what follows.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Pointer(#[schemars(pattern(POINTER))] pub String);
 
 /// A condition on a value inside an item.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     /// JSON Pointer inside the item, e.g. `/status`.
+    #[schemars(pattern(POINTER))]
     pub path: String,
     /// How to compare.
     pub op: Op,
@@ -83,6 +93,7 @@ pub enum Op {
 #[serde(deny_unknown_fields)]
 pub struct SortBy {
     /// JSON Pointer inside each item.
+    #[schemars(pattern(POINTER))]
     pub path: String,
     /// Largest first.
     #[serde(default)]
@@ -95,6 +106,12 @@ fn example() -> Value {
         "select": "/orders",
         "where": [{"path": "/total", "op": "gt", "value": 10}]
     })
+}
+fn example_where() -> Value {
+    serde_json::json!([{"path": "/total", "op": "gte", "value": 5}])
+}
+fn example_sort() -> Value {
+    serde_json::json!({"path": "/total", "descending": true})
 }
 fn example_fields() -> BTreeMap<String, String> {
     BTreeMap::from([("id".to_string(), "/id".to_string())])
@@ -151,7 +168,7 @@ fn check_pointer(pointer: &str, what: &str) -> Result<(), JobError> {
     }
 }
 
-fn project(item: &Value, fields: &Option<BTreeMap<String, String>>) -> Value {
+fn project(item: &Value, fields: &Option<BTreeMap<String, Pointer>>) -> Value {
     match fields {
         None => item.clone(),
         Some(fields) => Value::Object(
@@ -160,7 +177,7 @@ fn project(item: &Value, fields: &Option<BTreeMap<String, String>>) -> Value {
                 .map(|(name, ptr)| {
                     (
                         name.clone(),
-                        item.pointer(ptr).cloned().unwrap_or(Value::Null),
+                        item.pointer(&ptr.0).cloned().unwrap_or(Value::Null),
                     )
                 })
                 .collect(),
@@ -178,7 +195,7 @@ pub fn select(config: &Config) -> Result<Output, JobError> {
         check_pointer(&s.path, "sort_by.path")?;
     }
     for p in config.fields.iter().flat_map(|f| f.values()) {
-        check_pointer(p, "fields value")?;
+        check_pointer(&p.0, "fields value")?;
     }
     let selected = config.document.pointer(&config.select).ok_or_else(|| {
         JobError::failed(format!(

@@ -11,9 +11,9 @@ use std::collections::{BTreeSet, HashMap};
 #[serde(deny_unknown_fields)]
 #[schemars(example = example_config())]
 pub struct Config {
-    /// The text to analyse (UTF-8, up to 4 MiB).
+    /// The text to analyse (up to 1,048,576 characters).
     #[schemars(
-        length(max = 4_194_304),
+        length(max = 1_048_576),
         example = "The quick brown fox jumps over the lazy dog."
     )]
     pub text: String,
