@@ -15,6 +15,7 @@ mod author;
 mod cache;
 mod cli;
 mod configs;
+mod damage;
 mod events;
 mod examples;
 mod fairness;

@@ -6,7 +6,7 @@ use crate::support::HOSTILE;
 use serde_json::json;
 
 /// The value of the sample `name{labels}` (labels as printed), if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }

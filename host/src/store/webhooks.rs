@@ -8,8 +8,6 @@ use rand::RngCore;
 /// Storage failures (a run that cannot be read or recorded) a queued
 /// callback may meet before it is set aside.
 pub const CALLBACK_STORE_TRIES: u32 = 5;
-/// The pause after the first such failure; it doubles with each next one.
-const CALLBACK_STORE_BACKOFF_MS: u64 = 1000;
 
 /// A queue entry: when the delivery is due (Unix ms), and how many times in
 /// a row it failed for a storage reason (absent in entries written before).
@@ -59,14 +57,15 @@ impl Store {
     }
 
     /// Records that `run`'s callback failed for a storage reason (its run
-    /// could not be read or recorded): it is tried again after a pause that
-    /// doubles each time, and after [`CALLBACK_STORE_TRIES`] failures in a
-    /// row it is set aside, out of the queue, with `why`. Returns when it is
-    /// due next, or `None` once set aside.
+    /// could not be read or recorded): it is tried again after `backoff_ms`,
+    /// doubled for each failure in a row, and after [`CALLBACK_STORE_TRIES`]
+    /// of them it is set aside, out of the queue, with `why`. Returns when
+    /// it is due next, or `None` once set aside.
     pub fn callback_failed(
         &self,
         run: RunId,
         now_ms: u64,
+        backoff_ms: u64,
         why: &str,
     ) -> Result<Option<u64>, StoreError> {
         let key = run.bytes();
@@ -86,7 +85,7 @@ impl Store {
             self.metrics.callback_set_aside();
             return Ok(None);
         }
-        let due = now_ms + (CALLBACK_STORE_BACKOFF_MS << (failures - 1));
+        let due = now_ms.saturating_add(backoff_ms.saturating_mul(1 << (failures - 1)));
         self.callbacks.insert(key, &entry(due, failures))?;
         Ok(Some(due))
     }

@@ -88,7 +88,7 @@ async fn deliver_loop(store: Store, settings: Arc<Settings>) {
             let permit = slots.clone().acquire_owned().await.expect("never closed");
             tokio::spawn(async move {
                 if let Err(e) = deliver(&store, &settings, run).await {
-                    storage_failed(&store, run, &e);
+                    storage_failed(&store, &settings, run, &e);
                 }
                 in_flight
                     .lock()
@@ -107,10 +107,11 @@ async fn deliver_loop(store: Store, settings: Arc<Settings>) {
 }
 
 /// A delivery that failed for a storage reason (its run cannot be read or
-/// recorded) waits before the next try, and is set aside after a few, so a
-/// damaged record never keeps the loop busy.
-fn storage_failed(store: &Store, run: RunId, error: &StoreError) {
-    match store.callback_failed(run, now_ms(), &error.to_string()) {
+/// recorded) waits before the next try as a failed delivery does, and is
+/// set aside after a few, so a damaged record never keeps the loop busy.
+fn storage_failed(store: &Store, settings: &Settings, run: RunId, error: &StoreError) {
+    let backoff_ms = settings.backoff.as_millis().max(1) as u64;
+    match store.callback_failed(run, now_ms(), backoff_ms, &error.to_string()) {
         Ok(Some(due)) => tracing::warn!(
             run = %run, %error, retry_in_ms = due.saturating_sub(now_ms()),
             "a callback could not be handled for a storage reason; retrying later"
