@@ -7,6 +7,7 @@ pub mod auth;
 pub mod author;
 pub mod bundled;
 pub mod cli;
+pub mod durable;
 pub mod events;
 pub mod job_type;
 pub mod listener;

@@ -59,6 +59,8 @@ pub struct ServeConfig {
     pub job_creates_per_minute: u32,
     /// Largest JSON request body, in bytes.
     pub max_body_bytes: usize,
+    /// Caps on open event streams.
+    pub streams: crate::events::StreamLimits,
 }
 
 /// Runs the server until a shutdown signal.
@@ -83,9 +85,11 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         }),
         ..RuntimeConfig::default()
     })?);
+    raise_open_files_limit();
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let store = Store::open_with(&config.data_dir.join("db"), metrics.clone())
         .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+    store.events().set_limits(config.streams);
     let catalog = Arc::new(load_catalog(
         runtime.clone(),
         store.clone(),
@@ -131,10 +135,12 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         None => None,
     };
     workers.notify();
+    let tokens = Arc::new(tokens);
+    crate::auth::watch(tokens.clone());
     let state = AppState {
         store: store.clone(),
         catalog: catalog.clone(),
-        tokens: Arc::new(tokens),
+        tokens,
         workers: workers.clone(),
         max_queued_runs: config.max_queued_runs,
         schemas: Arc::default(),
@@ -209,6 +215,22 @@ fn load_catalog(
         eprintln!("jobhost: plugin {} not loaded: {}", f.source, f.error);
     }
     Ok(catalog)
+}
+
+/// Lets the server hold as many connections open as the system allows its
+/// user: the soft limit on open files rises to the hard one.
+fn raise_open_files_limit() {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let mut limit = getrlimit(Resource::Nofile);
+        if limit.current < limit.maximum {
+            limit.current = limit.maximum;
+            if let Err(e) = setrlimit(Resource::Nofile, limit) {
+                tracing::warn!(error = %e, "raising the open files limit failed");
+            }
+        }
+    }
 }
 
 /// Drops run logs past the retention period, at start and every 10 minutes.

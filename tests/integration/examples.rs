@@ -143,6 +143,18 @@ fn config_violations_name_their_place() {
     };
     let pointers: Vec<&str> = violations.iter().map(|v| v.pointer.as_str()).collect();
     assert!(pointers.contains(&"/top_n"), "{violations:?}");
+    // A missing or unknown property is named in the pointer.
+    assert!(pointers.contains(&"/text"), "{violations:?}");
+    assert!(pointers.contains(&"/colour"), "{violations:?}");
+    let mut typo = json!({"text": "x", "topn": 3});
+    let Err(jobhost::registry::ConfigError::Schema { violations, .. }) =
+        p.validate_config(&mut typo)
+    else {
+        panic!("`topn` is refused")
+    };
+    assert_eq!(violations[0].pointer, "/topn");
+    assert_eq!(violations[0].did_you_mean.as_deref(), Some("top_n"));
+    assert!(violations[0].message.contains("did you mean `top_n`?"));
     assert!(
         violations.iter().any(|v| v.message.contains("text")),
         "missing `text` is reported: {violations:?}"

@@ -1,6 +1,7 @@
 //! The one error shape of the API, `{"error": {"type", "message", "details"}}`,
 //! and the single place where errors become HTTP statuses.
 
+use crate::events::SubscribeError;
 use crate::model::TransitionError;
 use crate::registry::ConfigError;
 use crate::store::{Record, StoreError};
@@ -69,6 +70,8 @@ pub enum ApiError {
         message: String,
         /// Seconds to wait.
         retry_after: u64,
+        /// The limit reached, when it is one the caller can name.
+        limit: Option<Value>,
     },
     /// A stored record the request needs does not decode: reported for
     /// that record only, naming it and why.
@@ -123,11 +126,15 @@ impl ApiError {
             ApiError::Unprocessable { kind, details, .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, kind, details.clone())
             }
-            ApiError::TooManyRequests { retry_after, .. } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                json!({"retry_after_seconds": retry_after}),
-            ),
+            ApiError::TooManyRequests {
+                retry_after, limit, ..
+            } => {
+                let mut details = json!({"retry_after_seconds": retry_after});
+                if let Some(limit) = limit {
+                    details["limit"] = limit.clone();
+                }
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited", details)
+            }
             ApiError::Damaged { record, id, reason } => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "damaged_record",
@@ -176,6 +183,19 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Corrupt { record, id, reason } => ApiError::Damaged { record, id, reason },
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<SubscribeError> for ApiError {
+    fn from(e: SubscribeError) -> Self {
+        let SubscribeError::TooMany { scope, limit, open } = &e;
+        ApiError::TooManyRequests {
+            message: e.to_string(),
+            retry_after: 1,
+            limit: Some(
+                json!({"name": format!("event_streams_per_{scope}"), "max": limit, "open": open}),
+            ),
         }
     }
 }

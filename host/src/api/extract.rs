@@ -31,7 +31,6 @@ impl FromRequestParts<AppState> for Caller {
         state
             .tokens
             .authenticate(token.trim())
-            .cloned()
             .ok_or(ApiError::Unauthorized)
     }
 }

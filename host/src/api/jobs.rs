@@ -4,6 +4,7 @@
 use super::extract::{Body, QueryPairs, Rfc3339, parse_id};
 use super::{ApiError, AppState, paging, runs};
 use crate::auth::{Caller, Role};
+use crate::events::EventKind;
 use crate::model::{Job, JobId, PluginStatus, now};
 use crate::registry::Plugin;
 use crate::store::JobFilter;
@@ -255,7 +256,7 @@ pub(super) async fn create(
     };
     state.store.put_job(&job)?;
     state.store.flush().await?;
-    state.store.events().job("job.created", &job);
+    state.store.events().job(EventKind::JobCreated, &job);
     Ok(super::created(format!("/api/v1/jobs/{}", job.uuid), &job))
 }
 
@@ -409,7 +410,7 @@ pub(super) async fn update(
     job.updated_at = Some(updated);
     state.store.put_job(&job)?;
     state.store.flush().await?;
-    state.store.events().job("job.updated", &job);
+    state.store.events().job(EventKind::JobUpdated, &job);
     Ok(Json(job))
 }
 
@@ -448,7 +449,7 @@ pub(super) async fn delete(
     }
     state.store.flush().await?;
     if newly {
-        state.store.events().job("job.deleted", &job);
+        state.store.events().job(EventKind::JobDeleted, &job);
     }
     Ok(Json(
         json!({"message": format!("Job {id} soft deleted"), "cancelled_count": cancelled}),

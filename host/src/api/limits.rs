@@ -50,6 +50,9 @@ impl RateLimit {
                 self.per_minute
             ),
             retry_after,
+            limit: Some(
+                serde_json::json!({"name": "job_creates_per_token_per_minute", "max": self.per_minute}),
+            ),
         })
     }
 }

@@ -3,6 +3,7 @@
 
 mod error;
 mod extract;
+mod health;
 mod job_metrics;
 mod jobs;
 mod limits;
@@ -12,6 +13,7 @@ mod plugins;
 mod runs;
 mod schemas;
 mod stream;
+mod tokens;
 mod webhooks;
 
 pub use error::ApiError;
@@ -24,7 +26,7 @@ use crate::store::Store;
 use crate::worker::Workers;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use std::sync::Arc;
 
 /// Largest request body accepted unless `--max-body-bytes` says otherwise:
@@ -58,7 +60,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/job-runs/{job_run_id}/events"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/webhooks/secret"),
+    ("get", "/api/v1/tokens"),
+    ("post", "/api/v1/tokens"),
+    ("delete", "/api/v1/tokens/{token_id}"),
     ("get", "/metrics"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
     ("post", "/api/v1/plugins"),
     ("get", "/api/v1/plugins"),
     ("get", "/api/v1/plugins/events"),
@@ -115,7 +122,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/job-runs/{job_run_id}/events", get(stream::run))
         .route("/api/v1/events", get(stream::all))
         .route("/api/v1/webhooks/secret", get(webhooks::secret))
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{token_id}", delete(tokens::revoke))
         .route("/metrics", get(observe::metrics))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::track,

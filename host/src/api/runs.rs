@@ -39,6 +39,7 @@ pub(super) async fn create(
         return Err(ApiError::TooManyRequests {
             message: format!("the run queue is full ({queued} runs waiting); retry later"),
             retry_after: 1,
+            limit: Some(json!({"name": "max_queued_runs", "max": state.max_queued_runs})),
         });
     }
     let job = load_job(&state, &caller, &body.job_id)?;

@@ -1,13 +1,15 @@
 //! Server-Sent Events: `GET /events` (the caller's tenant's job and run
 //! events and everyone's job type events, filtered, resumable with
 //! `Last-Event-ID`) and `GET /job-runs/{id}/events` (one run, from its
-//! current state to its end).
+//! current state to its end). Open streams are capped per token and per
+//! tenant (429 past the cap).
 
 use super::extract::QueryPairs;
 use super::{ApiError, AppState};
 use crate::auth::Caller;
-use crate::events::{Event, Subscription};
-use crate::model::{RunStatus, TenantId};
+use crate::events::{Event, EventKind, Filter, Received, Subscription};
+use crate::job_type::JobTypeId;
+use crate::model::{JobId, RunId, RunStatus};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{self, KeepAlive, Sse};
@@ -15,88 +17,53 @@ use futures_util::stream::{self, Stream};
 use serde_json::json;
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use tokio::sync::broadcast::error::RecvError;
-
-/// What a subscriber wants to see.
-#[derive(Debug, Clone, Default)]
-struct Filter {
-    tenant: Option<TenantId>,
-    job_id: Option<String>,
-    run_id: Option<String>,
-    job_types: Vec<String>,
-    types: Vec<String>,
-    /// End the stream after this run reaches a terminal status.
-    until_run_ends: bool,
-}
-
-impl Filter {
-    fn matches(&self, e: &Event) -> bool {
-        e.tenant
-            .as_ref()
-            .is_none_or(|t| Some(t) == self.tenant.as_ref())
-            && self
-                .job_id
-                .as_ref()
-                .is_none_or(|j| e.job_id.as_ref() == Some(j))
-            && self
-                .run_id
-                .as_ref()
-                .is_none_or(|r| e.run_id.as_ref() == Some(r))
-            && (self.job_types.is_empty()
-                || e.job_type
-                    .as_ref()
-                    .is_some_and(|t| self.job_types.contains(t)))
-            && (self.types.is_empty() || self.types.iter().any(|t| t == e.kind))
-    }
-
-    fn ends_with(&self, e: &Event) -> bool {
-        self.until_run_ends
-            && e.kind == "job_run.status_changed"
-            && serde_json::from_value::<RunStatus>(e.data["status"].clone())
-                .is_ok_and(RunStatus::is_terminal)
-    }
-}
 
 fn to_sse(e: &Event) -> sse::Event {
     sse::Event::default()
         .id(e.id.to_string())
-        .event(e.kind)
+        .event(e.kind.as_str())
         .data(serde_json::to_string(e).expect("events serialise"))
+}
+
+/// Whether `e` ends a one-run stream: its run reached a terminal status.
+fn ends_run(e: &Event) -> bool {
+    e.kind == EventKind::RunStatusChanged
+        && serde_json::from_value::<RunStatus>(e.data["status"].clone())
+            .is_ok_and(RunStatus::is_terminal)
 }
 
 struct Feed {
     closed: tokio::sync::watch::Receiver<bool>,
-    state: AppState,
     sub: Subscription,
     first: VecDeque<sse::Event>,
     last: u64,
-    filter: Filter,
+    /// End the stream after its run reaches a terminal status.
+    until_run_ends: bool,
     done: bool,
 }
 
-/// The events of `sub` that pass `filter`, after the `first` ones.
+/// The `first` events, then the subscription's.
 fn feed(
-    state: AppState,
+    state: &AppState,
     sub: Subscription,
     first: VecDeque<sse::Event>,
     last: u64,
-    filter: Filter,
+    until_run_ends: bool,
     done: bool,
-) -> impl Stream<Item = Result<sse::Event, Infallible>> {
+) -> impl Stream<Item = Result<sse::Event, Infallible>> + use<> {
     let feed = Feed {
         closed: state.store.events().closed(),
-        state,
         sub,
         first,
         last,
-        filter,
+        until_run_ends,
         done,
     };
     stream::unfold(feed, |mut f| async move {
-        if let Some(e) = f.first.pop_front() {
-            return Some((Ok(e), f));
-        }
         loop {
+            if let Some(e) = f.first.pop_front() {
+                return Some((Ok(e), f));
+            }
             if f.done {
                 return None;
             }
@@ -105,26 +72,23 @@ fn feed(
                     continue;
                 }
                 f.last = e.id;
-                if f.filter.matches(&e) {
-                    f.done = f.filter.ends_with(&e);
-                    return Some((Ok(to_sse(&e)), f));
-                }
-                continue;
+                f.done = f.until_run_ends && ends_run(&e);
+                return Some((Ok(to_sse(&e)), f));
             }
             if *f.closed.borrow() {
                 return None;
             }
             let received = tokio::select! {
-                r = f.sub.live.recv() => r,
+                r = f.sub.recv() => r,
                 _ = f.closed.changed() => return None,
             };
             match received {
-                Ok(e) => f.sub.backlog.push_back(e),
-                // Fell behind the live buffer: re-read the window after the last id.
-                Err(RecvError::Lagged(_)) => {
-                    f.sub = f.state.store.events().subscribe(Some(f.last));
+                Received::Event(e) => f.sub.backlog.push_back(e),
+                // Fell behind its queue: re-read the window after the last id.
+                Received::Lagged => {
+                    f.sub.resume(f.last);
+                    f.first.extend(gap_event(&f.sub));
                 }
-                Err(RecvError::Closed) => return None,
             }
         }
     })
@@ -140,6 +104,16 @@ fn gap_event(sub: &Subscription) -> Option<sse::Event> {
             .to_string(),
         )
     })
+}
+
+/// A job type id in a filter: well-formed, or a 400 naming the parameter.
+struct JobTypeParam(String);
+
+impl std::str::FromStr for JobTypeParam {
+    type Err = crate::job_type::MetadataError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobTypeId::parse(s).map(|id| JobTypeParam(id.as_str().to_string()))
+    }
 }
 
 pub(super) async fn all(
@@ -161,16 +135,22 @@ pub(super) async fn all(
     // Both are checked; the header wins (it is what a reconnecting client sends).
     let after = header.or(q.one::<u64>("after")?);
     let filter = Filter {
-        tenant: Some(caller.tenant),
-        job_id: q.one("job_id")?,
-        run_id: q.one("run_id")?,
-        job_types: q.all("job_types").into_iter().map(String::from).collect(),
-        types: q.all("types").into_iter().map(String::from).collect(),
-        until_run_ends: false,
+        tenant: caller.tenant.clone(),
+        job_id: q.one::<JobId>("job_id")?,
+        run_id: q.one::<RunId>("run_id")?,
+        job_types: q
+            .parse_all::<JobTypeParam>("job_types")?
+            .into_iter()
+            .map(|t| t.0)
+            .collect(),
+        kinds: q.parse_all::<EventKind>("types")?,
     };
-    let sub = state.store.events().subscribe(after);
+    let sub = state
+        .store
+        .events()
+        .subscribe(&caller.token, filter, after)?;
     let first: VecDeque<sse::Event> = gap_event(&sub).into_iter().collect();
-    let stream = feed(state, sub, first, after.unwrap_or(0), filter, false);
+    let stream = feed(&state, sub, first, after.unwrap_or(0), false, false);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
@@ -179,8 +159,16 @@ pub(super) async fn run(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<sse::Event, Infallible>>>, ApiError> {
+    let run_id: RunId = super::extract::parse_id("job run", &id)?;
     // Subscribe first, then read the run: no change falls between the two.
-    let sub = state.store.events().subscribe(None);
+    let filter = Filter {
+        run_id: Some(run_id),
+        ..Filter::tenant(caller.tenant.clone())
+    };
+    let sub = state
+        .store
+        .events()
+        .subscribe(&caller.token, filter, None)?;
     let run = super::runs::load(&state, &caller, &id)?;
     let snapshot = sse::Event::default().event("job_run.snapshot").data(
         json!({
@@ -197,14 +185,8 @@ pub(super) async fn run(
         })
         .to_string(),
     );
-    let filter = Filter {
-        tenant: Some(caller.tenant),
-        run_id: Some(run.uuid.to_string()),
-        until_run_ends: true,
-        ..Filter::default()
-    };
     // A finished run's snapshot is the whole stream.
     let done = run.status.is_terminal();
-    let stream = feed(state, sub, VecDeque::from([snapshot]), 0, filter, done);
+    let stream = feed(&state, sub, VecDeque::from([snapshot]), 0, true, done);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

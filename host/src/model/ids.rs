@@ -65,6 +65,22 @@ uuid_id!(
 pub struct TenantId(pub String);
 
 impl TenantId {
+    /// A tenant name for a new token: 1 to 64 letters, digits, `_`, `-` or `.`.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        let ok = (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if ok {
+            Ok(TenantId(name.to_string()))
+        } else {
+            Err(format!(
+                "tenant `{}` is invalid: use 1 to 64 letters, digits, `_`, `-` or `.`",
+                name.chars().take(80).collect::<String>()
+            ))
+        }
+    }
+
     /// Storage key prefix: the name's length, then the name, so that no
     /// tenant's prefix is a prefix of another's.
     pub fn key_prefix(&self) -> Vec<u8> {

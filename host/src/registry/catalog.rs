@@ -6,6 +6,7 @@
 
 use super::watch::DirState;
 use super::{LoadError, LoadFailure, Plugin, Registry};
+use crate::events::EventKind;
 use crate::metrics::Metrics;
 use crate::model::{
     PluginOrigin, PluginRecord, PluginStatus, RegistryEvent, RegistryEventKind, Timestamp, now,
@@ -14,7 +15,6 @@ use crate::runtime::{CompiledFrom, Runtime};
 use crate::store::{Store, StoreError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -210,14 +210,18 @@ impl Catalog {
             tracing::error!(error = %e, "recording a registry event failed");
         }
         let kind = match (event.kind, event.status) {
-            (RegistryEventKind::Published | RegistryEventKind::Loaded, _) => "job_type.published",
-            (RegistryEventKind::Replaced, _) => "job_type.replaced",
-            (RegistryEventKind::Removed, _) => "job_type.removed",
-            (RegistryEventKind::StatusChanged, Some(PluginStatus::Deprecated)) => {
-                "job_type.deprecated"
+            (RegistryEventKind::Published | RegistryEventKind::Loaded, _) => {
+                EventKind::JobTypePublished
             }
-            (RegistryEventKind::StatusChanged, Some(PluginStatus::Yanked)) => "job_type.yanked",
-            (RegistryEventKind::StatusChanged, _) => "job_type.activated",
+            (RegistryEventKind::Replaced, _) => EventKind::JobTypeReplaced,
+            (RegistryEventKind::Removed, _) => EventKind::JobTypeRemoved,
+            (RegistryEventKind::StatusChanged, Some(PluginStatus::Deprecated)) => {
+                EventKind::JobTypeDeprecated
+            }
+            (RegistryEventKind::StatusChanged, Some(PluginStatus::Yanked)) => {
+                EventKind::JobTypeYanked
+            }
+            (RegistryEventKind::StatusChanged, _) => EventKind::JobTypeActivated,
             (RegistryEventKind::LoadFailed, _) => return,
         };
         if let Some(job_type) = &event.job_type {
@@ -259,7 +263,11 @@ impl Catalog {
                 existing.sha256()
             )));
         }
-        write_atomically(&self.published.join(format!("{sha256}.wasm")), bytes)?;
+        crate::durable::write_atomically(
+            &self.published.join(format!("{sha256}.wasm")),
+            &[bytes],
+            0o644,
+        )?;
         let at = now();
         let record = PluginRecord {
             job_type: job_type.clone(),
@@ -428,17 +436,4 @@ pub(super) fn event(
         message,
         at: now(),
     }
-}
-
-/// Writes a file whole or not at all: a synced temporary file, renamed.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }

@@ -7,10 +7,12 @@
 mod catalog;
 mod integers;
 mod plugin;
+mod violations;
 mod watch;
 
 pub use catalog::{Catalog, CatalogError, PluginView};
-pub use plugin::{ConfigError, Plugin, Violation};
+pub use plugin::{ConfigError, Plugin};
+pub use violations::Violation;
 pub use watch::Watcher;
 
 use crate::job_type::{JobTypeId, JobTypeInfo, MetadataError};

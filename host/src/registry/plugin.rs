@@ -1,10 +1,10 @@
 //! A loaded plugin: its validated metadata, its compiled component and the
 //! compiled validator of its config schema.
 
+use super::violations::Violation;
 use crate::job_type::JobTypeInfo;
 use crate::model::PluginOrigin;
 use crate::runtime::Compiled;
-use serde::Serialize;
 use serde_json::Value;
 
 /// Most schema violations reported for one config.
@@ -22,15 +22,6 @@ pub struct Plugin {
     /// What kind of source that is.
     pub origin: PluginOrigin,
     validator: jsonschema::Validator,
-}
-
-/// One place where a config breaks its schema.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Violation {
-    /// JSON Pointer into the config (`""` is the whole config).
-    pub pointer: String,
-    /// What is wrong there.
-    pub message: String,
 }
 
 /// Why a config was refused.
@@ -117,11 +108,8 @@ impl Plugin {
         let violations: Vec<Violation> = self
             .validator
             .iter_errors(config)
+            .flat_map(|e| super::violations::from_error(&e, &self.info.json_schema))
             .take(MAX_VIOLATIONS)
-            .map(|e| Violation {
-                pointer: e.instance_path().to_string(),
-                message: e.to_string(),
-            })
             .collect();
         if violations.is_empty() {
             super::integers::normalise(config, &self.info.json_schema);

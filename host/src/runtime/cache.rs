@@ -6,7 +6,6 @@
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"JHCWASM1";
@@ -57,14 +56,8 @@ impl ArtifactCache {
 
     /// Stores an artifact atomically: a temporary file, synced, then renamed.
     pub fn store(&self, digest: &str, artifact: &[u8]) -> std::io::Result<()> {
-        let path = self.path_for(digest);
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(MAGIC)?;
-        file.write_all(&Sha256::digest(artifact))?;
-        file.write_all(artifact)?;
-        file.sync_all()?;
-        fs::rename(&tmp, &path)
+        let check = Sha256::digest(artifact);
+        crate::durable::write_atomically(&self.path_for(digest), &[MAGIC, &check, artifact], 0o644)
     }
 
     /// Removes every artifact whose component digest is not in `keep`.

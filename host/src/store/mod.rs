@@ -152,6 +152,12 @@ impl Store {
         &self.events
     }
 
+    /// Whether the database answers a read (readiness).
+    pub fn check(&self) -> Result<(), StoreError> {
+        self.runs.first()?;
+        Ok(())
+    }
+
     /// Waits until every write made so far is on disk.
     pub async fn flush(&self) -> Result<(), StoreError> {
         Ok(self.commit.flush().await?)

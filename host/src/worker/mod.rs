@@ -202,6 +202,14 @@ impl Workers {
         !running.contains_key(&id)
     }
 
+    /// Worker threads alive, and how many were started; none count while
+    /// the pool is shutting down.
+    pub fn alive(&self) -> (usize, usize) {
+        let stopping = self.shared.stopping.load(Ordering::SeqCst);
+        let up = self.threads.iter().filter(|t| !t.is_finished()).count();
+        (if stopping { 0 } else { up }, self.threads.len())
+    }
+
     /// Runs executing now.
     pub fn running(&self) -> usize {
         lock(&self.shared.running).len()

@@ -1,6 +1,8 @@
 //! The command line: `jobhost plugin inspect|validate FILE` and
 //! `jobhost run FILE --config JSON`. Parsing lives here; `main` only calls [`main`].
 
+mod token;
+
 use crate::registry::{ConfigError, Plugin, Registry};
 use crate::runtime::{
     CancelToken, Ceilings, LogEntry, Outcome, RunObserver, RunRequest, Runtime, RuntimeConfig,
@@ -54,7 +56,7 @@ enum Command {
     Serve(ServeArgs),
     /// Manage bearer tokens.
     #[command(subcommand)]
-    Token(TokenCommand),
+    Token(token::TokenCommand),
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +129,15 @@ struct ServeArgs {
     /// Hours run logs are kept after the run was created.
     #[arg(long, env = "JOBHOST_LOG_RETENTION_HOURS", default_value_t = 168)]
     log_retention_hours: u64,
+    /// Event streams (`GET /events`, `GET /job-runs/{id}/events`) one token
+    /// may hold open; past it a new one gets 429.
+    #[arg(long, env = "JOBHOST_MAX_STREAMS_PER_TOKEN", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_streams_per_token: u32,
+    /// Event streams one tenant's tokens may hold open together.
+    #[arg(long, env = "JOBHOST_MAX_STREAMS_PER_TENANT", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_streams_per_tenant: u32,
     /// Largest JSON request body accepted, in bytes (a job's config travels
     /// in one, and is stored with the job and each of its runs).
     #[arg(long, env = "JOBHOST_MAX_BODY_BYTES", default_value_t = crate::api::DEFAULT_MAX_BODY_BYTES as u64,
@@ -135,25 +146,6 @@ struct ServeArgs {
     /// Largest component accepted (uploads and files), in bytes.
     #[arg(long, env = "JOBHOST_MAX_PLUGIN_BYTES", default_value_t = 32 << 20)]
     max_plugin_bytes: usize,
-}
-
-#[derive(Debug, Subcommand)]
-enum TokenCommand {
-    /// Create a token and print it (only its digest is stored).
-    Create {
-        /// The user's email, recorded as `created_by`.
-        #[arg(long)]
-        user: String,
-        /// The tenant the token is scoped to.
-        #[arg(long, default_value = "default")]
-        tenant: String,
-        /// operator (manages job types and reads /metrics for all tenants), admin, user or agent.
-        #[arg(long, default_value = "user")]
-        role: crate::auth::Role,
-        /// Token file; default DATA_DIR/tokens.json.
-        #[arg(long, env = "JOBHOST_TOKENS_FILE")]
-        tokens_file: Option<PathBuf>,
-    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -323,6 +315,10 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                 metrics_public: args.metrics_public,
                 job_creates_per_minute: args.job_create_rate,
                 max_body_bytes: args.max_body_bytes as usize,
+                streams: crate::events::StreamLimits {
+                    per_token: args.max_streams_per_token as usize,
+                    per_tenant: args.max_streams_per_tenant as usize,
+                },
                 http: crate::listener::Limits {
                     header_read_timeout: Duration::from_millis(args.header_timeout_ms.max(1)),
                     ..crate::listener::Limits::default()
@@ -338,17 +334,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
             })?;
             Ok(0)
         }
-        Command::Token(TokenCommand::Create {
-            user,
-            tenant,
-            role,
-            tokens_file,
-        }) => {
-            let path = tokens_file.unwrap_or_else(|| cli.common.data_dir.join("tokens.json"));
-            let token = crate::auth::Tokens::add(&path, &user, &tenant, role)?;
-            println!("{token}");
-            Ok(0)
-        }
+        Command::Token(command) => token::main(command, &cli.common.data_dir),
     }
 }
 
