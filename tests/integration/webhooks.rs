@@ -183,6 +183,17 @@ fn failed_deliveries_are_retried_with_backoff_and_recorded() {
         "{failed}"
     );
     assert_eq!(down.got().len(), 3);
+
+    // Nobody listens: the run records the cause, not only that sending failed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", closed.local_addr().unwrap());
+    drop(closed);
+    let r = user.post("/job-runs", &json!({"job_id": job, "callback_url": url}));
+    let run = r.body["uuid"].as_str().unwrap().to_string();
+    let failed = wait_for(&user, &run, |r| r["callback_error"].is_string());
+    let why = failed["callback_error"].as_str().unwrap();
+    assert!(why.starts_with("connection refused ("), "{why}");
+    assert_eq!(failed["callback_status_code"], Value::Null);
 }
 
 #[test]

@@ -40,7 +40,7 @@ fn reason(e: &LoadError) -> &'static str {
             CompileError::UnknownEncoding(_) => "unknown_encoding",
             CompileError::Invalid(_) => "invalid_component",
             CompileError::OverCodeCap(_) => "code_too_large",
-            CompileError::WrongWorld(_) => "wrong_world",
+            CompileError::WrongWorld { .. } => "wrong_world",
             CompileError::MissingExports(_) => "missing_exports",
             CompileError::Timeout { .. } => "compile_timeout",
             CompileError::Worker(_) => "compile_failed",

@@ -44,8 +44,15 @@ pub enum CompileError {
     #[error("not a valid component: {0}")]
     Invalid(String),
     /// It imports something jobhost does not provide.
-    #[error("the component does not fit the jobhost:plugin/job-plugin world: {0}")]
-    WrongWorld(String),
+    #[error("{}", wrong_world(missing, imports, detail))]
+    WrongWorld {
+        /// Packages it imports from that jobhost provides none of (`wasi:http`).
+        missing: Vec<String>,
+        /// Its imports from those packages.
+        imports: Vec<String>,
+        /// The linker's words.
+        detail: String,
+    },
     /// Its code breaks a cap that bounds compilation.
     #[error("the component's code is too large to compile safely: {0}")]
     OverCodeCap(String),
@@ -227,10 +234,14 @@ impl Engine {
                 (component, CompiledFrom::Compiler)
             }
         };
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| CompileError::WrongWorld(format!("{e:#}")))?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            let (missing, imports) = unprovided(&component, &self.engine);
+            CompileError::WrongWorld {
+                missing,
+                imports,
+                detail: format!("{e:#}"),
+            }
+        })?;
         let pre =
             JobPluginPre::new(pre).map_err(|e| CompileError::MissingExports(format!("{e:#}")))?;
         Ok(Compiled {
@@ -266,6 +277,53 @@ impl Drop for Engine {
             let _ = t.join();
         }
     }
+}
+
+/// Packages whose interfaces the linker provides (WASI 0.2 as wasmtime-wasi
+/// adds it, with nothing granted, and the jobhost contract).
+const PROVIDED_PACKAGES: [&str; 7] = [
+    "wasi:cli",
+    "wasi:clocks",
+    "wasi:filesystem",
+    "wasi:io",
+    "wasi:random",
+    "wasi:sockets",
+    "jobhost:plugin",
+];
+
+/// The packages `component` imports from that jobhost provides nothing of,
+/// and those imports.
+fn unprovided(component: &Component, engine: &wasmtime::Engine) -> (Vec<String>, Vec<String>) {
+    let mut packages: Vec<String> = Vec::new();
+    let mut imports = Vec::new();
+    for (name, _) in component.component_type().imports(engine) {
+        let package = name.split('/').next().unwrap_or(name);
+        let package = package.split('@').next().unwrap_or(package);
+        if !PROVIDED_PACKAGES.contains(&package) {
+            imports.push(name.to_string());
+            if !packages.iter().any(|p| p == package) {
+                packages.push(package.to_string());
+            }
+        }
+    }
+    (packages, imports)
+}
+
+/// What a plugin author reads when a component imports something jobhost
+/// does not provide.
+fn wrong_world(missing: &[String], imports: &[String], detail: &str) -> String {
+    if missing.is_empty() {
+        return format!("the component does not fit the jobhost:plugin/job-plugin world: {detail}");
+    }
+    let names: Vec<String> = missing.iter().map(|p| format!("`{p}`")).collect();
+    format!(
+        "jobhost provides no {} to plugins (the component imports {}): a job type may use only \
+         WASI's cli, clocks, filesystem, io, random and sockets interfaces (with no files, \
+         network or environment granted) and the jobhost:plugin contract; build it without the \
+         dependency that brings these imports in (the linker says: {detail})",
+        names.join(", "),
+        imports.join(", ")
+    )
 }
 
 fn check_header(bytes: &[u8]) -> Result<(), CompileError> {
