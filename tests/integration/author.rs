@@ -91,6 +91,8 @@ fn a_new_plugin_builds_publishes_and_runs() {
         schema[0]["json_schema"]["properties"]["name"]["description"],
         "Who to greet."
     );
+    // Agents may not create it until its author says so.
+    assert_eq!(schema[0]["creatable_by_agent"], false);
     let job = api.job("greeter", json!({"name": "Ada", "times": 2}));
     let run = api.trigger(&job, None);
     let done = api.wait_done(&run);
@@ -106,4 +108,13 @@ fn a_new_plugin_builds_publishes_and_runs() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("operator"));
+    let help = Command::new(JOBHOST)
+        .args(["plugin", "publish", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("operator") && !help.contains("admin"),
+        "{help}"
+    );
 }

@@ -69,12 +69,14 @@ fn json_select_filters_and_reports_bad_pointers() {
         completed(&report.outcome)["result"],
         json!([{"n": 3}, {"n": 5}])
     );
-    let (report, _) = run(&rt, &p, json!({"document": doc, "select": "items"}));
-    assert!(
-        matches!(report.outcome, Outcome::InvalidConfig(ref m) if m.contains("JSON Pointer")),
-        "{:?}",
-        report.outcome
-    );
+    // A pointer that is not one breaks the schema: refused before anything runs.
+    let mut bad = json!({"document": doc, "select": "items"});
+    let Err(jobhost::registry::ConfigError::Schema { violations, .. }) =
+        p.validate_config(&mut bad)
+    else {
+        panic!("`items` is not a JSON Pointer")
+    };
+    assert_eq!(violations[0].pointer, "/select");
 }
 
 #[test]
@@ -147,14 +149,15 @@ fn config_violations_name_their_place() {
     assert!(pointers.contains(&"/text"), "{violations:?}");
     assert!(pointers.contains(&"/colour"), "{violations:?}");
     let mut typo = json!({"text": "x", "topn": 3});
-    let Err(jobhost::registry::ConfigError::Schema { violations, .. }) =
-        p.validate_config(&mut typo)
+    let Err(jobhost::registry::ConfigError::Schema {
+        violations: typos, ..
+    }) = p.validate_config(&mut typo)
     else {
         panic!("`topn` is refused")
     };
-    assert_eq!(violations[0].pointer, "/topn");
-    assert_eq!(violations[0].did_you_mean.as_deref(), Some("top_n"));
-    assert!(violations[0].message.contains("did you mean `top_n`?"));
+    assert_eq!(typos[0].pointer, "/topn");
+    assert_eq!(typos[0].did_you_mean.as_deref(), Some("top_n"));
+    assert!(typos[0].message.contains("did you mean `top_n`?"));
     assert!(
         violations.iter().any(|v| v.message.contains("text")),
         "missing `text` is reported: {violations:?}"

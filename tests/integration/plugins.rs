@@ -82,6 +82,10 @@ fn publish_pin_upgrade_yank_delete_and_restart() {
     assert_eq!(tenant_admin.delete("/plugins/text_stats/1.0.0").status, 403);
     let r = publish(&operator, v1.clone());
     assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.header("location"),
+        Some("/api/v1/plugins/versioned/1.1.1")
+    );
     assert_eq!(r.body["job_type"], "versioned");
     assert_eq!(r.body["version"], "1.1.1");
     assert_eq!(r.body["sha256"], hex::encode(Sha256::digest(&v1)));

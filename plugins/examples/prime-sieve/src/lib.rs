@@ -148,6 +148,10 @@ impl Job for PrimeSieve {
         let mut marks = Vec::with_capacity(config.segment_size as usize);
         let mut segments = 0u64;
         let mut last_percent = u8::MAX;
+        // Reported when the percentage moves, and at least this often, so a
+        // long run's message (primes found so far) keeps moving too.
+        let every = std::time::Duration::from_millis(500);
+        let mut last_report = std::time::Instant::now();
         while state.next < config.limit {
             if ctx.cancelled() {
                 ctx.warn(&format!("cancelled at {}", state.next));
@@ -159,12 +163,13 @@ impl Job for PrimeSieve {
                 ctx.save_checkpoint_json(&state);
             }
             let percent = (state.next as u128 * 100 / config.limit as u128) as u8;
-            if percent != last_percent {
+            if percent != last_percent || last_report.elapsed() >= every {
                 ctx.progress(
                     percent,
                     &format!("{} primes below {}", state.count, state.next),
                 );
                 last_percent = percent;
+                last_report = std::time::Instant::now();
             }
         }
         Ok(Output {
