@@ -185,7 +185,7 @@ fn failed_deliveries_are_retried_with_backoff_and_recorded() {
     assert_eq!(down.got().len(), 3);
 
     // Nobody listens: the run records the cause, not only that sending failed.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", closed.local_addr().unwrap());
     drop(closed);
     let r = user.post("/job-runs", &json!({"job_id": job, "callback_url": url}));
