@@ -4,6 +4,7 @@
 
 use crate::server::Server;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -172,6 +173,23 @@ fn admins_manage_their_tenants_tokens_and_operators_everyones() {
     );
     assert_eq!(s.api(&s.user).get("/tokens").status, 403);
 
+    // A token cannot revoke itself over the API (that could lock the last
+    // operator out); another token can.
+    assert_eq!(
+        s.api(&token).get("/tokens").status,
+        403,
+        "agents do not manage tokens"
+    );
+    let own_id = &hex::encode(Sha256::digest(s.admin.as_bytes()))[..16];
+    assert!(ids(&mine).iter().any(|i| i == own_id));
+    let r = admin.delete(&format!("/tokens/{own_id}"));
+    assert_eq!(
+        (r.status, r.body["error"]["type"].as_str()),
+        (409, Some("token_in_use")),
+        "{}",
+        r.body
+    );
+    assert_eq!(admin.get("/jobs").status, 200);
     let r = admin.delete(&format!("/tokens/{id}"));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(s.api(&token).get("/jobs").status, 401, "refused at once");

@@ -122,6 +122,18 @@ pub(super) async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     admin(&caller)?;
+    if id == caller.token {
+        // Revoking it would lock the caller out mid-request; the last
+        // operator token could never be replaced over the API again.
+        return Err(ApiError::Conflict {
+            kind: "token_in_use",
+            message: format!(
+                "token {id} is the one this request was made with; revoke it with another \
+                 token or with `jobhost token revoke {id}`"
+            ),
+            details: json!({"id": id}),
+        });
+    }
     let who = caller.clone();
     let revoked = change(&state, {
         let id = id.clone();
