@@ -51,6 +51,16 @@ impl std::str::FromStr for Role {
 }
 
 impl Role {
+    /// The role's name, as tokens and the API spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+            Role::User => "user",
+            Role::Agent => "agent",
+        }
+    }
+
     /// Administers its tenant (operators do too).
     pub fn is_admin(self) -> bool {
         matches!(self, Role::Operator | Role::Admin)

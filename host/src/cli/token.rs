@@ -71,8 +71,9 @@ pub(super) fn main(command: TokenCommand, data_dir: &Path) -> anyhow::Result<i32
             let (token, entry) = file::create(&path, &user, &tenant, role)?;
             println!("{token}");
             eprintln!(
-                "created {role:?} token {} for {user} in tenant {tenant}, in {} \
+                "created {} token {} for {user} in tenant {tenant}, in {} \
                  (shown only once; a server using that file accepts it within a second)",
+                role.as_str(),
                 entry.id(),
                 path.display()
             );
@@ -99,8 +100,8 @@ pub(super) fn main(command: TokenCommand, data_dir: &Path) -> anyhow::Result<i32
                 println!(
                     "{:<16}  {:<8}  {:<16}  {:<25}  {}",
                     e.id(),
-                    format!("{:?}", e.role).to_lowercase(),
-                    e.tenant,
+                    e.role.as_str(),
+                    e.tenant.0,
                     created,
                     e.user
                 );
