@@ -92,13 +92,13 @@ pub(super) fn main(command: TokenCommand, data_dir: &Path) -> anyhow::Result<i32
                 return Ok(0);
             }
             println!(
-                "{:<16}  {:<8}  {:<16}  {:<25}  user",
+                "{:<16}  {:<8}  {:<16}  {:<27}  user",
                 "id", "role", "tenant", "created"
             );
             for e in &tokens {
                 let created = e.view()["created_at"].as_str().unwrap_or("-").to_string();
                 println!(
-                    "{:<16}  {:<8}  {:<16}  {:<25}  {}",
+                    "{:<16}  {:<8}  {:<16}  {:<27}  {}",
                     e.id(),
                     e.role.as_str(),
                     e.tenant.0,
