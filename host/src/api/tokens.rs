@@ -74,7 +74,11 @@ pub(super) async fn list(
     admin(&caller)?;
     q.only(&["tenant"])?;
     let tenant: Option<String> = q.one("tenant")?;
-    let entries = change(&state, |path| Ok(file::read(path)?.tokens)).await?;
+    let tokens = state.tokens.clone();
+    let entries = tokio::task::spawn_blocking(move || file::read(tokens.path()))
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading the token file failed: {e}")))??
+        .tokens;
     let items: Vec<Value> = entries
         .iter()
         .filter(|e| manages(&caller, e))
