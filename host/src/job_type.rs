@@ -1,6 +1,7 @@
 //! Job types as the host knows them: a validated id, a semver version and the
 //! metadata a plugin described, with the limits the host will enforce.
 
+use crate::model::{Capabilities, RetryPolicy, SideEffects};
 use crate::runtime::{Ceilings, InterruptedPolicy, PluginInfo, RunLimits};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -106,6 +107,14 @@ pub struct JobTypeInfo {
     pub limits: RunLimits,
     /// What happens to a run interrupted by a host crash.
     pub interrupted: InterruptedPolicy,
+    /// What its runs may reach once approved.
+    pub capabilities: Capabilities,
+    /// Side-effect hints.
+    pub side_effects: SideEffects,
+    /// Default retry policy.
+    pub retry: Option<RetryPolicy>,
+    /// Contract version of the component.
+    pub contract: &'static str,
 }
 
 const MAX_NAME: usize = 200;
@@ -166,6 +175,10 @@ impl JobTypeInfo {
             creatable_by_agent: info.creatable_by_agent,
             visible_on_ui: info.visible_on_ui,
             interrupted: info.interrupted,
+            capabilities: info.capabilities,
+            side_effects: info.side_effects,
+            retry: info.retry,
+            contract: info.contract,
         })
     }
 }
@@ -218,6 +231,10 @@ mod tests {
             timeout_ms: Some(u64::MAX),
             memory_bytes: None,
             interrupted: InterruptedPolicy::Fail,
+            capabilities: Default::default(),
+            side_effects: Default::default(),
+            retry: None,
+            contract: "0.2.0",
         }
     }
 

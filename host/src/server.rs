@@ -61,6 +61,10 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Caps on open event streams.
     pub streams: crate::events::StreamLimits,
+    /// How plugin requests reach the network.
+    pub egress: Arc<crate::egress::Egress>,
+    /// Grants for plugins (`--grants`).
+    pub grants_file: Option<PathBuf>,
 }
 
 /// Runs the server until a shutdown signal.
@@ -83,6 +87,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
             timeout: config.compile_timeout,
             memory_bytes: crate::runtime::COMPILE_MEMORY_BYTES,
         }),
+        egress: config.egress.clone(),
         ..RuntimeConfig::default()
     })?);
     raise_open_files_limit();
@@ -201,6 +206,11 @@ fn load_catalog(
     {
         tracing::info!(dir = %dir.display(), "plugins directory does not exist (yet)");
     }
+    let file_grants = match &config.grants_file {
+        Some(path) => crate::registry::read_grants_file(path)
+            .map_err(|e| anyhow::anyhow!("reading the grants file: {e}"))?,
+        None => Default::default(),
+    };
     let (catalog, failures) = Catalog::open(
         runtime,
         store,
@@ -208,6 +218,7 @@ fn load_catalog(
         config.plugins_dir.clone(),
         config.bundled,
         metrics,
+        file_grants,
     )
     .context("loading the job types")?;
     for f in &failures {

@@ -119,6 +119,7 @@ fn a_lapsed_lease_is_taken_away_retried_and_the_old_attempt_fenced_out() {
         None,
         true,
         metrics.clone(),
+        Default::default(),
     )
     .unwrap();
     assert!(failures.is_empty());

@@ -294,7 +294,7 @@ fn broken_uploads_are_refused_with_a_reason() {
         ),
         (
             "another world",
-            wat::parse_str(r#"(component (import "wasi:http/outgoing-handler@0.2.0" (instance (export "handle" (func)))))"#).unwrap(),
+            wat::parse_str(r#"(component (import "wasi:keyvalue/store@0.2.0-draft" (instance (export "open" (func)))))"#).unwrap(),
             "wrong_world",
         ),
         ("no exports", wat::parse_str("(component)").unwrap(), "missing_exports"),

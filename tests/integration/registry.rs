@@ -32,16 +32,16 @@ fn a_core_module_instead_of_a_component() {
 
 #[test]
 fn a_component_of_another_world() {
-    let other = wat::parse_str(r#"(component (import "wasi:http/outgoing-handler@0.2.0" (instance (export "handle" (func)))))"#).unwrap();
+    let other = wat::parse_str(r#"(component (import "wasi:keyvalue/store@0.2.0-draft" (instance (export "open" (func)))))"#).unwrap();
     let err = load(&other).unwrap_err();
     assert!(
-        matches!(&err, LoadError::Compile(CompileError::WrongWorld { missing, .. }) if missing == &["wasi:http"]),
+        matches!(&err, LoadError::Compile(CompileError::WrongWorld { missing, .. }) if missing == &["wasi:keyvalue"]),
         "{err}"
     );
     let said = err.to_string();
     assert!(
-        said.starts_with("jobhost provides no `wasi:http` to plugins")
-            && said.contains("wasi:http/outgoing-handler@0.2.0")
+        said.starts_with("jobhost provides no `wasi:keyvalue` to plugins")
+            && said.contains("wasi:keyvalue/store@0.2.0-draft")
             && said.contains("the linker says:"),
         "{said}"
     );

@@ -5,8 +5,8 @@ use crate::events::SubscribeError;
 use crate::model::TransitionError;
 use crate::registry::ConfigError;
 use crate::store::{Record, StoreError};
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
 /// Every way a request can fail.

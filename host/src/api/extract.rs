@@ -7,8 +7,8 @@ use crate::auth::Caller;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header;
-use axum::http::request::Parts;
+use http::header;
+use http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 

@@ -5,7 +5,7 @@
 use super::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use http::StatusCode;
 use serde_json::{Value, json};
 
 pub(super) async fn live() -> Json<Value> {

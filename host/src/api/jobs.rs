@@ -6,12 +6,12 @@ use super::{ApiError, AppState, paging, runs};
 use crate::auth::{Caller, Role};
 use crate::events::EventKind;
 use crate::model::{Job, JobId, PluginStatus, now};
-use crate::registry::Plugin;
+use crate::registry::{ApprovalState, Plugin, Registry};
 use crate::store::JobFilter;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -194,7 +194,48 @@ fn resolve(
              (GET /api/v1/jobs/schemas?creatable_by_agent=true lists them)"
         )));
     }
+    approved(&registry, plugin)?;
     Ok(plugin.clone())
+}
+
+/// 409 when `plugin` declares capabilities no operator approved: it takes
+/// no new jobs or runs until one does.
+pub(super) fn approved(registry: &Registry, plugin: &Plugin) -> Result<(), ApiError> {
+    let approval = registry.approval(plugin);
+    if approval.state != ApprovalState::Pending {
+        return Ok(());
+    }
+    let (job_type, version) = (plugin.info.job_type.as_str(), &plugin.info.version);
+    let mut awaiting: Vec<String> = approval
+        .awaiting
+        .http
+        .iter()
+        .map(|h| match h.as_str() {
+            "operator_chosen" => "HTTP destinations chosen by the operator".to_string(),
+            url => format!("HTTP destination {url}"),
+        })
+        .collect();
+    awaiting.extend(
+        approval
+            .awaiting
+            .secrets
+            .iter()
+            .map(|s| format!("secret `{s}`")),
+    );
+    Err(ApiError::Conflict {
+        kind: "approval_pending",
+        message: format!(
+            "job type `{job_type}` {version} declares capabilities no operator has approved \
+             yet ({}); an operator approves them with PATCH /api/v1/plugins/{job_type}/{version} \
+             and {{\"grants\": {{\"http\": [...], \"secrets\": [...]}}}}",
+            awaiting.join(", ")
+        ),
+        details: json!({
+            "job_type": job_type,
+            "version": version.to_string(),
+            "awaiting": approval.awaiting,
+        }),
+    })
 }
 
 /// The loaded plugin a job is pinned to, or 409.

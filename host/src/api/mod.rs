@@ -147,31 +147,26 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn openapi() -> impl axum::response::IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
-    )
+    ([(http::header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
+async fn not_found(uri: http::Uri) -> ApiError {
     ApiError::NotFound {
         kind: "route",
         id: uri.path().to_string(),
     }
 }
 
-async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+async fn method_not_allowed(method: http::Method, uri: http::Uri) -> ApiError {
     ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
 }
 
 /// A 201 answer: `body`, with `Location` naming where the new resource is read.
 pub(crate) fn created(location: String, body: impl serde::Serialize) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let mut response = (axum::http::StatusCode::CREATED, axum::Json(body)).into_response();
-    if let Ok(value) = axum::http::HeaderValue::try_from(location) {
-        response
-            .headers_mut()
-            .insert(axum::http::header::LOCATION, value);
+    let mut response = (http::StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(value) = http::HeaderValue::try_from(location) {
+        response.headers_mut().insert(http::header::LOCATION, value);
     }
     response
 }

@@ -4,9 +4,9 @@
 use super::{ApiError, AppState};
 use crate::auth::{Caller, Role};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use http::{StatusCode, header};
 use std::time::Instant;
 
 /// Largest request head (target plus headers) a handler sees; the listener

@@ -5,13 +5,13 @@
 use super::extract::{Body, QueryPairs};
 use super::{ApiError, AppState};
 use crate::auth::{Caller, Role};
-use crate::model::PluginStatus;
+use crate::model::{MAX_DESTINATIONS, Origin, PluginStatus, check_secret_name};
 use crate::registry::{CatalogError, LoadError, PluginView};
 use crate::runtime::CompileError;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -67,6 +67,14 @@ impl From<CatalogError> for ApiError {
             CatalogError::NotFound { job_type, version } => ApiError::NotFound {
                 kind: "plugin",
                 id: format!("{job_type}/{version}"),
+            },
+            CatalogError::Grant(problems) => ApiError::Unprocessable {
+                kind: "invalid_grant",
+                message: format!("grants: {}", problems.join("; ")),
+                details: json!({"violations": problems
+                    .iter()
+                    .map(|p| json!({"pointer": "/grants", "message": p}))
+                    .collect::<Vec<_>>()}),
             },
             CatalogError::NotDeletable(message) => ApiError::Conflict {
                 kind: "plugin_not_deletable",
@@ -162,31 +170,62 @@ pub(super) async fn get(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ChangeStatus {
-    status: String,
+pub(super) struct ChangeVersion {
+    #[serde(default)]
+    status: Option<String>,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    grants: Option<Grants>,
+}
+
+/// What an operator approves for a version.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Grants {
+    #[serde(default)]
+    http: Vec<Origin>,
+    #[serde(default)]
+    secrets: Vec<String>,
 }
 
 /// Longest status reason kept.
 const MAX_REASON: usize = 1000;
 
+/// `PATCH /plugins/{job_type}/{version}`: the status (admin or operator)
+/// and the grants (operator) of a version.
 pub(super) async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path((job_type, raw)): Path<(String, String)>,
-    Body(body): Body<ChangeStatus>,
+    Body(body): Body<ChangeVersion>,
 ) -> Result<Json<PluginView>, ApiError> {
-    require_operator(&caller, "changing a job type version's status")?;
     let v = version(&job_type, &raw)?;
-    let status = PluginStatus::parse(&body.status).ok_or_else(|| ApiError::Unprocessable {
-        kind: "invalid_field",
-        message: format!(
-            "status: `{}` is not one of active, deprecated, yanked",
-            body.status
-        ),
-        details: json!({"violations": [{"pointer": "/status", "message": "must be active, deprecated or yanked"}]}),
-    })?;
+    if body.status.is_none() && body.grants.is_none() {
+        return Err(ApiError::Unprocessable {
+            kind: "invalid_field",
+            message: "give `status`, `grants` or both".into(),
+            details: json!({"violations": [{"pointer": "", "message": "needs status or grants"}]}),
+        });
+    }
+    if body.status.is_none() && body.reason.is_some() {
+        return Err(ApiError::Unprocessable {
+            kind: "invalid_field",
+            message: "reason: a reason goes with a status".into(),
+            details: json!({"violations": [{"pointer": "/reason", "message": "needs status"}]}),
+        });
+    }
+    let status = match &body.status {
+        None => None,
+        Some(s) => {
+            require_operator(&caller, "changing a job type version's status")?;
+            Some(PluginStatus::parse(s).ok_or_else(|| ApiError::Unprocessable {
+                kind: "invalid_field",
+                message: format!("status: `{s}` is not one of active, deprecated, yanked"),
+                details: json!({"violations": [{"pointer": "/status", "message": "must be active, deprecated or yanked"}]}),
+            })?)
+        }
+    };
     if body.reason.as_ref().is_some_and(|r| r.len() > MAX_REASON) {
         return Err(ApiError::Unprocessable {
             kind: "invalid_field",
@@ -194,11 +233,39 @@ pub(super) async fn update(
             details: json!({"violations": [{"pointer": "/reason", "message": "too long"}]}),
         });
     }
+    if let Some(g) = &body.grants {
+        require_operator(&caller, "approving a job type version's capabilities")?;
+        if g.http.len() > MAX_DESTINATIONS {
+            return Err(invalid_grant(
+                "/grants/http",
+                format!("at most {MAX_DESTINATIONS} destinations may be granted"),
+            ));
+        }
+        for (i, s) in g.secrets.iter().enumerate() {
+            check_secret_name(s).map_err(|e| invalid_grant(&format!("/grants/secrets/{i}"), e))?;
+        }
+    }
     let catalog = state.catalog.clone();
-    let view =
-        blocking(move || catalog.set_status(&job_type, &v, status, body.reason, &caller.user))
-            .await?;
+    let view = blocking(move || {
+        let mut view = None;
+        if let Some(status) = status {
+            view = Some(catalog.set_status(&job_type, &v, status, body.reason, &caller.user)?);
+        }
+        if let Some(g) = body.grants {
+            view = Some(catalog.set_grant(&job_type, &v, g.http, g.secrets, &caller.user)?);
+        }
+        Ok(view.expect("status or grants was given"))
+    })
+    .await?;
     Ok(Json(view))
+}
+
+fn invalid_grant(pointer: &str, message: String) -> ApiError {
+    ApiError::Unprocessable {
+        kind: "invalid_grant",
+        message: format!("{pointer}: {message}"),
+        details: json!({"violations": [{"pointer": pointer, "message": message}]}),
+    }
 }
 
 pub(super) async fn delete(

@@ -51,6 +51,7 @@ pub(super) async fn create(
         });
     }
     let plugin = super::jobs::pinned(&state, &job)?;
+    super::jobs::approved(&state.catalog.snapshot(), &plugin)?;
     let mut config = job.config.clone();
     if let Some(overrides) = &body.config {
         if !overrides.is_object() {

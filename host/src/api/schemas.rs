@@ -8,8 +8,8 @@ use crate::auth::Caller;
 use crate::registry::{Plugin, Registry};
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use http::header;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 

@@ -1,6 +1,7 @@
 //! The command line: `jobhost plugin inspect|validate FILE` and
 //! `jobhost run FILE --config JSON`. Parsing lives here; `main` only calls [`main`].
 
+mod egress;
 mod token;
 
 use crate::registry::{ConfigError, Plugin, Registry};
@@ -61,6 +62,8 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct ServeArgs {
+    #[command(flatten)]
+    egress: egress::EgressArgs,
     /// Address to listen on.
     #[arg(long, env = "JOBHOST_LISTEN", default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
@@ -297,6 +300,8 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                         .unwrap_or_else(|| cli.common.data_dir.join("plugins")),
                 ),
                 data_dir: cli.common.data_dir,
+                egress: Arc::new(args.egress.egress()),
+                grants_file: args.egress.grants.clone(),
                 bundled: !args.no_bundled,
                 workers,
                 tenant_max_running: args
@@ -469,6 +474,7 @@ fn run(common: &Common, args: RunArgs) -> anyhow::Result<i32> {
         attempt: 1,
         checkpoint,
         limits,
+        access: Arc::default(),
     };
     let report = runtime.run(
         &plugin.compiled,

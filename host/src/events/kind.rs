@@ -27,11 +27,13 @@ pub enum EventKind {
     JobTypeYanked,
     /// A job type version was made active again.
     JobTypeActivated,
+    /// An operator approved capabilities of a job type version.
+    JobTypeApproved,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::JobCreated,
         EventKind::JobUpdated,
         EventKind::JobDeleted,
@@ -43,6 +45,7 @@ impl EventKind {
         EventKind::JobTypeDeprecated,
         EventKind::JobTypeYanked,
         EventKind::JobTypeActivated,
+        EventKind::JobTypeApproved,
     ];
 
     /// The name served in the stream's `event:` field and the `type` key.
@@ -59,6 +62,7 @@ impl EventKind {
             EventKind::JobTypeDeprecated => "job_type.deprecated",
             EventKind::JobTypeYanked => "job_type.yanked",
             EventKind::JobTypeActivated => "job_type.activated",
+            EventKind::JobTypeApproved => "job_type.approved",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Records of published job type versions and of changes to the registry.
 
+use super::capabilities::Grant;
 use super::records::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -70,6 +71,9 @@ pub struct PluginRecord {
         with = "time::serde::rfc3339::option"
     )]
     pub published_at: Option<Timestamp>,
+    /// What an operator approved for it over the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Grant>,
     /// Last change.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: Timestamp,
@@ -89,6 +93,8 @@ pub enum RegistryEventKind {
     Removed,
     /// A status changed.
     StatusChanged,
+    /// An operator approved capabilities of a version.
+    Approved,
     /// A file in the plugins directory could not be loaded; it is ignored.
     LoadFailed,
 }

@@ -9,12 +9,14 @@ use super::{LoadError, LoadFailure, Plugin, Registry};
 use crate::events::EventKind;
 use crate::metrics::Metrics;
 use crate::model::{
-    PluginOrigin, PluginRecord, PluginStatus, RegistryEvent, RegistryEventKind, Timestamp, now,
+    Capabilities, Grant, GrantSource, HttpNeeds, Origin, PluginOrigin, PluginRecord, PluginStatus,
+    RegistryEvent, RegistryEventKind, RetryPolicy, SideEffects, Timestamp, now,
 };
 use crate::runtime::{CompiledFrom, Runtime};
 use crate::store::{Store, StoreError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -35,6 +37,9 @@ pub enum CatalogError {
         /// The version.
         version: String,
     },
+    /// A grant names what the version does not declare.
+    #[error("{}", .0.join("; "))]
+    Grant(Vec<String>),
     /// The version is not one that can be deleted over the API.
     #[error("{0}")]
     NotDeletable(String),
@@ -72,6 +77,16 @@ pub struct PluginView {
     /// When it was published.
     #[serde(with = "time::serde::rfc3339::option")]
     pub published_at: Option<Timestamp>,
+    /// The contract version the component was built against.
+    pub contract: &'static str,
+    /// What its runs may reach once approved.
+    pub capabilities: Capabilities,
+    /// Whether an operator approved it, and what.
+    pub approval: super::Approval,
+    /// Side-effect hints.
+    pub side_effects: SideEffects,
+    /// Default retry policy.
+    pub retry: Option<RetryPolicy>,
 }
 
 /// The live registry.
@@ -101,6 +116,7 @@ impl Catalog {
         dir: Option<PathBuf>,
         bundled: bool,
         metrics: Arc<Metrics>,
+        file_grants: BTreeMap<(String, semver::Version), Grant>,
     ) -> Result<(Catalog, Vec<LoadFailure>), CatalogError> {
         let published = data_dir.join("published");
         std::fs::create_dir_all(&published)?;
@@ -156,11 +172,20 @@ impl Catalog {
             let mut state = catalog.lock();
             failures.extend(catalog.scan_dir(&mut state, &mut registry, false));
         }
+        for ((job_type, version), grant) in file_grants {
+            registry.set_grant(&job_type, &version, Some(grant));
+        }
         for r in &records {
-            if registry.get(&r.job_type, &r.version).is_some() {
+            if let Some(p) = registry.get(&r.job_type, &r.version).cloned() {
                 registry.set_status(&r.job_type, &r.version, r.status);
+                if let Some(g) = &r.grant
+                    && g.sha256.as_deref().is_none_or(|d| d == p.sha256())
+                {
+                    registry.set_grant(&r.job_type, &r.version, Some(g.clone()));
+                }
             }
         }
+        registry.grant_bundled();
         let keep: Vec<&str> = registry.all().map(|p| p.sha256()).collect();
         match catalog.runtime.retain_cached(&keep) {
             Ok(0) => {}
@@ -222,6 +247,7 @@ impl Catalog {
                 EventKind::JobTypeYanked
             }
             (RegistryEventKind::StatusChanged, _) => EventKind::JobTypeActivated,
+            (RegistryEventKind::Approved, _) => EventKind::JobTypeApproved,
             (RegistryEventKind::LoadFailed, _) => return,
         };
         if let Some(job_type) = &event.job_type {
@@ -279,6 +305,7 @@ impl Catalog {
             status_reason: None,
             published_by: Some(actor.to_string()),
             published_at: Some(at),
+            grant: None,
             updated_at: at,
         };
         self.store.put_plugin(&record)?;
@@ -316,6 +343,94 @@ impl Catalog {
         self.store.flush_blocking()?;
         let mut next = (*current).clone();
         next.set_status(job_type, version, status);
+        self.swap(next);
+        self.view(&self.snapshot(), &plugin)
+    }
+
+    /// Approves what a loaded version declared: `http` destinations (within
+    /// the declared ones, unless the job type leaves them to the operator)
+    /// and `secrets` (within the declared ones). Replaces any earlier grant
+    /// of this version; other versions are untouched.
+    pub fn set_grant(
+        &self,
+        job_type: &str,
+        version: &semver::Version,
+        http: Vec<Origin>,
+        secrets: Vec<String>,
+        actor: &str,
+    ) -> Result<PluginView, CatalogError> {
+        let _guard = self.lock();
+        let current = self.snapshot();
+        let plugin = self.loaded(&current, job_type, version)?;
+        let caps = &plugin.info.capabilities;
+        let mut problems = Vec::new();
+        match &caps.http {
+            HttpNeeds::None if !http.is_empty() => problems.push(format!(
+                "`{job_type}` {version} declares no HTTP destinations; grant none"
+            )),
+            HttpNeeds::Destinations { destinations } => {
+                for h in &http {
+                    if !destinations.iter().any(|d| d.url == *h) {
+                        let declared: Vec<String> =
+                            destinations.iter().map(|d| d.url.to_string()).collect();
+                        problems.push(format!(
+                            "{h} is not a destination `{job_type}` {version} declares \
+                             (declared: {})",
+                            declared.join(", ")
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        for s in &secrets {
+            if !caps.secrets.iter().any(|d| d.name == *s) {
+                problems.push(format!(
+                    "secret `{s}` is not one `{job_type}` {version} declares"
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(CatalogError::Grant(problems));
+        }
+        let grant = Grant {
+            http,
+            secrets,
+            source: GrantSource::Api,
+            sha256: Some(plugin.sha256().to_string()),
+            approved_by: actor.to_string(),
+            approved_at: now(),
+        };
+        let mut record = match self.store.plugin(job_type, version)? {
+            Some(r) => r,
+            None => record_of(&plugin),
+        };
+        record.grant = Some(grant.clone());
+        record.updated_at = now();
+        self.store.put_plugin(&record)?;
+        let granted: Vec<String> = grant
+            .http
+            .iter()
+            .map(ToString::to_string)
+            .chain(grant.secrets.iter().map(|s| format!("secret {s}")))
+            .collect();
+        let message = format!(
+            "granted: {}",
+            if granted.is_empty() {
+                "nothing".to_string()
+            } else {
+                granted.join(", ")
+            }
+        );
+        self.event(event(
+            RegistryEventKind::Approved,
+            &plugin,
+            actor,
+            Some(message),
+        ));
+        self.store.flush_blocking()?;
+        let mut next = (*current).clone();
+        next.set_grant(job_type, version, Some(grant));
         self.swap(next);
         self.view(&self.snapshot(), &plugin)
     }
@@ -391,6 +506,11 @@ impl Catalog {
             status_reason: record.as_ref().and_then(|r| r.status_reason.clone()),
             published_by: record.as_ref().and_then(|r| r.published_by.clone()),
             published_at: record.as_ref().and_then(|r| r.published_at),
+            contract: p.info.contract,
+            capabilities: p.info.capabilities.clone(),
+            approval: registry.approval(p),
+            side_effects: p.info.side_effects,
+            retry: p.info.retry,
         })
     }
 
@@ -413,6 +533,7 @@ fn record_of(p: &Plugin) -> PluginRecord {
         status_reason: None,
         published_by: None,
         published_at: None,
+        grant: None,
         updated_at: now(),
     }
 }

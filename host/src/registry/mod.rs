@@ -5,12 +5,14 @@
 //! reloads and retires versions by swapping snapshots.
 
 mod catalog;
+mod grants;
 mod integers;
 mod plugin;
 mod violations;
 mod watch;
 
 pub use catalog::{Catalog, CatalogError, PluginView};
+pub use grants::{Approval, ApprovalState, CapabilityList, read_grants_file};
 pub use plugin::{ConfigError, Plugin};
 pub use violations::Violation;
 pub use watch::Watcher;
@@ -73,6 +75,8 @@ pub struct Registry {
     types: BTreeMap<JobTypeId, BTreeMap<semver::Version, Arc<Plugin>>>,
     /// Versions that are not `active`.
     statuses: BTreeMap<(String, semver::Version), PluginStatus>,
+    /// What operators approved, per version.
+    grants: BTreeMap<(String, semver::Version), crate::model::Grant>,
     /// Bumped on every change: caches of derived views compare it.
     generation: u64,
 }
@@ -174,6 +178,7 @@ impl Registry {
     pub fn summary(&self, p: &Plugin) -> serde_json::Value {
         let mut doc = p.summary();
         doc["status"] = serde_json::json!(self.status(p.info.job_type.as_str(), &p.info.version));
+        doc["approval"] = serde_json::json!(self.approval(p));
         doc
     }
 

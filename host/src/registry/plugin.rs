@@ -76,6 +76,10 @@ impl Plugin {
             "visible_on_ui": i.visible_on_ui,
             "limits": i.limits,
             "interrupted": i.interrupted,
+            "capabilities": i.capabilities,
+            "side_effects": i.side_effects,
+            "retry": i.retry,
+            "contract": i.contract,
         })
     }
 

@@ -4,9 +4,10 @@
 //! the call ends one that sits in a blocking host call instead (a WASI sleep
 //! or poll), which epochs never see.
 
-use super::bindings::jobhost::plugin::types as wit;
+use super::bindings::{v1, v2};
 use super::cancel::CancelToken;
-use super::engine::{Compiled, TICK};
+use super::engine::{Compiled, Pre, TICK};
+use super::guest::{PluginInfo, RunReturn};
 use super::receipt::StopReason;
 use super::state::{self, RunState};
 use std::future::Future;
@@ -22,15 +23,23 @@ pub(crate) enum Export<'a> {
     /// `run`.
     Run {
         config: &'a str,
-        context: &'a wit::RunContext,
+        context: &'a RunContext,
     },
+}
+
+/// Facts about the run, passed to `run` in each contract's own type.
+pub(crate) struct RunContext {
+    pub(crate) run_id: String,
+    pub(crate) attempt: u32,
+    pub(crate) checkpoint: Option<Vec<u8>>,
 }
 
 /// What the export returned.
 pub(crate) enum Returned {
     Nothing,
-    Info(wit::JobTypeInfo),
-    Run(Result<wit::RunOutput, wit::RunError>),
+    /// What `describe` returned, or why the host refuses it.
+    Info(Result<PluginInfo, String>),
+    Run(RunReturn),
 }
 
 thread_local! {
@@ -54,12 +63,42 @@ pub(crate) fn call(
     let deadline = store.data().deadline();
     let outcome = drive(async {
         let work = async {
-            let plugin = compiled.pre().instantiate_async(&mut *store).await?;
-            Ok(match export {
-                Export::Nothing => Returned::Nothing,
-                Export::Describe => Returned::Info(plugin.call_describe(&mut *store).await?),
-                Export::Run { config, context } => {
-                    Returned::Run(plugin.call_run(&mut *store, config, context).await?)
+            Ok(match compiled.pre() {
+                Pre::V1(pre) => {
+                    let plugin = pre.instantiate_async(&mut *store).await?;
+                    match export {
+                        Export::Nothing => Returned::Nothing,
+                        Export::Describe => {
+                            Returned::Info(Ok(plugin.call_describe(&mut *store).await?.into()))
+                        }
+                        Export::Run { config, context } => {
+                            let context = v1::jobhost::plugin::types::RunContext {
+                                run_id: context.run_id.clone(),
+                                attempt: context.attempt,
+                                checkpoint: context.checkpoint.clone(),
+                            };
+                            let r = plugin.call_run(&mut *store, config, &context).await?;
+                            Returned::Run(r.into())
+                        }
+                    }
+                }
+                Pre::V2(pre) => {
+                    let plugin = pre.instantiate_async(&mut *store).await?;
+                    match export {
+                        Export::Nothing => Returned::Nothing,
+                        Export::Describe => {
+                            Returned::Info(plugin.call_describe(&mut *store).await?.try_into())
+                        }
+                        Export::Run { config, context } => {
+                            let context = v2::jobhost::plugin::types::RunContext {
+                                run_id: context.run_id.clone(),
+                                attempt: context.attempt,
+                                checkpoint: context.checkpoint.clone(),
+                            };
+                            let r = plugin.call_run(&mut *store, config, &context).await?;
+                            Returned::Run(r.into())
+                        }
+                    }
                 }
             })
         };

@@ -1,8 +1,9 @@
 //! The wasmtime engine as jobhost configures it: epoch interruption, an
-//! explicitly sized pooling allocator, optional fuel; the linker with WASI
-//! and the host imports; the epoch ticker; and compilation through the cache.
+//! explicitly sized pooling allocator, optional fuel; the linker with WASI,
+//! `wasi:http` and the host imports of every contract version; the epoch
+//! ticker; and compilation through the cache.
 
-use super::bindings::{JobPlugin, JobPluginPre};
+use super::bindings::{v1, v2};
 use super::cache::ArtifactCache;
 use super::state::RunState;
 use super::{RuntimeConfig, RuntimeError};
@@ -46,7 +47,7 @@ pub enum CompileError {
     /// It imports something jobhost does not provide.
     #[error("{}", wrong_world(missing, imports, detail))]
     WrongWorld {
-        /// Packages it imports from that jobhost provides none of (`wasi:http`).
+        /// Packages it imports from that jobhost provides none of (`wasi:keyvalue`).
         missing: Vec<String>,
         /// Its imports from those packages.
         imports: Vec<String>,
@@ -79,10 +80,19 @@ pub enum CompiledFrom {
     Cache,
 }
 
+/// A component pre-linked against the contract version it was built for.
+#[derive(Clone)]
+pub(crate) enum Pre {
+    /// `jobhost:plugin@0.1.0`.
+    V1(v1::JobPluginPre<RunState>),
+    /// `jobhost:plugin@0.2.0`.
+    V2(v2::JobPluginPre<RunState>),
+}
+
 /// A component compiled once and pre-linked; instantiate it for every call.
 #[derive(Clone)]
 pub struct Compiled {
-    pre: JobPluginPre<RunState>,
+    pre: Pre,
     digest: String,
     size: usize,
     from: CompiledFrom,
@@ -99,8 +109,15 @@ impl std::fmt::Debug for Compiled {
 }
 
 impl Compiled {
-    pub(crate) fn pre(&self) -> &JobPluginPre<RunState> {
+    pub(crate) fn pre(&self) -> &Pre {
         &self.pre
+    }
+    /// The contract version the component was built against.
+    pub fn contract(&self) -> &'static str {
+        match self.pre {
+            Pre::V1(_) => "0.1.0",
+            Pre::V2(_) => "0.2.0",
+        }
     }
     /// SHA-256 of the component bytes, in hex.
     pub fn digest(&self) -> &str {
@@ -136,7 +153,11 @@ impl Engine {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
-        JobPlugin::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        v1::JobPlugin::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        v2::JobPlugin::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let cache =
             match &config.cache_dir {
@@ -242,8 +263,15 @@ impl Engine {
                 detail: format!("{e:#}"),
             }
         })?;
-        let pre =
-            JobPluginPre::new(pre).map_err(|e| CompileError::MissingExports(format!("{e:#}")))?;
+        // The exports' types tell the contract version: 0.2.0's `describe`
+        // returns more fields than 0.1.0's.
+        let pre = match v2::JobPluginPre::new(pre.clone()) {
+            Ok(p) => Pre::V2(p),
+            Err(v2_error) => Pre::V1(
+                v1::JobPluginPre::new(pre)
+                    .map_err(|_| CompileError::MissingExports(format!("{v2_error:#}")))?,
+            ),
+        };
         Ok(Compiled {
             pre,
             digest,
@@ -280,11 +308,13 @@ impl Drop for Engine {
 }
 
 /// Packages whose interfaces the linker provides (WASI 0.2 as wasmtime-wasi
-/// adds it, with nothing granted, and the jobhost contract).
-const PROVIDED_PACKAGES: [&str; 7] = [
+/// adds it, with nothing granted; `wasi:http`, checked per request; and the
+/// jobhost contract).
+const PROVIDED_PACKAGES: [&str; 8] = [
     "wasi:cli",
     "wasi:clocks",
     "wasi:filesystem",
+    "wasi:http",
     "wasi:io",
     "wasi:random",
     "wasi:sockets",
@@ -319,7 +349,8 @@ fn wrong_world(missing: &[String], imports: &[String], detail: &str) -> String {
     format!(
         "jobhost provides no {} to plugins (the component imports {}): a job type may use only \
          WASI's cli, clocks, filesystem, io, random and sockets interfaces (with no files, \
-         network or environment granted) and the jobhost:plugin contract; build it without the \
+         sockets or environment granted), wasi:http/outgoing-handler (to the destinations it \
+         declares and an operator grants) and the jobhost:plugin contract; build it without the \
          dependency that brings these imports in (the linker says: {detail})",
         names.join(", "),
         imports.join(", ")

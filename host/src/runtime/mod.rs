@@ -1,8 +1,11 @@
 //! The sandboxed runtime: one engine and linker, components compiled once
 //! (optionally through an on-disk cache), and a fresh `Store` with limits for
 //! every call into a plugin. Plugins get WASI without files, environment or
-//! network; their stdout and stderr become log lines.
+//! sockets, and `wasi:http` to the destinations their run was granted; their
+//! stdout and stderr become log lines; their secret values are scrubbed from
+//! everything they report.
 
+mod access;
 mod bindings;
 mod cache;
 mod call;
@@ -18,6 +21,7 @@ mod shape;
 mod state;
 mod stdio;
 
+pub use access::{RunAccess, SecretValue};
 pub use cache::ArtifactCache;
 pub use cancel::CancelToken;
 pub use compile_worker::{
@@ -32,11 +36,13 @@ pub use priority::{PLUGIN_NICENESS, lower_this_thread, set_plugin_niceness};
 pub use receipt::{Receipt, StopReason};
 pub use shape::{CodeCaps, CodeShape};
 
-use bindings::jobhost::plugin::types as wit;
-use call::{Export, Returned};
+use crate::egress::Egress;
+use call::{Export, Returned, RunContext};
+use guest::{GuestError, GuestOutput};
 use state::RunState;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use wasmtime::Store;
 
@@ -58,6 +64,8 @@ pub struct RuntimeConfig {
     /// Where components from outside the binary are compiled, with a time
     /// cap; `None` compiles them on the caller's thread.
     pub compile_worker: Option<CompileWorker>,
+    /// How plugin requests reach the network.
+    pub egress: Arc<Egress>,
 }
 
 impl Default for RuntimeConfig {
@@ -74,6 +82,7 @@ impl Default for RuntimeConfig {
                 fuel: None,
             },
             compile_worker: None,
+            egress: Arc::default(),
         }
     }
 }
@@ -107,6 +116,8 @@ pub struct RunRequest {
     pub checkpoint: Option<Vec<u8>>,
     /// Limits of this run.
     pub limits: RunLimits,
+    /// What it may reach.
+    pub access: Arc<RunAccess>,
 }
 
 /// How a run ended.
@@ -149,6 +160,9 @@ pub enum CallError {
     /// Every instance slot is in use; try again later.
     #[error("the host is busy: {0}")]
     Busy(String),
+    /// It returned a value the host refuses.
+    #[error("returned a value the host refuses: {0}")]
+    Malformed(String),
 }
 
 /// The runtime. Cheap to share behind an `Arc`; every method is thread-safe.
@@ -210,6 +224,7 @@ impl Runtime {
             &limits,
             observer,
             CancelToken::new(),
+            Arc::default(),
             Export::Nothing,
         )
         .0
@@ -224,10 +239,11 @@ impl Runtime {
             &self.config.describe_limits,
             observer,
             CancelToken::new(),
+            Arc::default(),
             Export::Describe,
         );
         match result? {
-            Returned::Info(info) => Ok(PluginInfo::from(info)),
+            Returned::Info(info) => info.map_err(CallError::Malformed),
             _ => Err(CallError::Trapped("describe returned nothing".into())),
         }
     }
@@ -241,7 +257,7 @@ impl Runtime {
         observer: Arc<dyn RunObserver>,
         cancel: &CancelToken,
     ) -> RunReport {
-        let context = wit::RunContext {
+        let context = RunContext {
             run_id: request.run_id.clone(),
             attempt: request.attempt,
             checkpoint: request.checkpoint.clone(),
@@ -251,43 +267,64 @@ impl Runtime {
             &request.limits,
             observer,
             cancel.clone(),
+            request.access.clone(),
             Export::Run {
                 config: &request.config,
                 context: &context,
             },
         );
         let result = result.and_then(|r| match r {
-            Returned::Run(r) => Ok(r),
+            Returned::Run(r) => Ok(r.0),
             _ => Err(CallError::Trapped("run returned nothing".into())),
         });
+        let scrubber = access::Scrubber::new(&request.access);
+        let scrub = |m: String| scrubber.scrub(&m).into_owned();
         let outcome = match result {
-            Ok(Ok(output)) => self.accept_output(output, &mut receipt),
-            Ok(Err(wit::RunError::InvalidConfig(m))) => Outcome::InvalidConfig(m),
-            Ok(Err(wit::RunError::Failed(m))) => Outcome::Failed(m),
-            Ok(Err(wit::RunError::Cancelled)) => Outcome::Cancelled,
+            Ok(Ok(output)) => self.accept_output(output, &scrubber, &mut receipt),
+            Ok(Err(GuestError::InvalidConfig(m))) => Outcome::InvalidConfig(scrub(m)),
+            Ok(Err(GuestError::Failed(m))) => Outcome::Failed(scrub(m)),
+            Ok(Err(GuestError::Cancelled)) => Outcome::Cancelled,
             Err(CallError::Stopped(StopReason::Cancelled)) => Outcome::Cancelled,
             Err(CallError::Stopped(reason)) => Outcome::Stopped(reason),
-            Err(CallError::Trapped(m)) => Outcome::Trapped(m),
+            Err(CallError::Trapped(m)) => Outcome::Trapped(scrub(m)),
             Err(CallError::Busy(m)) => Outcome::HostBusy(m),
+            Err(CallError::Malformed(m)) => Outcome::Trapped(scrub(m)),
         };
         RunReport { outcome, receipt }
     }
 
-    fn accept_output(&self, output: wit::RunOutput, receipt: &mut Receipt) -> Outcome {
-        let size = output.value.len()
-            + output
-                .references
+    fn accept_output(
+        &self,
+        output: GuestOutput,
+        scrubber: &access::Scrubber,
+        receipt: &mut Receipt,
+    ) -> Outcome {
+        let mut references = output.references;
+        let mut value = output.value;
+        if !scrubber.is_empty() {
+            value = scrubber.scrub_json_text(&value);
+            for r in &mut references {
+                if let OutputData::Inline(bytes) = &r.data
+                    && let Ok(text) = std::str::from_utf8(bytes)
+                {
+                    r.data = OutputData::Inline(scrubber.scrub(text).into_owned().into_bytes());
+                }
+                r.name = scrubber.scrub(&r.name).into_owned();
+                if let OutputData::Location(l) = &r.data {
+                    r.data = OutputData::Location(scrubber.scrub(l).into_owned());
+                }
+            }
+        }
+        let size = value.len()
+            + references
                 .iter()
-                .map(|r| r.name.len() + r.media_type.len())
+                .map(|r| r.name.len() + r.media_type.len() + r.data.size())
                 .sum::<usize>();
-        let references: Vec<OutputReference> =
-            output.references.into_iter().map(Into::into).collect();
-        let size = size + references.iter().map(|r| r.data.size()).sum::<usize>();
         if size > self.config.ceilings.output_bytes {
             receipt.stopped_by = Some(StopReason::OutputSize);
             return Outcome::Stopped(StopReason::OutputSize);
         }
-        match serde_json::from_str(&output.value) {
+        match serde_json::from_str(&value) {
             Ok(value) => Outcome::Completed(RunOutput { value, references }),
             Err(e) => Outcome::Trapped(format!(
                 "the plugin returned a result that is not JSON: {e}"
@@ -302,10 +339,18 @@ impl Runtime {
         limits: &RunLimits,
         observer: Arc<dyn RunObserver>,
         cancel: CancelToken,
+        access: Arc<RunAccess>,
         export: Export<'_>,
     ) -> (Result<Returned, CallError>, Receipt) {
         let started = Instant::now();
-        let state = RunState::new(limits, &self.config.ceilings, observer, cancel.clone());
+        let state = RunState::new(
+            limits,
+            &self.config.ceilings,
+            observer,
+            cancel.clone(),
+            self.config.egress.clone(),
+            access,
+        );
         let mut store = Store::new(self.engine.wasmtime(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
@@ -343,6 +388,10 @@ impl Runtime {
             log_bytes: meter.book.used as u64,
             log_lines_dropped: meter.book.dropped,
             checkpoints: state.checkpoints,
+            http_requests: state.http.meter().requests.load(Relaxed),
+            http_bytes_in: state.http.meter().bytes_in.load(Relaxed),
+            http_bytes_out: state.http.meter().bytes_out.load(Relaxed),
+            secrets_read: meter.secrets_read.clone(),
             stopped_by: None,
         };
         let result = result.map_err(|e| classify(&e, stop, &meter.last_stderr));

@@ -2,6 +2,8 @@
 //! and its stdout/stderr), progress and checkpoints, sent to a [`RunObserver`]
 //! after the per-run budget is applied.
 
+use super::access::Scrubber;
+use crate::egress::HttpAudit;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -58,6 +60,8 @@ pub trait RunObserver: Send + Sync {
     fn progress(&self, percent: u8, message: &str);
     /// A checkpoint; replaces the previous one.
     fn checkpoint(&self, state: &[u8]);
+    /// An outbound HTTP request ended (or was refused); already in the log.
+    fn http(&self, _audit: &HttpAudit) {}
 }
 
 /// An observer that keeps everything in memory (the CLI and tests use it).
@@ -91,17 +95,24 @@ pub(crate) struct LogBook {
     observer: Arc<dyn RunObserver>,
     budget: usize,
     line_cap: usize,
+    scrubber: Scrubber,
     pub(crate) used: usize,
     pub(crate) dropped: u64,
     partial: [Vec<u8>; 2],
 }
 
 impl LogBook {
-    pub(crate) fn new(observer: Arc<dyn RunObserver>, budget: usize, line_cap: usize) -> Self {
+    pub(crate) fn new(
+        observer: Arc<dyn RunObserver>,
+        budget: usize,
+        line_cap: usize,
+        scrubber: Scrubber,
+    ) -> Self {
         LogBook {
             observer,
             budget,
             line_cap,
+            scrubber,
             used: 0,
             dropped: 0,
             partial: [Vec::new(), Vec::new()],
@@ -110,15 +121,10 @@ impl LogBook {
 
     /// Keeps a line if the budget allows; the first line past it is replaced
     /// by a marker saying the log was truncated.
+    /// Secret values are scrubbed before the line is cut or kept.
     pub(crate) fn write(&mut self, level: LogLevel, source: LogSource, message: &str) {
-        let mut message = message;
-        if message.len() > self.line_cap {
-            let mut cut = self.line_cap;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message = &message[..cut];
-        }
+        let message = self.scrubber.scrub_and_cut(message, self.line_cap);
+        let message = message.as_str();
         if self.used + message.len() > self.budget {
             if self.dropped == 0 {
                 let marker = format!(
@@ -183,6 +189,46 @@ impl LogBook {
     pub(crate) fn observer(&self) -> &Arc<dyn RunObserver> {
         &self.observer
     }
+
+    pub(crate) fn scrubber(&self) -> &Scrubber {
+        &self.scrubber
+    }
+
+    /// Logs one audited HTTP request (never its path, query or headers)
+    /// and tells the observer.
+    pub(crate) fn http(&mut self, a: &HttpAudit) {
+        let took = a.duration.as_millis();
+        let (level, line) = match (&a.denied, &a.error, a.status) {
+            (Some(why), _, _) => (
+                LogLevel::Warn,
+                format!("http {} {}:{} denied: {why}", a.method, a.host, a.port),
+            ),
+            (None, Some(what), status) => (
+                LogLevel::Warn,
+                format!(
+                    "http {} {}:{} failed after {took} ms{}: {what}",
+                    a.method,
+                    a.host,
+                    a.port,
+                    status.map_or(String::new(), |s| format!(" (status {s})"))
+                ),
+            ),
+            (None, None, status) => (
+                LogLevel::Info,
+                format!(
+                    "http {} {}:{} {} in {took} ms, {} bytes in, {} bytes out",
+                    a.method,
+                    a.host,
+                    a.port,
+                    status.map_or("no status".to_string(), |s| s.to_string()),
+                    a.bytes_in,
+                    a.bytes_out
+                ),
+            ),
+        };
+        self.write(level, LogSource::Host, &line);
+        self.observer.http(a);
+    }
 }
 
 #[cfg(test)]
@@ -191,7 +237,7 @@ mod tests {
 
     fn book(budget: usize) -> (Arc<Collector>, LogBook) {
         let c = Arc::new(Collector::default());
-        (c.clone(), LogBook::new(c, budget, 10))
+        (c.clone(), LogBook::new(c, budget, 10, Scrubber::default()))
     }
 
     #[test]

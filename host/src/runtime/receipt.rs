@@ -66,6 +66,18 @@ pub struct Receipt {
     pub log_lines_dropped: u64,
     /// Checkpoints saved.
     pub checkpoints: u64,
+    /// Outbound HTTP requests the plugin made (refused ones included).
+    #[serde(default)]
+    pub http_requests: u64,
+    /// Response body bytes received.
+    #[serde(default)]
+    pub http_bytes_in: u64,
+    /// Request body bytes sent.
+    #[serde(default)]
+    pub http_bytes_out: u64,
+    /// Names of the secrets the plugin read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets_read: Vec<String>,
     /// The limit (or cancellation) that stopped the run, if any.
     pub stopped_by: Option<StopReason>,
 }

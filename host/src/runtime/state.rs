@@ -1,16 +1,20 @@
-//! The data of one `Store`: the locked-down WASI context, the limiter, the
-//! meter of host calls and logs, and the host imports the plugin may call.
+//! The data of one `Store`: the locked-down WASI context, the `wasi:http`
+//! hooks of the run, the limiter, the meter of host calls and logs, the
+//! run's secrets, and the host imports of every contract version.
 
-use super::bindings::jobhost::plugin::{host, types};
+use super::access::{RunAccess, Scrubber};
+use super::bindings::{v1, v2};
 use super::cancel::CancelToken;
 use super::limits::{Ceilings, Limiter, RunLimits};
 use super::observe::{LogBook, LogLevel, LogSource, RunObserver};
 use super::receipt::StopReason;
+use crate::egress::{AuditSink, Egress, RunHttp};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreContextMut, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Counters shared by the host imports and the stdio pipes of one run.
 pub(crate) struct Meter {
@@ -19,6 +23,8 @@ pub(crate) struct Meter {
     host_call_cap: u64,
     pub(crate) stop: Option<StopReason>,
     pub(crate) last_stderr: String,
+    /// Names of the secrets the plugin read, in the order first read.
+    pub(crate) secrets_read: Vec<String>,
 }
 
 impl Meter {
@@ -49,6 +55,9 @@ pub(crate) fn lock(meter: &SharedMeter) -> MutexGuard<'_, Meter> {
 pub(crate) struct RunState {
     wasi: WasiCtx,
     table: ResourceTable,
+    http_ctx: WasiHttpCtx,
+    pub(crate) http: RunHttp,
+    access: Arc<RunAccess>,
     pub(crate) limiter: Limiter,
     pub(crate) meter: SharedMeter,
     cancel: CancelToken,
@@ -65,14 +74,29 @@ impl RunState {
         ceilings: &Ceilings,
         observer: Arc<dyn RunObserver>,
         cancel: CancelToken,
+        egress: Arc<Egress>,
+        access: Arc<RunAccess>,
     ) -> Self {
+        let scrubber = Scrubber::new(&access);
         let meter = Arc::new(Mutex::new(Meter {
-            book: LogBook::new(observer, ceilings.log_bytes, ceilings.log_line_bytes),
+            book: LogBook::new(
+                observer,
+                ceilings.log_bytes,
+                ceilings.log_line_bytes,
+                scrubber,
+            ),
             host_calls: 0,
             host_call_cap: ceilings.host_calls,
             stop: None,
             last_stderr: String::new(),
+            secrets_read: Vec::new(),
         }));
+        let deadline = Instant::now() + limits.timeout;
+        let sink: AuditSink = {
+            let meter = meter.clone();
+            Arc::new(move |audit| lock(&meter).book.http(audit))
+        };
+        let http = RunHttp::new(egress, access.http.clone(), deadline, sink);
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
             .stdout(super::stdio::StdioPipe::new(
                 meter.clone(),
@@ -86,10 +110,13 @@ impl RunState {
         RunState {
             wasi,
             table: ResourceTable::new(),
+            http_ctx: WasiHttpCtx::new(),
+            http,
+            access,
             limiter: Limiter::new(limits.memory_bytes),
             meter,
             cancel,
-            deadline: Instant::now() + limits.timeout,
+            deadline,
             cancel_grace: ceilings.cancel_grace,
             checkpoint_cap: ceilings.checkpoint_bytes,
             progress_cap: 1024,
@@ -134,38 +161,32 @@ impl WasiView for RunState {
     }
 }
 
-impl From<host::LogLevel> for LogLevel {
-    fn from(level: host::LogLevel) -> Self {
-        match level {
-            host::LogLevel::Trace => LogLevel::Trace,
-            host::LogLevel::Debug => LogLevel::Debug,
-            host::LogLevel::Info => LogLevel::Info,
-            host::LogLevel::Warn => LogLevel::Warn,
-            host::LogLevel::Error => LogLevel::Error,
+impl WasiHttpView for RunState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http_ctx,
+            table: &mut self.table,
+            hooks: &mut self.http,
         }
     }
 }
 
-impl types::Host for RunState {}
-
-impl host::Host for RunState {
-    fn log(&mut self, level: host::LogLevel, message: String) -> wasmtime::Result<()> {
+/// The host imports, shared by every contract version.
+impl RunState {
+    fn log(&mut self, level: LogLevel, message: &str) -> wasmtime::Result<()> {
         let mut meter = lock(&self.meter);
         meter.call()?;
-        meter.book.write(level.into(), LogSource::Plugin, &message);
+        meter.book.write(level, LogSource::Plugin, message);
         Ok(())
     }
 
-    fn progress(&mut self, percent: u8, mut message: String) -> wasmtime::Result<()> {
+    fn progress(&mut self, percent: u8, message: String) -> wasmtime::Result<()> {
         let meter = &mut *lock(&self.meter);
         meter.call()?;
-        if message.len() > self.progress_cap {
-            let mut cut = self.progress_cap;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-        }
+        let message = meter
+            .book
+            .scrubber()
+            .scrub_and_cut(&message, self.progress_cap);
         meter.book.observer().progress(percent.min(100), &message);
         Ok(())
     }
@@ -184,5 +205,66 @@ impl host::Host for RunState {
         meter.book.observer().checkpoint(&state);
         self.checkpoints += 1;
         Ok(())
+    }
+}
+
+macro_rules! host_imports {
+    ($v:ident) => {
+        impl $v::jobhost::plugin::types::Host for RunState {}
+
+        impl $v::jobhost::plugin::host::Host for RunState {
+            fn log(
+                &mut self,
+                level: $v::jobhost::plugin::host::LogLevel,
+                message: String,
+            ) -> wasmtime::Result<()> {
+                use $v::jobhost::plugin::host::LogLevel as L;
+                let level = match level {
+                    L::Trace => LogLevel::Trace,
+                    L::Debug => LogLevel::Debug,
+                    L::Info => LogLevel::Info,
+                    L::Warn => LogLevel::Warn,
+                    L::Error => LogLevel::Error,
+                };
+                RunState::log(self, level, &message)
+            }
+
+            fn progress(&mut self, percent: u8, message: String) -> wasmtime::Result<()> {
+                RunState::progress(self, percent, message)
+            }
+
+            fn cancelled(&mut self) -> wasmtime::Result<bool> {
+                RunState::cancelled(self)
+            }
+
+            fn checkpoint(&mut self, state: Vec<u8>) -> wasmtime::Result<()> {
+                RunState::checkpoint(self, state)
+            }
+        }
+    };
+}
+
+host_imports!(v1);
+host_imports!(v2);
+
+impl v2::jobhost::plugin::secrets::Host for RunState {
+    fn get(
+        &mut self,
+        name: String,
+    ) -> wasmtime::Result<Result<String, v2::jobhost::plugin::secrets::SecretError>> {
+        use v2::jobhost::plugin::secrets::SecretError as E;
+        let mut meter = lock(&self.meter);
+        meter.call()?;
+        Ok(match self.access.secret(&name) {
+            Err(super::access::Missing::NotDeclared) => Err(E::NotDeclared),
+            Err(super::access::Missing::NotGranted) => Err(E::NotGranted),
+            Err(super::access::Missing::NotSet) => Err(E::NotSet),
+            Ok(value) => {
+                if !meter.secrets_read.contains(&name) {
+                    meter.secrets_read.push(name);
+                }
+                Ok(value.to_string())
+            }
+        })
     }
 }

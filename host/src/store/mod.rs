@@ -19,11 +19,13 @@ mod list;
 mod logs;
 mod plugins;
 mod queue;
+mod secrets;
 mod webhooks;
 
 pub use damage::Record;
 pub use list::{JobFilter, Page, RunFilter, SCAN_BUDGET, decode_cursor, encode_cursor};
 pub use logs::{LogFilter, LogRecord};
+pub use secrets::{MAX_SECRET_BYTES, MAX_SECRETS_PER_TENANT, SecretInfo};
 pub use webhooks::CALLBACK_STORE_TRIES;
 
 use crate::events::EventHub;
@@ -51,6 +53,9 @@ pub enum StoreError {
         /// Why it does not decode.
         reason: String,
     },
+    /// Tenants' secrets cannot be read or written.
+    #[error("secrets: {0}")]
+    Secrets(String),
     /// A task doing storage work ended without an answer (it panicked or
     /// was cancelled).
     #[error("a storage task failed: {0}")]
@@ -86,6 +91,10 @@ pub struct Store {
     callbacks_aside: sled::Tree,
     /// Webhook signing secrets by tenant.
     secrets: sled::Tree,
+    /// Tenants' named secrets, sealed.
+    tenant_secrets: sled::Tree,
+    /// The key tenants' secrets are sealed with.
+    vault: Option<Arc<crate::vault::Vault>>,
     /// Woken when a callback is queued.
     callbacks_ready: Arc<tokio::sync::Notify>,
     /// Plugin records by job type and version.
@@ -134,6 +143,8 @@ impl Store {
             callbacks: db.open_tree("callbacks")?,
             callbacks_aside: db.open_tree("callbacks_aside")?,
             secrets: db.open_tree("webhook_secrets")?,
+            tenant_secrets: db.open_tree("tenant_secrets")?,
+            vault: None,
             callbacks_ready: Arc::new(tokio::sync::Notify::new()),
             plugins: db.open_tree("plugins")?,
             plugin_events: db.open_tree("plugin_events")?,
@@ -145,6 +156,12 @@ impl Store {
         };
         store.queue = Queue::open(store.queue.tree().clone(), &store)?;
         Ok(store)
+    }
+
+    /// Seals and opens tenants' secrets with `vault` from now on (set it
+    /// before the store is cloned).
+    pub fn set_vault(&mut self, vault: Arc<crate::vault::Vault>) {
+        self.vault = Some(vault);
     }
 
     /// The event hub run changes are published to.

@@ -5,9 +5,7 @@
 //! attempts, the receiver's status code, when it succeeded, or why not.
 //! The queue of deliveries is durable: a restart resumes it.
 
-mod policy;
-
-pub use policy::{Allow, MAX_URL, Policy};
+pub use crate::egress::policy::{Allow, MAX_URL, Policy};
 
 use crate::model::{JobRun, RunId, now};
 use crate::store::{Store, StoreError};

@@ -2,8 +2,9 @@
 //! that records progress and checkpoints, then the terminal status.
 
 use super::{Shared, lock};
-use crate::model::{JobRun, Lease, RunErrorInfo, RunId, RunStatus, Timestamp, now};
-use crate::runtime::{InterruptedPolicy, LogEntry, Outcome, RunObserver, RunRequest};
+use crate::model::{JobRun, Lease, RunErrorInfo, RunId, RunStatus, TenantId, Timestamp, now};
+use crate::registry::{Plugin, Registry};
+use crate::runtime::{InterruptedPolicy, LogEntry, Outcome, RunAccess, RunObserver, RunRequest};
 use crate::store::{LogRecord, Store, StoreError};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -152,9 +153,8 @@ fn try_execute(shared: &Shared, id: RunId, holder: &str) -> Result<(), StoreErro
     if run.status != RunStatus::Pending {
         return Ok(());
     }
-    let Some(plugin) = shared
-        .catalog
-        .snapshot()
+    let registry = shared.catalog.snapshot();
+    let Some(plugin) = registry
         .get(run.job_type.as_str(), &run.job_type_version)
         .cloned()
     else {
@@ -198,7 +198,9 @@ fn try_execute(shared: &Shared, id: RunId, holder: &str) -> Result<(), StoreErro
         attempt: run.attempt,
         checkpoint,
         limits: plugin.info.limits,
+        access: Arc::new(run_access(&shared.store, &registry, &plugin, &run.tenant)?),
     };
+    drop(registry);
     let (limits, attempt) = (request.limits, request.attempt);
     let recorder = Arc::new(Recorder {
         store: shared.store.clone(),
@@ -348,4 +350,32 @@ mod tests {
         recorder.checkpoint(b"later");
         assert_eq!(stored().as_deref(), Some(&b"later"[..]));
     }
+}
+
+/// What a run of `plugin` for `tenant` may reach: the version's declared
+/// capabilities intersected with its grant, and the tenant's values of the
+/// granted secrets.
+fn run_access(
+    store: &Store,
+    registry: &Registry,
+    plugin: &Plugin,
+    tenant: &TenantId,
+) -> Result<RunAccess, StoreError> {
+    let access = registry.access(plugin);
+    let mut secrets = std::collections::BTreeMap::new();
+    for name in access.secrets {
+        let value = store.secret_value(tenant, &name)?;
+        secrets.insert(name, value);
+    }
+    Ok(RunAccess {
+        http: access.http,
+        declared_secrets: plugin
+            .info
+            .capabilities
+            .secrets
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
+        secrets,
+    })
 }

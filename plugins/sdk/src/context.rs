@@ -1,7 +1,9 @@
 //! The run context a job receives: facts about the run, and the host calls
 //! (logs, progress, cancellation, checkpoints, output references).
 
+use crate::JobError;
 use crate::bindings::jobhost::plugin::host;
+use crate::bindings::jobhost::plugin::secrets;
 use crate::bindings::jobhost::plugin::types as wit;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -139,5 +141,31 @@ impl Context {
             media_type: media_type.to_string(),
             data: wit::OutputData::Location(location.to_string()),
         });
+    }
+
+    /// The value of a secret the job type declared with
+    /// [`crate::JobType::secret`], set by the run's tenant. The host scrubs
+    /// the value from logs, progress, output and errors; still, never put it
+    /// anywhere else than where it is meant to go.
+    ///
+    /// The error says why it is missing (not declared, not approved by an
+    /// operator, or not set by the tenant) and fails the run if returned.
+    pub fn secret(&self, name: &str) -> Result<String, JobError> {
+        secrets::get(name).map_err(|e| {
+            JobError::failed(match e {
+                secrets::SecretError::NotDeclared => format!(
+                    "secret `{name}` is not declared by this job type (declare it with \
+                     JobType::secret)"
+                ),
+                secrets::SecretError::NotGranted => format!(
+                    "secret `{name}` is not approved for this job type version; an operator \
+                     approves it with PATCH /api/v1/plugins/{{job_type}}/{{version}}"
+                ),
+                secrets::SecretError::NotSet => format!(
+                    "secret `{name}` is not set for this tenant; a tenant admin sets it with \
+                     PUT /api/v1/secrets/{name}"
+                ),
+            })
+        })
     }
 }

@@ -14,6 +14,38 @@ pub enum Interrupted {
     Fail,
 }
 
+/// Hints for agents and user interfaces: what a run does to the world
+/// outside it. The host shows them; it does not enforce them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SideEffects {
+    /// A run changes nothing outside itself.
+    pub read_only: bool,
+    /// Running the same config twice has the effect of running it once.
+    pub idempotent: bool,
+    /// A run may delete or overwrite something outside itself.
+    pub destructive: bool,
+}
+
+/// How a failed run is retried by default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1 to 100).
+    pub max_attempts: u32,
+    /// Delay before the second attempt, in milliseconds.
+    pub initial_delay_ms: u64,
+    /// Factor applied to the delay after each retry (1.0 to 10.0).
+    pub multiplier: f64,
+    /// Ceiling of the delay, in milliseconds.
+    pub max_delay_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+enum Http {
+    None,
+    Destinations(Vec<wit::HttpDestination>),
+    OperatorChosen(String),
+}
+
 /// Metadata of a job type.
 #[derive(Debug, Clone)]
 pub struct JobType {
@@ -28,6 +60,10 @@ pub struct JobType {
     timeout_ms: Option<u64>,
     memory_bytes: Option<u64>,
     interrupted: Interrupted,
+    http: Http,
+    secrets: Vec<wit::SecretNeed>,
+    side_effects: SideEffects,
+    retry: Option<RetryPolicy>,
 }
 
 impl JobType {
@@ -47,7 +83,72 @@ impl JobType {
             timeout_ms: None,
             memory_bytes: None,
             interrupted: Interrupted::Restart,
+            http: Http::None,
+            secrets: Vec::new(),
+            side_effects: SideEffects::default(),
+            retry: None,
         }
+    }
+
+    /// Declares an HTTP destination the job calls: `scheme://host[:port]`,
+    /// where the host may be `*.` and a domain for its subdomains, with one
+    /// line on why. Requests go only to declared destinations an operator
+    /// approved.
+    ///
+    /// # Panics
+    /// When `url` is not `http(s)://host[:port]`: a mistake in the plugin's
+    /// own code, seen the first time it is described.
+    pub fn http_destination(mut self, url: &str, reason: &str) -> Self {
+        let (scheme, rest) = url
+            .split_once("://")
+            .unwrap_or_else(|| panic!("`{url}` is not scheme://host[:port]"));
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !p.contains(']') => (
+                h,
+                Some(p.parse().unwrap_or_else(|_| panic!("bad port in `{url}`"))),
+            ),
+            _ => (rest, None),
+        };
+        let destination = wit::HttpDestination {
+            scheme: scheme.to_string(),
+            host: host.to_string(),
+            port,
+            reason: reason.to_string(),
+        };
+        match &mut self.http {
+            Http::Destinations(list) => list.push(destination),
+            _ => self.http = Http::Destinations(vec![destination]),
+        }
+        self
+    }
+
+    /// Declares that an operator chooses where the job's requests may go (a
+    /// generic job type such as `http_request`); until one does, every
+    /// request is denied. `reason` says what the destinations are for.
+    pub fn http_destinations_chosen_by_operator(mut self, reason: &str) -> Self {
+        self.http = Http::OperatorChosen(reason.to_string());
+        self
+    }
+
+    /// Declares a secret the job reads with [`crate::Context::secret`].
+    pub fn secret(mut self, name: &str, description: &str) -> Self {
+        self.secrets.push(wit::SecretNeed {
+            name: name.to_string(),
+            description: description.to_string(),
+        });
+        self
+    }
+
+    /// Sets the side-effect hints (all false by default).
+    pub fn side_effects(mut self, hints: SideEffects) -> Self {
+        self.side_effects = hints;
+        self
+    }
+
+    /// Sets the default retry policy (none by default).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
     }
 
     /// Internal description, for operators and agents.
@@ -121,6 +222,25 @@ impl JobType {
                 Interrupted::Restart => wit::InterruptedPolicy::Restart,
                 Interrupted::Fail => wit::InterruptedPolicy::Fail,
             },
+            capabilities: wit::Capabilities {
+                http: match self.http {
+                    Http::None => wit::HttpNeeds::None,
+                    Http::Destinations(list) => wit::HttpNeeds::Destinations(list),
+                    Http::OperatorChosen(reason) => wit::HttpNeeds::OperatorChosen(reason),
+                },
+                secrets: self.secrets,
+            },
+            side_effects: wit::SideEffects {
+                read_only: self.side_effects.read_only,
+                idempotent: self.side_effects.idempotent,
+                destructive: self.side_effects.destructive,
+            },
+            retry: self.retry.map(|r| wit::RetryPolicy {
+                max_attempts: r.max_attempts,
+                initial_delay_ms: r.initial_delay_ms,
+                multiplier: r.multiplier,
+                max_delay_ms: r.max_delay_ms,
+            }),
         }
     }
 }

@@ -34,7 +34,7 @@ mod context;
 mod describe;
 
 pub use context::{Context, LogLevel};
-pub use describe::{Interrupted, JobType};
+pub use describe::{Interrupted, JobType, RetryPolicy, SideEffects};
 pub use schemars;
 pub use serde_json;
 

@@ -1,8 +1,17 @@
-//! Which addresses callbacks may reach. Denied unless allowed: loopback,
-//! link-local (which holds the cloud metadata services), unspecified,
-//! multicast and broadcast addresses, and the known metadata addresses.
-//! An allow-list of networks and host names, when given, is the only set
-//! reachable; a listed network also lifts the default denials inside it.
+//! Which addresses the host's outbound connections may reach: one policy
+//! module for webhook callbacks and plugin requests.
+//!
+//! Always denied unless an operator lists the network: loopback, link-local
+//! (which holds the cloud metadata services), unspecified, multicast and
+//! broadcast addresses, and the known metadata addresses. Plugin requests
+//! are also denied private networks: RFC 1918, CGNAT (100.64.0.0/10), IPv6
+//! unique-local (fc00::/7), and the other reserved ranges. IPv6 forms that
+//! embed an IPv4 address (`::ffff:a.b.c.d`, `::a.b.c.d`, NAT64
+//! `64:ff9b::/96`, 6to4 `2002::/16`) are judged by the address they embed.
+//!
+//! For callbacks an allow-list of networks and host names, when given, is
+//! the only set reachable; for plugins the destinations come from grants and
+//! the listed networks only lift the default denials inside them.
 
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -43,6 +52,15 @@ impl std::str::FromStr for Allow {
     }
 }
 
+/// How much of the address space is denied by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strictness {
+    /// Callbacks: private networks are reachable (internal receivers are common).
+    Callbacks,
+    /// Plugin requests: private and reserved networks are denied too.
+    Plugins,
+}
+
 /// The callback target policy.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
@@ -59,12 +77,76 @@ fn metadata(ip: IpAddr) -> bool {
     }
 }
 
+/// The IPv4 address an IPv6 address carries, in the forms that route to it:
+/// IPv4-mapped, IPv4-compatible, NAT64 and 6to4.
+fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = v6.segments();
+    let tail = |a: u16, b: u16| Ipv4Addr::new((a >> 8) as u8, a as u8, (b >> 8) as u8, b as u8);
+    // ::a.b.c.d (deprecated IPv4-compatible), but not :: and ::1.
+    if s[..6] == [0; 6] && (s[6] != 0 || s[7] > 1) {
+        return Some(tail(s[6], s[7]));
+    }
+    // NAT64 well-known prefix 64:ff9b::/96.
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return Some(tail(s[6], s[7]));
+    }
+    // 6to4 2002:AABB:CCDD::/48.
+    if s[0] == 0x2002 {
+        return Some(tail(s[1], s[2]));
+    }
+    None
+}
+
+/// Why an address is denied to plugin requests beyond the callback
+/// denials, if it is: private and reserved networks.
+fn private(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            if v4.is_private() {
+                Some("a private (RFC 1918) address")
+            } else if a == 100 && (64..128).contains(&b) {
+                Some("a shared (CGNAT, 100.64.0.0/10) address")
+            } else if a >= 240
+                || (a == 192 && b == 0 && v4.octets()[2] == 0)
+                || a == 198 && (b == 18 || b == 19)
+            {
+                Some("a reserved address")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            if (s[0] & 0xfe00) == 0xfc00 {
+                Some("a unique-local (fc00::/7) address")
+            } else if (s[0] & 0xffc0) == 0xfec0 {
+                Some("a site-local address")
+            } else if s[0] == 0x2001 && s[1] == 0x0db8 {
+                Some("a documentation address")
+            } else if s[0] == 0x0100 && s[1..4] == [0, 0, 0] {
+                Some("a discard-only address")
+            } else {
+                None
+            }
+        }
+    }
+}
+
 /// Why an address is denied by default, if it is.
-fn denied_by_default(ip: IpAddr) -> Option<&'static str> {
+pub fn denied_by_default(ip: IpAddr, strictness: Strictness) -> Option<&'static str> {
     let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V6(v6) => embedded_v4(v6).map_or(ip, IpAddr::V4),
         v4 => v4,
     };
+    if strictness == Strictness::Plugins
+        && let Some(why) = private(ip)
+    {
+        return Some(why);
+    }
     if metadata(ip) {
         return Some("a cloud metadata address");
     }
@@ -103,7 +185,7 @@ impl Policy {
         if !self.allow.is_empty() && !listed_net && !listed_host {
             return Err(format!("{ip} ({host}) is not in the callback allow-list"));
         }
-        match denied_by_default(ip) {
+        match denied_by_default(ip, Strictness::Callbacks) {
             Some(why) if !listed_net => Err(format!(
                 "{ip} ({host}) is {why}; list its network in --callback-allow to permit it"
             )),
@@ -132,6 +214,30 @@ impl Policy {
             Some(url::Host::Ipv4(v4)) => self.check(&v4.to_string(), IpAddr::V4(v4)).map(|_| url),
             Some(url::Host::Ipv6(v6)) => self.check(&v6.to_string(), IpAddr::V6(v6)).map(|_| url),
             Some(url::Host::Domain(_)) => Ok(url),
+        }
+    }
+}
+
+/// The networks an operator opened to plugin requests
+/// (`--http-allow-net`); which hosts they may call comes from grants.
+#[derive(Debug, Clone, Default)]
+pub struct PluginNets {
+    /// Networks in which the default denials are lifted.
+    pub open: Vec<IpNet>,
+}
+
+impl PluginNets {
+    /// Whether a plugin request to `host` may connect to `ip`.
+    pub fn check(&self, host: &str, ip: IpAddr) -> Result<(), String> {
+        if self.open.iter().any(|n| n.contains(&ip)) {
+            return Ok(());
+        }
+        match denied_by_default(ip, Strictness::Plugins) {
+            Some(why) => Err(format!(
+                "`{host}` resolves to {ip}, {why}; an operator can open its network with \
+                 --http-allow-net"
+            )),
+            None => Ok(()),
         }
     }
 }
@@ -169,6 +275,54 @@ mod tests {
         ] {
             assert!(p.check("h", ip(good)).is_ok(), "{good}");
         }
+    }
+
+    #[test]
+    fn plugins_are_denied_private_networks_and_embedded_forms() {
+        let p = PluginNets::default();
+        for bad in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "100.64.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+        ] {
+            assert!(p.check("h", ip(bad)).is_err(), "{bad}");
+        }
+        for good in [
+            "93.184.216.34",
+            "2606:2800:220:1::1",
+            "8.8.8.8",
+            "2002:5db8:d822::",
+        ] {
+            assert!(p.check("h", ip(good)).is_ok(), "{good}");
+        }
+        let open = PluginNets {
+            open: vec!["127.0.0.0/8".parse().unwrap()],
+        };
+        assert!(open.check("h", ip("127.0.0.1")).is_ok());
+        assert!(open.check("h", ip("10.0.0.1")).is_err());
+        let said = p
+            .check("api.example.test", ip("169.254.169.254"))
+            .unwrap_err();
+        assert!(
+            said.contains("api.example.test") && said.contains("metadata"),
+            "{said}"
+        );
     }
 
     #[test]

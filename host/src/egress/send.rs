@@ -1,0 +1,549 @@
+//! The sender of one run's `wasi:http` requests (wasmtime-wasi-http's
+//! `send_request` hook). Each request is checked against the run's granted
+//! destinations and caps; the name is resolved once, every address checked,
+//! and the connection made to a checked address (TLS names the URL's host);
+//! no proxy, no redirects followed; the response body is capped as it
+//! streams; each request is audited once, however it ends.
+
+use super::Egress;
+use crate::model::{Origin, Scheme};
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// What the audit records of one request: never the path, query or headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAudit {
+    /// Method.
+    pub method: String,
+    /// Host as the plugin wrote it.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Response status, when one came.
+    pub status: Option<u16>,
+    /// Response body bytes received.
+    pub bytes_in: u64,
+    /// Request body bytes sent.
+    pub bytes_out: u64,
+    /// From the request to the end of its response body.
+    pub duration: Duration,
+    /// Why the host refused the request, when it did.
+    pub denied: Option<String>,
+    /// What failed otherwise (connection, TLS, a cap while streaming).
+    pub error: Option<String>,
+}
+
+/// Where audits go: the run's log and metrics.
+pub type AuditSink = Arc<dyn Fn(&HttpAudit) + Send + Sync>;
+
+/// Counters of one run's requests.
+#[derive(Debug, Default)]
+pub(crate) struct HttpMeter {
+    pub(crate) requests: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    open: AtomicU32,
+}
+
+struct Shared {
+    egress: Arc<Egress>,
+    allow: Vec<Origin>,
+    meter: Arc<HttpMeter>,
+    deadline: Instant,
+    sink: AuditSink,
+}
+
+/// The `wasi:http` hooks of one run.
+pub struct RunHttp {
+    shared: Arc<Shared>,
+}
+
+impl RunHttp {
+    /// Hooks allowing `allow`, until `deadline`.
+    pub(crate) fn new(
+        egress: Arc<Egress>,
+        allow: Vec<Origin>,
+        deadline: Instant,
+        sink: AuditSink,
+    ) -> Self {
+        RunHttp {
+            shared: Arc::new(Shared {
+                egress,
+                allow,
+                meter: Arc::default(),
+                deadline,
+                sink,
+            }),
+        }
+    }
+
+    pub(crate) fn meter(&self) -> &HttpMeter {
+        &self.shared.meter
+    }
+}
+
+type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
+type SendFuture =
+    Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>;
+
+impl WasiHttpHooks for RunHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> SendFuture {
+        let shared = self.shared.clone();
+        Box::new(async move { send(shared, request, options).await })
+    }
+
+    fn default_scheme(&mut self) -> Option<http::uri::Scheme> {
+        // A request must say whether it wants TLS.
+        None
+    }
+}
+
+/// One request's audit, emitted once: when it is refused, fails, or its
+/// response body ends or is dropped.
+struct Draft {
+    audit: HttpAudit,
+    started: Instant,
+    bytes_out: Arc<AtomicU64>,
+    meter: Arc<HttpMeter>,
+    sink: AuditSink,
+    done: bool,
+}
+
+impl Draft {
+    fn emit(&mut self) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        self.audit.duration = self.started.elapsed();
+        self.audit.bytes_out = self.bytes_out.load(Ordering::Relaxed);
+        self.meter
+            .bytes_out
+            .fetch_add(self.audit.bytes_out, Ordering::Relaxed);
+        (self.sink)(&self.audit);
+    }
+
+    fn deny(&mut self, error: Error, why: String) -> Error {
+        self.audit.denied = Some(why);
+        self.emit();
+        error
+    }
+
+    fn fail(&mut self, error: Error, what: String) -> Error {
+        self.audit.error = Some(what);
+        self.emit();
+        error
+    }
+}
+
+impl Drop for Draft {
+    fn drop(&mut self) {
+        self.emit();
+    }
+}
+
+/// A connection slot of the run, given back when the connection closes.
+struct Slot(Arc<HttpMeter>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn send(
+    shared: Arc<Shared>,
+    mut request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> Result<(http::Response<WasiBody>, IoFuture), Error> {
+    let caps = shared.egress.caps;
+    let uri = request.uri().clone();
+    let scheme = match uri.scheme_str() {
+        Some("https") => Scheme::Https,
+        Some("http") => Scheme::Http,
+        _ => return Err(Error::HttpProtocolError),
+    };
+    let host = uri
+        .host()
+        .ok_or(Error::HttpRequestUriInvalid)?
+        .to_ascii_lowercase();
+    let port = uri.port_u16().unwrap_or(scheme.default_port());
+    let bytes_out = Arc::new(AtomicU64::new(0));
+    let mut draft = Draft {
+        audit: HttpAudit {
+            method: request.method().to_string(),
+            host: host.clone(),
+            port,
+            status: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            duration: Duration::ZERO,
+            denied: None,
+            error: None,
+        },
+        started: Instant::now(),
+        bytes_out: bytes_out.clone(),
+        meter: shared.meter.clone(),
+        sink: shared.sink.clone(),
+        done: false,
+    };
+
+    let n = shared.meter.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    if n > caps.requests {
+        return Err(draft.deny(
+            Error::HttpRequestDenied,
+            format!("the run's limit of {} requests is spent", caps.requests),
+        ));
+    }
+    if !shared.allow.iter().any(|o| o.matches(scheme, &host, port)) {
+        let granted = if shared.allow.is_empty() {
+            "none".to_string()
+        } else {
+            let list: Vec<String> = shared.allow.iter().map(ToString::to_string).collect();
+            list.join(", ")
+        };
+        return Err(draft.deny(
+            Error::HttpRequestDenied,
+            format!(
+                "{}://{host}:{port} is not a destination granted to this job type version \
+                 (granted: {granted})",
+                scheme.as_str()
+            ),
+        ));
+    }
+    if let Some(len) = content_length(request.headers())
+        && len > caps.request_body_bytes
+    {
+        return Err(draft.deny(
+            Error::HttpRequestBodySize(Some(len)),
+            format!(
+                "the request body is {len} bytes; at most {} are allowed",
+                caps.request_body_bytes
+            ),
+        ));
+    }
+    if shared.meter.open.fetch_add(1, Ordering::Relaxed) >= caps.connections {
+        shared.meter.open.fetch_sub(1, Ordering::Relaxed);
+        return Err(draft.deny(
+            Error::ConnectionLimitReached,
+            format!(
+                "the run already has {} connections open, its limit",
+                caps.connections
+            ),
+        ));
+    }
+    let slot = Slot(shared.meter.clone());
+
+    let remaining = shared.deadline.saturating_duration_since(Instant::now());
+    if remaining.is_zero() {
+        return Err(draft.fail(Error::ConnectionTimeout, "the run's deadline passed".into()));
+    }
+    let options = options.unwrap_or_default();
+    let clamp = |wish: Option<Duration>, default: Duration| wish.unwrap_or(default).min(remaining);
+    let connect_timeout = clamp(options.connect_timeout, Duration::from_secs(10));
+    let first_byte_timeout = clamp(options.first_byte_timeout, remaining);
+    let between_bytes_timeout =
+        clamp(options.between_bytes_timeout, Duration::from_secs(60)).max(Duration::from_millis(1));
+
+    let addrs = shared
+        .egress
+        .resolver
+        .lookup(&host, port, connect_timeout)
+        .await
+        .map_err(|e| {
+            draft.fail(
+                Error::DnsError {
+                    rcode: None,
+                    info_code: None,
+                },
+                e,
+            )
+        })?;
+    for addr in &addrs {
+        if let Err(why) = shared.egress.nets.check(&host, addr.ip()) {
+            return Err(draft.deny(Error::DestinationIpProhibited, why));
+        }
+    }
+    let tcp = connect(&addrs, connect_timeout)
+        .await
+        .map_err(|(e, what)| draft.fail(e, what))?;
+    let _ = tcp.set_nodelay(true);
+    let io: Box<dyn Io> = match scheme {
+        Scheme::Http => Box::new(tcp),
+        Scheme::Https => {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let name = match bare.parse::<std::net::IpAddr>() {
+                Ok(ip) => rustls::pki_types::ServerName::from(ip),
+                Err(_) => {
+                    rustls::pki_types::ServerName::try_from(bare.to_string()).map_err(|e| {
+                        draft.fail(Error::HttpRequestUriInvalid, format!("TLS name: {e}"))
+                    })?
+                }
+            };
+            let connector = tokio_rustls::TlsConnector::from(shared.egress.tls.clone());
+            let tls = tokio::time::timeout(connect_timeout, connector.connect(name, tcp))
+                .await
+                .map_err(|_| {
+                    draft.fail(
+                        Error::ConnectionTimeout,
+                        "the TLS handshake timed out".into(),
+                    )
+                })?
+                .map_err(|e| draft.fail(Error::TlsProtocolError, format!("TLS: {e}")))?;
+            Box::new(tls)
+        }
+    };
+    let (mut sender, conn) = tokio::time::timeout(
+        connect_timeout,
+        hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(io)),
+    )
+    .await
+    .map_err(|_| {
+        draft.fail(
+            Error::ConnectionTimeout,
+            "the HTTP handshake timed out".into(),
+        )
+    })?
+    .map_err(|e| draft.fail(Error::HttpProtocolError, format!("HTTP handshake: {e}")))?;
+    let conn = wasmtime_wasi::runtime::spawn(async move {
+        let _slot = slot;
+        conn.await
+    });
+
+    // Only the path goes on the wire; the Host header carries the authority.
+    *request.uri_mut() = http::Uri::builder()
+        .path_and_query(uri.path_and_query().map_or("/", |p| p.as_str()))
+        .build()
+        .map_err(|_| Error::HttpRequestUriInvalid)?;
+    let request = request.map(|body| {
+        CountedBody {
+            inner: body,
+            sent: bytes_out,
+            cap: caps.request_body_bytes,
+        }
+        .boxed_unsync()
+    });
+    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
+        .await
+        .map_err(|_| {
+            draft.fail(
+                Error::HttpResponseTimeout,
+                "no response before the first-byte timeout".into(),
+            )
+        })?
+        .map_err(|e| draft.fail(Error::HttpProtocolError, format!("{e}")))?;
+    draft.audit.status = Some(response.status().as_u16());
+    if let Some(len) = content_length(response.headers())
+        && len > caps.response_bytes
+    {
+        return Err(draft.fail(
+            Error::HttpResponseBodySize(Some(len)),
+            format!(
+                "the response body is {len} bytes; at most {} are allowed",
+                caps.response_bytes
+            ),
+        ));
+    }
+    let shared_for_body = shared.clone();
+    let response = response.map(move |incoming| {
+        CappedBody {
+            inner: incoming,
+            shared: shared_for_body,
+            seen: 0,
+            between: between_bytes_timeout,
+            timer: Box::pin(tokio::time::sleep(between_bytes_timeout)),
+            draft,
+        }
+        .boxed_unsync()
+    });
+    let io: IoFuture = Box::new(async move {
+        match conn.await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Error::from(e)),
+        }
+    });
+    Ok((response, io))
+}
+
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// Connects to the first address that answers within `timeout` in all.
+async fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, (Error, String)> {
+    let attempt = async {
+        let mut last = None;
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some((*addr, e)),
+            }
+        }
+        let (addr, e) = last.expect("a lookup returns at least one address");
+        Err((
+            Error::ConnectionRefused,
+            format!("connecting to {addr}: {e}"),
+        ))
+    };
+    tokio::time::timeout(timeout, attempt)
+        .await
+        .unwrap_or_else(|_| {
+            Err((
+                Error::ConnectionTimeout,
+                format!("no connection within {} ms", timeout.as_millis()),
+            ))
+        })
+}
+
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// A request body that counts what it sends and stops at the cap.
+struct CountedBody {
+    inner: WasiBody,
+    sent: Arc<AtomicU64>,
+    cap: u64,
+}
+
+impl Body for CountedBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if let Some(Ok(f)) = &frame
+            && let Some(data) = f.data_ref()
+        {
+            let sent =
+                self.sent.fetch_add(data.len() as u64, Ordering::Relaxed) + data.len() as u64;
+            if sent > self.cap {
+                return Poll::Ready(Some(Err(Error::HttpRequestBodySize(Some(sent)))));
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A response body capped per response and per run, with a timeout between
+/// frames; it completes the request's audit when it ends or is dropped.
+struct CappedBody {
+    inner: hyper::body::Incoming,
+    shared: Arc<Shared>,
+    seen: u64,
+    between: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    draft: Draft,
+}
+
+impl CappedBody {
+    fn end(&mut self, error: Option<(Error, String)>) -> Option<Result<Frame<Bytes>, Error>> {
+        let draft = &mut self.draft;
+        draft.audit.bytes_in = self.seen;
+        match error {
+            Some((e, what)) => Some(Err(draft.fail(e, what))),
+            None => {
+                draft.emit();
+                None
+            }
+        }
+    }
+}
+
+impl Body for CappedBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(None) => Poll::Ready(this.end(None)),
+            Poll::Ready(Some(Err(e))) => {
+                Poll::Ready(this.end(Some((Error::HttpProtocolError, format!("{e}")))))
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+                this.seen += n;
+                let caps = this.shared.egress.caps;
+                let run_total = this.shared.meter.bytes_in.fetch_add(n, Ordering::Relaxed) + n;
+                if this.seen > caps.response_bytes {
+                    let what = format!(
+                        "the response body passed {} bytes, the most allowed",
+                        caps.response_bytes
+                    );
+                    let error = Error::HttpResponseBodySize(Some(caps.response_bytes));
+                    return Poll::Ready(this.end(Some((error, what))));
+                }
+                if run_total > caps.run_response_bytes {
+                    let what = format!(
+                        "the run's responses passed {} bytes, the most allowed per run",
+                        caps.run_response_bytes
+                    );
+                    let error = Error::HttpResponseBodySize(Some(caps.run_response_bytes));
+                    return Poll::Ready(this.end(Some((error, what))));
+                }
+                let next = tokio::time::Instant::now() + this.between;
+                this.timer.as_mut().reset(next);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Pending => match this.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    let what = format!(
+                        "no data for {} ms between response frames",
+                        this.between.as_millis()
+                    );
+                    Poll::Ready(this.end(Some((Error::ConnectionReadTimeout, what))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for CappedBody {
+    fn drop(&mut self) {
+        self.draft.audit.bytes_in = self.seen;
+        self.draft.emit();
+    }
+}

@@ -1,0 +1,130 @@
+//! Tenants' named secrets, sealed by the [`Vault`](crate::vault::Vault)
+//! before they are written: the value never reaches the database in clear,
+//! and only its name, who set it and when can be listed.
+
+use super::{Store, StoreError, encode};
+use crate::model::{TenantId, Timestamp, now};
+use crate::runtime::SecretValue;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+/// Largest secret value, in bytes.
+pub const MAX_SECRET_BYTES: usize = 64 << 10;
+/// Most secrets one tenant may keep.
+pub const MAX_SECRETS_PER_TENANT: usize = 1000;
+
+/// A secret as listed: never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretInfo {
+    /// Name.
+    pub name: String,
+    /// Who set it.
+    pub set_by: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub set_at: Timestamp,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    #[serde(flatten)]
+    info: SecretInfo,
+    /// Nonce, ciphertext and tag, base64.
+    sealed: String,
+}
+
+fn key(tenant: &TenantId, name: &str) -> Vec<u8> {
+    let mut k = tenant.key_prefix();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+fn context(tenant: &TenantId, name: &str) -> String {
+    format!("jobhost-secret/{tenant}/{name}")
+}
+
+impl Store {
+    fn vault(&self) -> Result<&crate::vault::Vault, StoreError> {
+        self.vault
+            .as_deref()
+            .ok_or_else(|| StoreError::Secrets("no secrets key is configured".into()))
+    }
+
+    /// Sets a secret; `Ok(true)` when it was new.
+    pub fn put_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: &str,
+        actor: &str,
+    ) -> Result<(SecretInfo, bool), StoreError> {
+        let sealed = self.vault()?.seal(&context(tenant, name), value.as_bytes());
+        let info = SecretInfo {
+            name: name.to_string(),
+            set_by: actor.to_string(),
+            set_at: now(),
+        };
+        let stored = Stored {
+            info: info.clone(),
+            sealed: base64::engine::general_purpose::STANDARD.encode(sealed),
+        };
+        let k = key(tenant, name);
+        let new = !self.tenant_secrets.contains_key(&k)?;
+        if new
+            && self.tenant_secrets.scan_prefix(tenant.key_prefix()).count()
+                >= MAX_SECRETS_PER_TENANT
+        {
+            return Err(StoreError::Secrets(format!(
+                "the tenant already keeps {MAX_SECRETS_PER_TENANT} secrets, the most allowed"
+            )));
+        }
+        self.tenant_secrets.insert(k, encode(&stored))?;
+        self.db.flush()?;
+        Ok((info, new))
+    }
+
+    /// The tenant's secrets, by name; never their values.
+    pub fn secrets(&self, tenant: &TenantId) -> Result<Vec<SecretInfo>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.tenant_secrets.scan_prefix(tenant.key_prefix()) {
+            let (k, v) = entry?;
+            match serde_json::from_slice::<Stored>(&v) {
+                Ok(s) => out.push(s.info),
+                Err(e) => {
+                    tracing::warn!(key = %String::from_utf8_lossy(&k), error = %e, "a stored secret record is damaged; skipped")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes a secret; `Ok(false)` when there was none.
+    pub fn delete_secret(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+        let gone = self.tenant_secrets.remove(key(tenant, name))?.is_some();
+        self.db.flush()?;
+        Ok(gone)
+    }
+
+    /// The value of a tenant's secret, when set.
+    pub fn secret_value(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<SecretValue>, StoreError> {
+        let Some(bytes) = self.tenant_secrets.get(key(tenant, name))? else {
+            return Ok(None);
+        };
+        let stored: Stored = serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::Secrets(format!("secret `{name}` is damaged: {e}")))?;
+        let sealed = base64::engine::general_purpose::STANDARD
+            .decode(stored.sealed)
+            .map_err(|e| StoreError::Secrets(format!("secret `{name}` is damaged: {e}")))?;
+        let plain = self
+            .vault()?
+            .open(&context(tenant, name), &sealed)
+            .map_err(|e| StoreError::Secrets(format!("secret `{name}`: {e}")))?;
+        let text = String::from_utf8(plain)
+            .map_err(|_| StoreError::Secrets(format!("secret `{name}` is not UTF-8")))?;
+        Ok(Some(SecretValue::new(text)))
+    }
+}
