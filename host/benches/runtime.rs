@@ -49,6 +49,7 @@ fn request(plugin: &Plugin, config: serde_json::Value) -> RunRequest {
         attempt: 1,
         checkpoint: None,
         limits: plugin.info.limits,
+        access: Default::default(),
     }
 }
 

@@ -44,6 +44,12 @@ struct HttpLabels {
     status: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginHttpLabels {
+    job_type: String,
+    outcome: String,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn seconds() -> Histogram {
@@ -67,6 +73,7 @@ pub struct Metrics {
     stale_writes: Counter,
     damaged_records: Family<RecordLabel, Counter>,
     callbacks_set_aside: Counter,
+    plugin_http: Family<PluginHttpLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -92,6 +99,7 @@ impl Default for Metrics {
             stale_writes: Counter::default(),
             damaged_records: Family::default(),
             callbacks_set_aside: Counter::default(),
+            plugin_http: Family::default(),
         };
         let registry = &mut m.registry;
         registry.register(
@@ -157,6 +165,11 @@ impl Default for Metrics {
              or recorded in several tries",
             m.callbacks_set_aside.clone(),
         );
+        registry.register(
+            "plugin_http_requests",
+            "Outbound HTTP requests of plugins, by job type and outcome (ok, denied, failed)",
+            m.plugin_http.clone(),
+        );
         m
     }
 }
@@ -211,6 +224,16 @@ impl Metrics {
         self.damaged_records
             .get_or_create(&RecordLabel {
                 record: record.to_string(),
+            })
+            .inc();
+    }
+
+    /// A plugin's outbound request ended: `ok`, `denied` by the host, or `failed`.
+    pub fn plugin_http(&self, job_type: &str, outcome: &str) {
+        self.plugin_http
+            .get_or_create(&PluginHttpLabels {
+                job_type: job_type.to_string(),
+                outcome: outcome.to_string(),
             })
             .inc();
     }

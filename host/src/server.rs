@@ -65,6 +65,9 @@ pub struct ServeConfig {
     pub egress: Arc<crate::egress::Egress>,
     /// Grants for plugins (`--grants`).
     pub grants_file: Option<PathBuf>,
+    /// Key tenants' secrets are sealed with; defaults to
+    /// `DATA_DIR/secrets.key`, created at first start.
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 /// Runs the server until a shutdown signal.
@@ -92,8 +95,15 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     })?);
     raise_open_files_limit();
     let metrics = Arc::new(crate::metrics::Metrics::default());
-    let store = Store::open_with(&config.data_dir.join("db"), metrics.clone())
+    let mut store = Store::open_with(&config.data_dir.join("db"), metrics.clone())
         .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+    let key_file = config
+        .secrets_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("secrets.key"));
+    store.set_vault(Arc::new(
+        crate::vault::Vault::open_or_create(&key_file).context("opening the secrets key")?,
+    ));
     store.events().set_limits(config.streams);
     let catalog = Arc::new(load_catalog(
         runtime.clone(),

@@ -4,6 +4,7 @@
 
 #[path = "../components.rs"]
 mod components;
+mod origin;
 mod server;
 mod support;
 mod torture;
@@ -15,7 +16,9 @@ mod author;
 mod cache;
 mod cli;
 mod configs;
+mod contract;
 mod damage;
+mod egress;
 mod events;
 mod examples;
 mod fairness;
@@ -31,5 +34,6 @@ mod options;
 mod plugins;
 mod registry;
 mod reload;
+mod secrets;
 mod streams;
 mod tokens;

@@ -223,6 +223,17 @@ impl Api {
                 .unwrap(),
         )
     }
+    pub fn put(&self, path: &str, body: &Value) -> Reply {
+        reply(
+            self.client
+                .put(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .json(body)
+                .send()
+                .unwrap(),
+        )
+    }
+
     pub fn patch(&self, path: &str, body: &Value) -> Reply {
         reply(
             self.client

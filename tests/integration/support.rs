@@ -15,6 +15,7 @@ pub const DESCRIBE_LOOP: &str = env!("JOBHOST_WASM_DESCRIBE_LOOP");
 pub const DESCRIBE_TRAP: &str = env!("JOBHOST_WASM_DESCRIBE_TRAP");
 pub const BAD_SCHEMA: &str = env!("JOBHOST_WASM_BAD_SCHEMA");
 pub const VERSIONED: &str = env!("JOBHOST_WASM_VERSIONED");
+pub const EGRESS: &str = env!("JOBHOST_WASM_EGRESS");
 
 pub const EXAMPLES: [&str; 4] = [TEXT_STATS, JSON_SELECT, CSV_SUMMARY, PRIME_SIEVE];
 
@@ -38,6 +39,7 @@ pub fn request(plugin: &Plugin, config: serde_json::Value) -> RunRequest {
         attempt: 1,
         checkpoint: None,
         limits: plugin.info.limits,
+        access: Default::default(),
     }
 }
 

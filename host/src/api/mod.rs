@@ -12,6 +12,7 @@ mod observe;
 mod plugins;
 mod runs;
 mod schemas;
+mod secrets;
 mod stream;
 mod tokens;
 mod webhooks;
@@ -26,7 +27,7 @@ use crate::store::Store;
 use crate::worker::Workers;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use std::sync::Arc;
 
 /// Largest request body accepted unless `--max-body-bytes` says otherwise:
@@ -60,6 +61,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/job-runs/{job_run_id}/events"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/webhooks/secret"),
+    ("get", "/api/v1/secrets"),
+    ("put", "/api/v1/secrets/{name}"),
+    ("delete", "/api/v1/secrets/{name}"),
     ("get", "/api/v1/tokens"),
     ("post", "/api/v1/tokens"),
     ("delete", "/api/v1/tokens/{token_id}"),
@@ -122,6 +126,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/job-runs/{job_run_id}/events", get(stream::run))
         .route("/api/v1/events", get(stream::all))
         .route("/api/v1/webhooks/secret", get(webhooks::secret))
+        .route("/api/v1/secrets", get(secrets::list))
+        .route(
+            "/api/v1/secrets/{name}",
+            put(secrets::put).delete(secrets::delete),
+        )
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{token_id}", delete(tokens::revoke))
         .route("/metrics", get(observe::metrics))

@@ -2,9 +2,8 @@
 //! from a file, which networks plugins may reach beyond the public internet,
 //! fixed name resolution, and the per-run caps.
 
-use crate::egress::{Egress, HttpCaps, PluginNets, Resolver};
+use crate::egress::{Egress, Fixed, HttpCaps, PluginNets, Resolver};
 use clap::Args;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -14,15 +13,22 @@ pub(super) struct EgressArgs {
     /// An approval given over the API for the same version wins.
     #[arg(long, env = "JOBHOST_GRANTS")]
     pub(super) grants: Option<PathBuf>,
+    /// File holding the key tenants' secrets are sealed with (64 hex
+    /// digits); created with mode 0600 when missing. Default:
+    /// DATA_DIR/secrets.key. Keep it out of backups of the data directory.
+    #[arg(long, env = "JOBHOST_SECRETS_KEY_FILE")]
+    pub(super) secrets_key_file: Option<PathBuf>,
     /// Networks plugin requests may reach although they are denied by
     /// default (loopback, private, link-local, CGNAT, unique-local...), as
     /// CIDRs. Which hosts a plugin may call still comes from its grant.
     #[arg(long, env = "JOBHOST_HTTP_ALLOW_NET", value_delimiter = ',')]
     http_allow_net: Vec<ipnet::IpNet>,
-    /// Fixed addresses for a host name, as NAME=ADDRESS[,ADDRESS...]
-    /// (like curl's --resolve); the addresses are checked like any other.
+    /// Fixed addresses for a host name, as NAME=ADDRESS[,ADDRESS...] (like
+    /// curl's --resolve), or for one port and to another port as
+    /// NAME:PORT=ADDRESS:PORT (like curl's --connect-to). The addresses are
+    /// checked like any other.
     #[arg(long = "resolve", env = "JOBHOST_RESOLVE", value_parser = crate::egress::parse_fixed)]
-    resolve: Vec<(String, Vec<IpAddr>)>,
+    resolve: Vec<Fixed>,
     /// Outbound HTTP requests per run.
     #[arg(long, env = "JOBHOST_HTTP_MAX_REQUESTS", default_value_t = HttpCaps::default().requests)]
     http_max_requests: u64,

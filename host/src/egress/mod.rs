@@ -9,7 +9,7 @@ mod resolve;
 mod send;
 
 pub use policy::PluginNets;
-pub use resolve::{Resolver, parse_fixed};
+pub use resolve::{Fixed, Resolver, parse_fixed};
 pub use send::{AuditSink, HttpAudit, RunHttp};
 
 use std::sync::Arc;

@@ -254,7 +254,10 @@ async fn send(
         return Err(draft.fail(Error::ConnectionTimeout, "the run's deadline passed".into()));
     }
     let options = options.unwrap_or_default();
-    let clamp = |wish: Option<Duration>, default: Duration| wish.unwrap_or(default).min(remaining);
+    // A little past the deadline, so that the run's own deadline (which
+    // stops it with the `timeout` limit) is what ends a request held to it.
+    let ceiling = remaining + Duration::from_millis(100);
+    let clamp = |wish: Option<Duration>, default: Duration| wish.unwrap_or(default).min(ceiling);
     let connect_timeout = clamp(options.connect_timeout, Duration::from_secs(10));
     let first_byte_timeout = clamp(options.first_byte_timeout, remaining);
     let between_bytes_timeout =

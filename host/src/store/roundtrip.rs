@@ -6,8 +6,8 @@
 use super::tests::run;
 use super::{LogRecord, Record, Store, encode};
 use crate::model::{
-    Job, JobId, JobRun, Lease, PluginOrigin, PluginRecord, PluginStatus, RegistryEvent,
-    RegistryEventKind, RunErrorInfo, RunStatus, TenantId, now,
+    Grant, GrantSource, Job, JobId, JobRun, Lease, PluginOrigin, PluginRecord, PluginStatus,
+    RegistryEvent, RegistryEventKind, RunErrorInfo, RunStatus, TenantId, now,
 };
 use crate::runtime::{LogLevel, LogSource, OutputData, OutputReference, Receipt, StopReason};
 use serde::Serialize;
@@ -125,6 +125,10 @@ fn full_run(status: RunStatus) -> JobRun {
         log_bytes: 10,
         log_lines_dropped: 1,
         checkpoints: 2,
+        http_requests: 4,
+        http_bytes_in: 500,
+        http_bytes_out: 20,
+        secrets_read: vec!["api_token".into()],
         stopped_by: Some(StopReason::Timeout),
     });
     r.started_at = Some(t);
@@ -231,7 +235,7 @@ fn log_records_round_trip_at_every_level_and_source() {
 fn plugin_records_and_registry_events_round_trip_in_every_variant() {
     let (_dir, s) = store();
     use PluginStatus::{Active, Deprecated, Yanked};
-    use RegistryEventKind::{LoadFailed, Loaded, Removed, Replaced, StatusChanged};
+    use RegistryEventKind::{Approved, LoadFailed, Loaded, Removed, Replaced, StatusChanged};
     let origins = [
         PluginOrigin::Bundled,
         PluginOrigin::Directory,
@@ -255,15 +259,33 @@ fn plugin_records_and_registry_events_round_trip_in_every_variant() {
                 status_reason: Some("why".into()),
                 published_by: Some("ops@example.com".into()),
                 published_at: Some(now()),
+                grant: Some(Grant {
+                    http: vec!["https://api.example.com".parse().unwrap()],
+                    secrets: vec!["api_token".into()],
+                    source: GrantSource::Api,
+                    sha256: Some("ab".repeat(32)),
+                    approved_by: "ops@example.com".into(),
+                    approved_at: now(),
+                }),
                 updated_at: now(),
             };
             round_trip(&s, &record);
+            for source in [GrantSource::Bundled, GrantSource::File, GrantSource::Api] {
+                match source {
+                    GrantSource::Bundled | GrantSource::File | GrantSource::Api => {}
+                }
+                let mut with = record.clone();
+                with.grant.as_mut().unwrap().source = source;
+                with.grant.as_mut().unwrap().sha256 = None;
+                round_trip(&s, &with);
+            }
             round_trip(
                 &s,
                 &PluginRecord {
                     status_reason: None,
                     published_by: None,
                     published_at: None,
+                    grant: None,
                     ..record
                 },
             );
@@ -275,6 +297,7 @@ fn plugin_records_and_registry_events_round_trip_in_every_variant() {
         Replaced,
         Removed,
         StatusChanged,
+        Approved,
         LoadFailed,
     ] {
         match kind {
@@ -283,6 +306,7 @@ fn plugin_records_and_registry_events_round_trip_in_every_variant() {
             | Replaced
             | Removed
             | StatusChanged
+            | Approved
             | LoadFailed => {}
         }
         let event = RegistryEvent {

@@ -33,6 +33,8 @@ pub(super) struct Recorder {
     run: Mutex<(JobRun, Instant)>,
     /// Checkpoints not yet written, and when one last was.
     checkpoints: Mutex<Checkpoints>,
+    /// Where outbound requests are counted, and the job type they count for.
+    metrics: (Arc<crate::metrics::Metrics>, String),
 }
 
 /// The checkpoint of one attempt between writes.
@@ -87,6 +89,15 @@ impl RunObserver for Recorder {
         checkpoints.pending = None;
         checkpoints.written_at = Some(Instant::now());
         self.write_checkpoint(state);
+    }
+
+    fn http(&self, audit: &crate::egress::HttpAudit) {
+        let outcome = match (&audit.denied, &audit.error) {
+            (Some(_), _) => "denied",
+            (None, Some(_)) => "failed",
+            (None, None) => "ok",
+        };
+        self.metrics.0.plugin_http(&self.metrics.1, outcome);
     }
 }
 
@@ -209,6 +220,7 @@ fn try_execute(shared: &Shared, id: RunId, holder: &str) -> Result<(), StoreErro
         next_seq: AtomicU32::new(shared.store.next_log_seq(id)?),
         run: Mutex::new((run, Instant::now())),
         checkpoints: Mutex::default(),
+        metrics: (shared.metrics.clone(), plugin.info.job_type.to_string()),
     });
     shared.attach(id, recorder.clone(), limits.timeout);
     let report = shared
@@ -319,6 +331,7 @@ mod tests {
             next_seq: AtomicU32::new(0),
             run: Mutex::new((run, Instant::now())),
             checkpoints: Mutex::default(),
+            metrics: (Arc::default(), "test".into()),
         };
         let stored = || store.checkpoint(id).unwrap();
 

@@ -32,6 +32,7 @@
 
 mod context;
 mod describe;
+pub mod http;
 
 pub use context::{Context, LogLevel};
 pub use describe::{Interrupted, JobType, RetryPolicy, SideEffects};
