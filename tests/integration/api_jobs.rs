@@ -18,7 +18,15 @@ fn schemas_list_every_bundled_type_and_filter() {
         .collect();
     assert_eq!(
         types,
-        ["csv_summary", "json_select", "prime_sieve", "text_stats"]
+        [
+            "csv_summary",
+            "fetch_and_summarize",
+            "http_request",
+            "json_select",
+            "llm_complete",
+            "prime_sieve",
+            "text_stats"
+        ]
     );
     for t in r.body.as_array().unwrap() {
         for field in [

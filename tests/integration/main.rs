@@ -27,6 +27,7 @@ mod hostile;
 mod hostile_clients;
 mod isolation;
 mod leases;
+mod llm;
 mod logs;
 mod metrics;
 mod openapi;

@@ -63,6 +63,7 @@ fn served_document_matches_the_checked_in_one_and_every_route() {
             "get" => api.client.get(&url),
             "post" => api.client.post(&url).json(&serde_json::json!({})),
             "patch" => api.client.patch(&url).json(&serde_json::json!({})),
+            "put" => api.client.put(&url).json(&serde_json::json!({})),
             "delete" => api.client.delete(&url),
             other => panic!("unexpected method {other}"),
         };

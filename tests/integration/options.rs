@@ -6,8 +6,56 @@
 //! made a tenant's data unreadable, and the body cap agreeing with the
 //! schemas' documented limits.
 
+use crate::origin::{OPENAI_KEY, Origin};
 use crate::server::{Api, Server};
 use serde_json::{Map, Value, json};
+
+/// A server whose bundled job types that call HTTP APIs reach `origin`
+/// (as `api.example.test`) with their secrets set, so that every bundled
+/// type runs for real; extra `serve` arguments after.
+fn server(origin: &Origin, dir: &std::path::Path, extra: &[&str]) -> Server {
+    let grants = dir.join("grants.json");
+    let llm = json!({"http": ["http://api.example.test"], "secrets": ["openai_api_key"]});
+    let http = json!({"http": ["http://api.example.test"], "secrets": ["api_token"]});
+    std::fs::write(
+        &grants,
+        json!({"http_request@1.0.0": http, "llm_complete@1.0.0": llm, "fetch_and_summarize@1.0.0": llm})
+            .to_string(),
+    )
+    .unwrap();
+    let api_at = format!("api.example.test:80=127.0.0.1:{}", origin.port);
+    let mut args = vec![
+        "--grants",
+        grants.to_str().unwrap(),
+        "--resolve",
+        &api_at,
+        "--http-allow-net",
+        "127.0.0.1/32",
+    ];
+    args.extend_from_slice(extra);
+    let s = Server::start_args(&[], &args);
+    let admin = s.api(&s.admin);
+    for (name, value) in [("api_token", "tok-1"), ("openai_api_key", OPENAI_KEY)] {
+        let r = admin.put(&format!("/secrets/{name}"), &json!({"value": value}));
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    s
+}
+
+/// Points the URLs of a job type that calls HTTP APIs at the local origin.
+fn localise(job_type: &str, config: &mut Value) {
+    match job_type {
+        "http_request" => config["url"] = json!("http://api.example.test/ok"),
+        "fetch_and_summarize" => config["url"] = json!("http://api.example.test/page"),
+        _ => {}
+    }
+    if config.get("base_url").is_some()
+        || job_type == "llm_complete"
+        || job_type == "fetch_and_summarize"
+    {
+        config["base_url"] = json!("http://api.example.test/v1");
+    }
+}
 
 /// A value of `property` other than its default:
 /// one of its examples, else one derived from its type.
@@ -67,6 +115,9 @@ fn configs(schema: &Value) -> Vec<(String, Value)> {
 /// Runs `config` as a new job of `job_type` and reads back everything the
 /// run produced; returns the finished run.
 fn run_and_read_back(api: &Api, job_type: &str, label: &str, config: &Value) -> Value {
+    let mut config = config.clone();
+    localise(job_type, &mut config);
+    let config = &config;
     let what = format!("{job_type} with {label} ({config})");
     let r = api.post("/jobs", &json!({"job_type": job_type, "config": config}));
     assert_eq!(r.status, 201, "{what}: {}", r.body);
@@ -118,7 +169,9 @@ fn run_and_read_back(api: &Api, job_type: &str, label: &str, config: &Value) -> 
 
 #[test]
 fn every_bundled_job_type_runs_with_every_option_and_reads_back() {
-    let s = Server::start_args(&[], &["--job-create-rate", "0"]);
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(&origin, dir.path(), &["--job-create-rate", "0"]);
     let api = s.api(&s.user);
     let schemas = api.get("/jobs/schemas");
     assert_eq!(schemas.status, 200);
@@ -137,6 +190,9 @@ fn every_bundled_job_type_runs_with_every_option_and_reads_back() {
         ("json_select", 7),
         ("csv_summary", 5),
         ("prime_sieve", 3),
+        ("http_request", 10),
+        ("llm_complete", 7),
+        ("fetch_and_summarize", 5),
     ] {
         assert!(
             ran.get(job_type).and_then(Value::as_u64) >= Some(at_least),
@@ -170,17 +226,24 @@ fn text_of(chars: usize) -> String {
 
 #[test]
 fn the_body_cap_holds_the_largest_documented_inputs() {
-    let s = Server::start();
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(&origin, dir.path(), &["--job-create-rate", "0"]);
     let api = s.api(&s.user);
     let schemas = api.get("/jobs/schemas").body;
     let mut checked = 0;
     for t in schemas.as_array().unwrap() {
         let (job_type, schema) = (t["job_type"].as_str().unwrap(), &t["json_schema"]);
         for (name, property) in schema["properties"].as_object().unwrap() {
-            let Some(max) = property["maxLength"].as_u64().filter(|m| *m > 1024) else {
+            // Free text only: a field with a pattern (a URL) is not prose.
+            let Some(max) = property["maxLength"]
+                .as_u64()
+                .filter(|m| *m > 1024 && property.get("pattern").is_none())
+            else {
                 continue;
             };
             let mut config = schema["examples"][0].clone();
+            localise(job_type, &mut config);
             config[name] = json!(text_of(max as usize));
             let job = api.job(job_type, config.clone());
             let done = api.wait_done(&api.trigger(&job, None));
@@ -197,8 +260,9 @@ fn the_body_cap_holds_the_largest_documented_inputs() {
         }
     }
     assert!(
-        checked >= 2,
-        "text_stats.text and csv_summary.csv are checked"
+        checked >= 5,
+        "text_stats.text, csv_summary.csv, http_request.text, llm_complete.prompt and \
+         llm_complete.system are checked ({checked})"
     );
 
     // The cap is configurable and named when exceeded.

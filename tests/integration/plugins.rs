@@ -336,7 +336,7 @@ fn broken_uploads_are_refused_with_a_reason() {
 
     // Nothing was registered, and the server still runs jobs.
     let list = operator.get("/plugins").body;
-    assert_eq!(list["count"], 4, "{list}");
+    assert_eq!(list["count"], 7, "{list}");
     assert_eq!(operator.get("/plugins/events").body["count"], 0);
     let job = operator.job("text_stats", json!({"text": "still here"}));
     assert_eq!(run_output(&operator, &job)["words"], 2);

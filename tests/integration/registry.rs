@@ -168,7 +168,15 @@ fn bundled_examples_load_and_newest_is_default() {
     let ids: Vec<&str> = reg.ids().map(|i| i.as_str()).collect();
     assert_eq!(
         ids,
-        ["csv_summary", "json_select", "prime_sieve", "text_stats"]
+        [
+            "csv_summary",
+            "fetch_and_summarize",
+            "http_request",
+            "json_select",
+            "llm_complete",
+            "prime_sieve",
+            "text_stats"
+        ]
     );
     let req = semver::VersionReq::parse("^1").unwrap();
     assert_eq!(

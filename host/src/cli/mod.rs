@@ -387,6 +387,7 @@ fn plugin_json(plugin: &Plugin) -> Value {
     let mut doc = plugin.summary();
     doc["sha256"] = json!(plugin.compiled.digest());
     doc["size_bytes"] = json!(plugin.compiled.size());
+    doc["imports"] = json!(plugin.compiled.imports());
     doc
 }
 
@@ -410,6 +411,44 @@ fn print_info(plugin: &Plugin) {
             .unwrap_or_default()
     );
     println!("if interrupted: {:?}", i.interrupted);
+    println!("contract:      jobhost:plugin@{}", i.contract);
+    let caps = &i.capabilities;
+    match &caps.http {
+        crate::model::HttpNeeds::None => println!("http:          none"),
+        crate::model::HttpNeeds::OperatorChosen { reason } => {
+            println!("http:          destinations chosen by the operator ({reason})")
+        }
+        crate::model::HttpNeeds::Destinations { destinations } => {
+            println!("http:");
+            for d in destinations {
+                println!("  {} ({})", d.url, d.reason);
+            }
+        }
+    }
+    if caps.secrets.is_empty() {
+        println!("secrets:       none");
+    } else {
+        println!("secrets:");
+        for s in &caps.secrets {
+            println!("  {} ({})", s.name, s.description);
+        }
+    }
+    let se = &i.side_effects;
+    println!(
+        "side effects:  read_only={} idempotent={} destructive={}",
+        se.read_only, se.idempotent, se.destructive
+    );
+    match &i.retry {
+        Some(r) => println!(
+            "retry:         {} attempts, first after {} ms, then ×{} each time, at most {} ms apart",
+            r.max_attempts, r.initial_delay_ms, r.multiplier, r.max_delay_ms
+        ),
+        None => println!("retry:         none"),
+    }
+    println!("imports:");
+    for import in plugin.compiled.imports() {
+        println!("  {import}");
+    }
     println!(
         "component:     {} bytes, sha256 {}",
         plugin.compiled.size(),

@@ -93,6 +93,7 @@ pub(crate) enum Pre {
 #[derive(Clone)]
 pub struct Compiled {
     pre: Pre,
+    imports: Vec<String>,
     digest: String,
     size: usize,
     from: CompiledFrom,
@@ -111,6 +112,11 @@ impl std::fmt::Debug for Compiled {
 impl Compiled {
     pub(crate) fn pre(&self) -> &Pre {
         &self.pre
+    }
+    /// The interfaces the component imports, such as
+    /// `wasi:http/outgoing-handler@0.2.12`.
+    pub fn imports(&self) -> &[String] {
+        &self.imports
     }
     /// The contract version the component was built against.
     pub fn contract(&self) -> &'static str {
@@ -272,8 +278,14 @@ impl Engine {
                     .map_err(|_| CompileError::MissingExports(format!("{v2_error:#}")))?,
             ),
         };
+        let imports = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
         Ok(Compiled {
             pre,
+            imports,
             digest,
             size: bytes.len(),
             from,

@@ -19,7 +19,7 @@ pub struct Config {
     pub url: String,
     /// Base URL of the OpenAI-compatible API.
     #[serde(default = "default_base_url")]
-    #[schemars(length(max = 2048), pattern(r"^https?://"), example = &"https://api.openai.com/v1")]
+    #[schemars(length(max = 2048), pattern(r"^https?://"), example = &"http://localhost:11434/v1")]
     pub base_url: String,
     /// Model name.
     #[schemars(length(min = 1, max = 200), example = &"gpt-4o-mini")]

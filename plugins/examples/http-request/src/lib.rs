@@ -20,6 +20,7 @@ const MAX_BODY_IN_RESULT: usize = 1 << 20;
 pub struct Config {
     /// HTTP method.
     #[serde(default)]
+    #[schemars(example = Method::Post)]
     pub method: Method,
     /// Absolute `http` or `https` URL. Its scheme, host and port must be
     /// among the destinations an operator granted to this job type.
@@ -66,7 +67,7 @@ pub struct Config {
 }
 
 /// An HTTP method.
-#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Method {
     /// GET.

@@ -16,16 +16,16 @@ pub struct Config {
     /// Base URL of the OpenAI-compatible API; `/chat/completions` is added.
     /// Its scheme, host and port must be granted to this job type.
     #[serde(default = "default_base_url")]
-    #[schemars(length(max = 2048), pattern(r"^https?://"), example = &"https://api.openai.com/v1")]
+    #[schemars(length(max = 2048), pattern(r"^https?://"), example = &"http://localhost:11434/v1")]
     pub base_url: String,
     /// Model name, e.g. `gpt-4o-mini`.
     #[schemars(length(min = 1, max = 200), example = &"gpt-4o-mini")]
     pub model: String,
-    /// A single user message (give `prompt` or `messages`).
+    /// A user message, sent last (give `prompt`, `messages` or both).
     #[serde(default)]
     #[schemars(length(min = 1, max = 1_048_576), example = &"Summarise: jobhost runs job types as WebAssembly plugins.")]
     pub prompt: Option<String>,
-    /// A whole conversation (give `prompt` or `messages`).
+    /// A conversation so far; `prompt`, when given, follows it.
     #[serde(default)]
     #[schemars(length(min = 1, max = 256), example = example_messages())]
     pub messages: Option<Vec<Message>>,
@@ -109,17 +109,17 @@ impl Job for LlmComplete {
                 content: system,
             });
         }
-        match (config.prompt, config.messages) {
-            (Some(prompt), None) => messages.push(Message {
+        if config.prompt.is_none() && config.messages.is_none() {
+            return Err(JobError::invalid_config(
+                "give `prompt`, `messages` or both: there is nothing to ask",
+            ));
+        }
+        messages.extend(config.messages.unwrap_or_default());
+        if let Some(prompt) = config.prompt {
+            messages.push(Message {
                 role: Role::User,
                 content: prompt,
-            }),
-            (None, Some(list)) => messages.extend(list),
-            _ => {
-                return Err(JobError::invalid_config(
-                    "give `prompt` or `messages`, exactly one of them",
-                ));
-            }
+            });
         }
         let key = ctx.secret(API_KEY_SECRET)?;
         ctx.progress(10, "asking the model");
