@@ -54,7 +54,7 @@ enum Command {
     /// Run one job locally and print its output, logs and resource receipt.
     Run(RunArgs),
     /// Serve the REST API with the bundled job types and a plugins directory.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),

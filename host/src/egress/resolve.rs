@@ -20,13 +20,17 @@ pub struct Fixed {
     /// The request port it applies to; any when absent.
     pub port: Option<u16>,
     /// Addresses, each with the port to connect to (the request's when absent).
-    pub to: Vec<(IpAddr, Option<u16>)>,
+    pub to: Targets,
 }
+
+/// Addresses, each with the port to connect to (the request's when absent).
+type Targets = Vec<(IpAddr, Option<u16>)>;
 
 /// Resolves host names.
 #[derive(Debug, Clone, Default)]
 pub struct Resolver {
-    fixed: HashMap<(String, Option<u16>), Vec<(IpAddr, Option<u16>)>>,
+    /// By name and port (`None`: any port).
+    fixed: HashMap<(String, Option<u16>), Targets>,
 }
 
 impl Resolver {

@@ -42,19 +42,22 @@ pub struct RunAccess {
 /// Why a secret was not given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Missing {
-    NotDeclared,
-    NotGranted,
-    NotSet,
+    /// The job type did not declare it.
+    Undeclared,
+    /// No operator granted it.
+    Ungranted,
+    /// The tenant has not set it.
+    Unset,
 }
 
 impl RunAccess {
     pub(crate) fn secret(&self, name: &str) -> Result<&str, Missing> {
         if !self.declared_secrets.iter().any(|d| d == name) {
-            return Err(Missing::NotDeclared);
+            return Err(Missing::Undeclared);
         }
         match self.secrets.get(name) {
-            None => Err(Missing::NotGranted),
-            Some(None) => Err(Missing::NotSet),
+            None => Err(Missing::Ungranted),
+            Some(None) => Err(Missing::Unset),
             Some(Some(v)) => Ok(v.expose()),
         }
     }

@@ -38,7 +38,7 @@ pub(crate) struct RunContext {
 pub(crate) enum Returned {
     Nothing,
     /// What `describe` returned, or why the host refuses it.
-    Info(Result<PluginInfo, String>),
+    Info(Result<Box<PluginInfo>, String>),
     Run(RunReturn),
 }
 
@@ -68,9 +68,9 @@ pub(crate) fn call(
                     let plugin = pre.instantiate_async(&mut *store).await?;
                     match export {
                         Export::Nothing => Returned::Nothing,
-                        Export::Describe => {
-                            Returned::Info(Ok(plugin.call_describe(&mut *store).await?.into()))
-                        }
+                        Export::Describe => Returned::Info(Ok(Box::new(
+                            plugin.call_describe(&mut *store).await?.into(),
+                        ))),
                         Export::Run { config, context } => {
                             let context = v1::jobhost::plugin::types::RunContext {
                                 run_id: context.run_id.clone(),
@@ -86,9 +86,10 @@ pub(crate) fn call(
                     let plugin = pre.instantiate_async(&mut *store).await?;
                     match export {
                         Export::Nothing => Returned::Nothing,
-                        Export::Describe => {
-                            Returned::Info(plugin.call_describe(&mut *store).await?.try_into())
-                        }
+                        Export::Describe => Returned::Info(
+                            PluginInfo::try_from(plugin.call_describe(&mut *store).await?)
+                                .map(Box::new),
+                        ),
                         Export::Run { config, context } => {
                             let context = v2::jobhost::plugin::types::RunContext {
                                 run_id: context.run_id.clone(),

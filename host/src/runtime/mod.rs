@@ -243,7 +243,7 @@ impl Runtime {
             Export::Describe,
         );
         match result? {
-            Returned::Info(info) => info.map_err(CallError::Malformed),
+            Returned::Info(info) => info.map(|i| *i).map_err(CallError::Malformed),
             _ => Err(CallError::Trapped("describe returned nothing".into())),
         }
     }

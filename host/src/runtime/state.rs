@@ -256,9 +256,9 @@ impl v2::jobhost::plugin::secrets::Host for RunState {
         let mut meter = lock(&self.meter);
         meter.call()?;
         Ok(match self.access.secret(&name) {
-            Err(super::access::Missing::NotDeclared) => Err(E::NotDeclared),
-            Err(super::access::Missing::NotGranted) => Err(E::NotGranted),
-            Err(super::access::Missing::NotSet) => Err(E::NotSet),
+            Err(super::access::Missing::Undeclared) => Err(E::NotDeclared),
+            Err(super::access::Missing::Ungranted) => Err(E::NotGranted),
+            Err(super::access::Missing::Unset) => Err(E::NotSet),
             Ok(value) => {
                 if !meter.secrets_read.contains(&name) {
                     meter.secrets_read.push(name);

@@ -306,6 +306,34 @@ fn try_execute(shared: &Shared, id: RunId, holder: &str) -> Result<(), StoreErro
     result
 }
 
+/// What a run of `plugin` for `tenant` may reach: the version's declared
+/// capabilities intersected with its grant, and the tenant's values of the
+/// granted secrets.
+fn run_access(
+    store: &Store,
+    registry: &Registry,
+    plugin: &Plugin,
+    tenant: &TenantId,
+) -> Result<RunAccess, StoreError> {
+    let access = registry.access(plugin);
+    let mut secrets = std::collections::BTreeMap::new();
+    for name in access.secrets {
+        let value = store.secret_value(tenant, &name)?;
+        secrets.insert(name, value);
+    }
+    Ok(RunAccess {
+        http: access.http,
+        declared_secrets: plugin
+            .info
+            .capabilities
+            .secrets
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
+        secrets,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,32 +391,4 @@ mod tests {
         recorder.checkpoint(b"later");
         assert_eq!(stored().as_deref(), Some(&b"later"[..]));
     }
-}
-
-/// What a run of `plugin` for `tenant` may reach: the version's declared
-/// capabilities intersected with its grant, and the tenant's values of the
-/// granted secrets.
-fn run_access(
-    store: &Store,
-    registry: &Registry,
-    plugin: &Plugin,
-    tenant: &TenantId,
-) -> Result<RunAccess, StoreError> {
-    let access = registry.access(plugin);
-    let mut secrets = std::collections::BTreeMap::new();
-    for name in access.secrets {
-        let value = store.secret_value(tenant, &name)?;
-        secrets.insert(name, value);
-    }
-    Ok(RunAccess {
-        http: access.http,
-        declared_secrets: plugin
-            .info
-            .capabilities
-            .secrets
-            .iter()
-            .map(|s| s.name.clone())
-            .collect(),
-        secrets,
-    })
 }
