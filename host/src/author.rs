@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 const CARGO_TOML: &str = include_str!("../../plugins/template/Cargo.toml.tmpl");
 const LIB_RS: &str = include_str!("../../plugins/template/src/lib.rs.tmpl");
 const EXAMPLE_CONFIG: &str = include_str!("../../plugins/template/example-config.json.tmpl");
+const LIB_RS_HTTP: &str = include_str!("../../plugins/template/src/lib_http.rs.tmpl");
+const EXAMPLE_CONFIG_HTTP: &str =
+    include_str!("../../plugins/template/example-config-http.json.tmpl");
 
 /// Where the guest SDK of this source tree is.
 fn default_sdk() -> PathBuf {
@@ -43,6 +46,7 @@ pub fn new_plugin(
     name: &str,
     dir: Option<PathBuf>,
     sdk: Option<PathBuf>,
+    http: bool,
 ) -> anyhow::Result<PathBuf> {
     let id = JobTypeId::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?;
     let dir = dir.unwrap_or_else(|| PathBuf::from(name));
@@ -68,10 +72,15 @@ pub fn new_plugin(
     };
     std::fs::create_dir_all(dir.join("src"))
         .with_context(|| format!("creating {}", dir.display()))?;
+    let (lib, example) = if http {
+        (LIB_RS_HTTP, EXAMPLE_CONFIG_HTTP)
+    } else {
+        (LIB_RS, EXAMPLE_CONFIG)
+    };
     for (path, template) in [
         ("Cargo.toml", CARGO_TOML),
-        ("src/lib.rs", LIB_RS),
-        ("example-config.json", EXAMPLE_CONFIG),
+        ("src/lib.rs", lib),
+        ("example-config.json", example),
     ] {
         std::fs::write(dir.join(path), fill(template))
             .with_context(|| format!("writing {}", dir.join(path).display()))?;

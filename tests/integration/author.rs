@@ -118,3 +118,90 @@ fn a_new_plugin_builds_publishes_and_runs() {
         "{help}"
     );
 }
+
+#[test]
+fn a_new_http_plugin_declares_its_api_and_secret_and_waits_for_approval() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("item_fetch");
+    let out = Command::new(JOBHOST)
+        .args(["plugin", "new", "item_fetch", "--http", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock"),
+        dir.join("Cargo.lock"),
+    )
+    .unwrap();
+    cargo(&dir, &["test", "--quiet"]);
+    cargo(
+        &dir,
+        &["build", "--release", "--target", "wasm32-wasip2", "--quiet"],
+    );
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/author-template/wasm32-wasip2/release/item_fetch.wasm");
+    let out = Command::new(JOBHOST)
+        .arg("--data-dir")
+        .arg(work.path().join("data"))
+        .args(["plugin", "inspect"])
+        .arg(&wasm)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for line in [
+        "contract:      jobhost:plugin@0.2.0",
+        "  https://api.example.com (reads items)",
+        "  api_token (API token of the example API)",
+        "  wasi:http/outgoing-handler@",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+
+    let s = Server::start();
+    let out = Command::new(JOBHOST)
+        .args(["plugin", "publish"])
+        .arg(&wasm)
+        .args(["--server", &s.base, "--token", &s.operator])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let admin = s.api(&s.admin);
+    let r = admin.post(
+        "/jobs",
+        &json!({"job_type": "item_fetch", "config": {"id": "item-42"}}),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    let ops = s.api(&s.operator);
+    let r = ops.patch(
+        "/plugins/item_fetch/0.1.0",
+        &json!({"grants": {"http": ["https://api.example.com"], "secrets": ["api_token"]}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        admin
+            .put("/secrets/api_token", &json!({"value": "t-1"}))
+            .status,
+        201
+    );
+    // Granted and keyed: the request goes out (this machine has no route
+    // to api.example.com, so it fails there, named).
+    let job = admin.job("item_fetch", json!({"id": "item-42"}));
+    let done = admin.wait_done(&admin.trigger(&job, None));
+    assert_eq!(done["receipt"]["http_requests"], 1, "{done}");
+    assert_eq!(done["receipt"]["secrets_read"], json!(["api_token"]), "{done}");
+    if done["status"] == "failed" {
+        let message = done["error"]["message"].as_str().unwrap();
+        assert!(message.contains("request to api.example.com"), "{message}");
+        assert!(!message.contains("denied"), "{message}");
+    }
+}

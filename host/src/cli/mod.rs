@@ -176,6 +176,10 @@ enum PluginCommand {
         /// The guest SDK (plugins/sdk of a jobhost checkout); default the one this binary was built from.
         #[arg(long)]
         sdk: Option<PathBuf>,
+        /// A job type that calls an HTTP API with a secret (a declared
+        /// destination and secret, the SDK's `http` helper).
+        #[arg(long)]
+        http: bool,
     },
     /// Compile a component read on stdin to an artifact on stdout, for a
     /// server's compile worker (internal).
@@ -274,8 +278,13 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
             };
             Ok(crate::runtime::worker_main(&config, memory_bytes))
         }
-        Command::Plugin(PluginCommand::New { name, dir, sdk }) => {
-            let dir = crate::author::new_plugin(&name, dir, sdk)?;
+        Command::Plugin(PluginCommand::New {
+            name,
+            dir,
+            sdk,
+            http,
+        }) => {
+            let dir = crate::author::new_plugin(&name, dir, sdk, http)?;
             println!("{}", crate::author::next_steps(&name, &dir));
             Ok(0)
         }
