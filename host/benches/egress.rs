@@ -88,7 +88,9 @@ fn main() {
         PluginNets {
             open: vec!["127.0.0.1/32".parse().unwrap()],
         },
-        Resolver::with_fixed([parse_fixed(&format!("api.example.test:80=127.0.0.1:{port}")).unwrap()]),
+        Resolver::with_fixed([
+            parse_fixed(&format!("api.example.test:80=127.0.0.1:{port}")).unwrap(),
+        ]),
         HttpCaps::default(),
     );
     let rt = Runtime::new(RuntimeConfig {
@@ -120,7 +122,11 @@ fn main() {
         let t = Instant::now();
         let r = rt.run(&plugin.compiled, req, observer.clone(), &CancelToken::new());
         let took = t.elapsed();
-        assert!(matches!(r.outcome, Outcome::Completed(_)), "{:?}", r.outcome);
+        assert!(
+            matches!(r.outcome, Outcome::Completed(_)),
+            "{:?}",
+            r.outcome
+        );
         took
     };
     // Warm up pool slots, connections and caches.
@@ -148,7 +154,10 @@ fn main() {
         "jobhost egress benchmark on {} cores, {rounds} interleaved rounds of {per_round}",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let (p_med, p_99) = report("run with one HTTP GET (fresh instance + request)", in_plugin);
+    let (p_med, p_99) = report(
+        "run with one HTTP GET (fresh instance + request)",
+        in_plugin,
+    );
     let (n_med, n_99) = report("the same GET natively (reqwest, new connection)", natively);
     report("trivial run, no HTTP (text_stats), same runtime", trivial);
     println!(

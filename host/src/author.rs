@@ -138,11 +138,11 @@ mod tests {
     #[test]
     fn refuses_bad_ids_and_existing_directories() {
         let tmp = tempfile::tempdir().unwrap();
-        let e = new_plugin("Bad-Name", Some(tmp.path().join("a")), None).unwrap_err();
+        let e = new_plugin("Bad-Name", Some(tmp.path().join("a")), None, false).unwrap_err();
         assert!(e.to_string().contains("invalid"), "{e}");
-        let e = new_plugin("ok_name", Some(tmp.path().to_path_buf()), None).unwrap_err();
+        let e = new_plugin("ok_name", Some(tmp.path().to_path_buf()), None, false).unwrap_err();
         assert!(e.to_string().contains("already exists"), "{e}");
-        let dir = new_plugin("ok_name", Some(tmp.path().join("ok")), None).unwrap();
+        let dir = new_plugin("ok_name", Some(tmp.path().join("ok")), None, false).unwrap();
         let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
         assert!(lib.contains("pub struct OkName;") && lib.contains("\"ok_name\""));
         assert!(!lib.contains("{{"), "every placeholder is filled");

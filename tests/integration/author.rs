@@ -198,7 +198,11 @@ fn a_new_http_plugin_declares_its_api_and_secret_and_waits_for_approval() {
     let job = admin.job("item_fetch", json!({"id": "item-42"}));
     let done = admin.wait_done(&admin.trigger(&job, None));
     assert_eq!(done["receipt"]["http_requests"], 1, "{done}");
-    assert_eq!(done["receipt"]["secrets_read"], json!(["api_token"]), "{done}");
+    assert_eq!(
+        done["receipt"]["secrets_read"],
+        json!(["api_token"]),
+        "{done}"
+    );
     if done["status"] == "failed" {
         let message = done["error"]["message"].as_str().unwrap();
         assert!(message.contains("request to api.example.com"), "{message}");

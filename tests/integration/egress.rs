@@ -199,6 +199,18 @@ fn undeclared_ungranted_and_private_destinations_are_refused_by_name() {
         ["/redirect?to=http://169.254.169.254/latest"],
         "{paths:?}"
     );
+
+    // Host-header games: a plugin cannot set `Host` (or proxy headers); the
+    // connection goes where the URL says, checked, whatever the headers say.
+    for header in ["Host", "proxy-authorization"] {
+        let done = run(
+            &api,
+            "http_request",
+            json!({"url": "http://api.example.test/echo", "headers": {header: "169.254.169.254"}}),
+        );
+        assert_eq!(done["status"], "failed", "{header}: {done}");
+    }
+    assert_eq!(origin.seen().len(), 1, "neither request left the host");
 }
 
 #[test]

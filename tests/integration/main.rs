@@ -19,6 +19,7 @@ mod configs;
 mod contract;
 mod damage;
 mod egress;
+mod egress_tls;
 mod events;
 mod examples;
 mod fairness;

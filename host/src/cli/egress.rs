@@ -29,6 +29,10 @@ pub(super) struct EgressArgs {
     /// checked like any other.
     #[arg(long = "resolve", env = "JOBHOST_RESOLVE", value_parser = crate::egress::parse_fixed)]
     resolve: Vec<Fixed>,
+    /// PEM file of CA certificates plugins' TLS connections trust besides
+    /// the web's public roots (an internal CA).
+    #[arg(long, env = "JOBHOST_HTTP_CA_FILE")]
+    http_ca_file: Option<PathBuf>,
     /// Outbound HTTP requests per run.
     #[arg(long, env = "JOBHOST_HTTP_MAX_REQUESTS", default_value_t = HttpCaps::default().requests)]
     http_max_requests: u64,
@@ -47,8 +51,13 @@ pub(super) struct EgressArgs {
 }
 
 impl EgressArgs {
-    pub(super) fn egress(&self) -> Egress {
-        Egress::new(
+    pub(super) fn egress(&self) -> anyhow::Result<Egress> {
+        let extra = match &self.http_ca_file {
+            Some(path) => crate::egress::read_ca_file(path)
+                .map_err(|e| anyhow::anyhow!("--http-ca-file {e}"))?,
+            None => Vec::new(),
+        };
+        Egress::with_roots(
             PluginNets {
                 open: self.http_allow_net.clone(),
             },
@@ -60,6 +69,8 @@ impl EgressArgs {
                 request_body_bytes: self.http_max_request_body_bytes,
                 connections: self.http_max_connections.max(1),
             },
+            extra,
         )
+        .map_err(|e| anyhow::anyhow!("--http-ca-file: {e}"))
     }
 }

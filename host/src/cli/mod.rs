@@ -309,7 +309,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                         .unwrap_or_else(|| cli.common.data_dir.join("plugins")),
                 ),
                 data_dir: cli.common.data_dir,
-                egress: Arc::new(args.egress.egress()),
+                egress: Arc::new(args.egress.egress()?),
                 grants_file: args.egress.grants.clone(),
                 secrets_key_file: args.egress.secrets_key_file.clone(),
                 bundled: !args.no_bundled,

@@ -10,6 +10,7 @@ mod send;
 
 pub use policy::PluginNets;
 pub use resolve::{Fixed, Resolver, parse_fixed};
+pub use rustls::pki_types::CertificateDer;
 pub use send::{AuditSink, HttpAudit, RunHttp};
 
 use std::sync::Arc;
@@ -72,12 +73,40 @@ impl Default for Egress {
     }
 }
 
+/// Reads the PEM certificates of `--http-ca-file`.
+pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(certs)
+}
+
 impl Egress {
-    /// Egress with the web's public roots for TLS.
+    /// Egress trusting the web's public roots for TLS.
     pub fn new(nets: PluginNets, resolver: Resolver, caps: HttpCaps) -> Self {
-        let roots = rustls::RootCertStore {
+        Egress::with_roots(nets, resolver, caps, Vec::new()).expect("no extra roots to refuse")
+    }
+
+    /// Egress trusting the web's public roots and `extra` (an internal CA).
+    pub fn with_roots(
+        nets: PluginNets,
+        resolver: Resolver,
+        caps: HttpCaps,
+        extra: Vec<CertificateDer<'static>>,
+    ) -> Result<Self, String> {
+        let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.into(),
         };
+        for cert in extra {
+            roots
+                .add(cert)
+                .map_err(|e| format!("a CA certificate is not usable: {e}"))?;
+        }
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -85,11 +114,11 @@ impl Egress {
         .expect("ring supports the default protocol versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
-        Egress {
+        Ok(Egress {
             nets,
             resolver,
             caps,
             tls: Arc::new(tls),
-        }
+        })
     }
 }
