@@ -24,23 +24,20 @@ fn cargo(dir: &Path, args: &[&str]) {
     assert!(status.success(), "cargo {args:?} in {}", dir.display());
 }
 
-#[test]
-fn a_new_plugin_builds_publishes_and_runs() {
-    let work = tempfile::tempdir().unwrap();
-    let dir = work.path().join("greeter");
-    let out = Command::new(JOBHOST)
-        .args(["plugin", "new", "greeter", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+/// `jobhost plugin new NAME [--http]` in `work`, the crate's own tests, and
+/// a build for `wasm32-wasip2`; returns the component and what `new` printed.
+fn new_and_build(work: &Path, name: &str, http: bool) -> (std::path::PathBuf, String) {
+    let dir = work.join(name);
+    let mut cmd = Command::new(JOBHOST);
+    cmd.args(["plugin", "new", name, "--dir"]).arg(&dir);
+    if http {
+        cmd.arg("--http");
+    }
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stdout)
-            .contains("cargo build --release --target wasm32-wasip2")
     );
     // The workspace's lock file: the same dependency versions, no surprise downloads.
     std::fs::copy(
@@ -48,14 +45,22 @@ fn a_new_plugin_builds_publishes_and_runs() {
         dir.join("Cargo.lock"),
     )
     .unwrap();
-
     cargo(&dir, &["test", "--quiet"]);
     cargo(
         &dir,
         &["build", "--release", "--target", "wasm32-wasip2", "--quiet"],
     );
-    let wasm = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/author-template/wasm32-wasip2/release/greeter.wasm");
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+        "../target/author-template/wasm32-wasip2/release/{name}.wasm"
+    ));
+    (wasm, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn a_new_plugin_builds_publishes_and_runs() {
+    let work = tempfile::tempdir().unwrap();
+    let (wasm, said) = new_and_build(work.path(), "greeter", false);
+    assert!(said.contains("cargo build --release --target wasm32-wasip2"));
     let out = Command::new(JOBHOST)
         .arg("--data-dir")
         .arg(work.path().join("data"))
@@ -122,29 +127,7 @@ fn a_new_plugin_builds_publishes_and_runs() {
 #[test]
 fn a_new_http_plugin_declares_its_api_and_secret_and_waits_for_approval() {
     let work = tempfile::tempdir().unwrap();
-    let dir = work.path().join("item_fetch");
-    let out = Command::new(JOBHOST)
-        .args(["plugin", "new", "item_fetch", "--http", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock"),
-        dir.join("Cargo.lock"),
-    )
-    .unwrap();
-    cargo(&dir, &["test", "--quiet"]);
-    cargo(
-        &dir,
-        &["build", "--release", "--target", "wasm32-wasip2", "--quiet"],
-    );
-    let wasm = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/author-template/wasm32-wasip2/release/item_fetch.wasm");
+    let (wasm, _) = new_and_build(work.path(), "item_fetch", true);
     let out = Command::new(JOBHOST)
         .arg("--data-dir")
         .arg(work.path().join("data"))

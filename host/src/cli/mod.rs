@@ -2,6 +2,7 @@
 //! `jobhost run FILE --config JSON`. Parsing lives here; `main` only calls [`main`].
 
 mod egress;
+mod inspect;
 mod token;
 
 use crate::registry::{ConfigError, Plugin, Registry};
@@ -241,9 +242,12 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Plugin(PluginCommand::Inspect { file, json }) => {
             let plugin = load(&runtime(&cli.common, None)?, &file)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&plugin_json(&plugin))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&inspect::plugin_json(&plugin))?
+                );
             } else {
-                print_info(&plugin);
+                inspect::print_info(&plugin);
             }
             Ok(0)
         }
@@ -392,84 +396,6 @@ fn load(runtime: &Runtime, file: &Path) -> anyhow::Result<Plugin> {
 }
 
 /// The metadata as `GET /jobs/schemas` serves it, plus the component's digest and size.
-fn plugin_json(plugin: &Plugin) -> Value {
-    let mut doc = plugin.summary();
-    doc["sha256"] = json!(plugin.compiled.digest());
-    doc["size_bytes"] = json!(plugin.compiled.size());
-    doc["imports"] = json!(plugin.compiled.imports());
-    doc
-}
-
-fn print_info(plugin: &Plugin) {
-    let i = &plugin.info;
-    println!("job type:      {} {}", i.job_type, i.version);
-    println!("name:          {}", i.display_name);
-    println!("description:   {}", i.description);
-    println!("for users:     {}", i.user_facing_description);
-    println!(
-        "flags:         creatable_on_ui={} creatable_by_agent={} visible_on_ui={}",
-        i.creatable_on_ui, i.creatable_by_agent, i.visible_on_ui
-    );
-    println!(
-        "limits:        timeout {} ms, memory {} MiB{}",
-        i.limits.timeout.as_millis(),
-        i.limits.memory_bytes >> 20,
-        i.limits
-            .fuel
-            .map(|f| format!(", fuel {f}"))
-            .unwrap_or_default()
-    );
-    println!("if interrupted: {:?}", i.interrupted);
-    println!("contract:      jobhost:plugin@{}", i.contract);
-    let caps = &i.capabilities;
-    match &caps.http {
-        crate::model::HttpNeeds::None => println!("http:          none"),
-        crate::model::HttpNeeds::OperatorChosen { reason } => {
-            println!("http:          destinations chosen by the operator ({reason})")
-        }
-        crate::model::HttpNeeds::Destinations { destinations } => {
-            println!("http:");
-            for d in destinations {
-                println!("  {} ({})", d.url, d.reason);
-            }
-        }
-    }
-    if caps.secrets.is_empty() {
-        println!("secrets:       none");
-    } else {
-        println!("secrets:");
-        for s in &caps.secrets {
-            println!("  {} ({})", s.name, s.description);
-        }
-    }
-    let se = &i.side_effects;
-    println!(
-        "side effects:  read_only={} idempotent={} destructive={}",
-        se.read_only, se.idempotent, se.destructive
-    );
-    match &i.retry {
-        Some(r) => println!(
-            "retry:         {} attempts, first after {} ms, then ×{} each time, at most {} ms apart",
-            r.max_attempts, r.initial_delay_ms, r.multiplier, r.max_delay_ms
-        ),
-        None => println!("retry:         none"),
-    }
-    println!("imports:");
-    for import in plugin.compiled.imports() {
-        println!("  {import}");
-    }
-    println!(
-        "component:     {} bytes, sha256 {}",
-        plugin.compiled.size(),
-        plugin.compiled.digest()
-    );
-    println!("config schema:");
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&i.json_schema).unwrap_or_default()
-    );
-}
-
 /// Prints log lines to stderr as they arrive.
 struct StderrObserver;
 

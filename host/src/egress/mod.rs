@@ -4,6 +4,7 @@
 //! each request against the run's granted destinations and caps, pins the
 //! connection to a checked address and audits what happened.
 
+mod body;
 pub mod policy;
 mod resolve;
 mod send;

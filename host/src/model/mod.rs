@@ -4,15 +4,17 @@
 //! capabilities job types declare and operators grant.
 
 mod capabilities;
+mod grants;
 mod ids;
 mod plugins;
 mod records;
 mod status;
 
 pub use capabilities::{
-    Access, Capabilities, Destination, Grant, GrantSource, HttpNeeds, MAX_DESTINATIONS, Origin,
-    RetryPolicy, Scheme, SecretNeed, SideEffects, check_secret_name,
+    Capabilities, Destination, HttpNeeds, MAX_DESTINATIONS, Origin, RetryPolicy, Scheme,
+    SecretNeed, SideEffects, check_secret_name,
 };
+pub use grants::{Access, Grant, GrantSource};
 pub use ids::{JobId, RunId, TenantId};
 pub use plugins::{PluginOrigin, PluginRecord, PluginStatus, RegistryEvent, RegistryEventKind};
 pub use records::{Job, JobRun, Lease, RunErrorInfo, RunTiming, RunView, Timestamp, now};

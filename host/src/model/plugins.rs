@@ -1,6 +1,6 @@
 //! Records of published job type versions and of changes to the registry.
 
-use super::capabilities::Grant;
+use super::grants::Grant;
 use super::records::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -4,8 +4,11 @@
 //! its runs (declared ∩ granted). A grant is per version: a new version
 //! starts pending, whatever the old one was granted.
 
-use super::{Plugin, Registry};
-use crate::model::{Access, Grant, GrantSource, HttpNeeds, Origin, PluginOrigin, now};
+use super::catalog::{event, record_of};
+use super::{Catalog, CatalogError, Plugin, PluginView, Registry};
+use crate::model::{
+    Access, Grant, GrantSource, HttpNeeds, Origin, PluginOrigin, RegistryEventKind, now,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -204,5 +207,95 @@ impl Registry {
                 self.set_grant(p.info.job_type.as_str(), &p.info.version, Some(g));
             }
         }
+    }
+}
+
+impl Catalog {
+    /// Approves what a loaded version declared: `http` destinations (within
+    /// the declared ones, unless the job type leaves them to the operator)
+    /// and `secrets` (within the declared ones). Replaces any earlier grant
+    /// of this version; other versions are untouched.
+    pub fn set_grant(
+        &self,
+        job_type: &str,
+        version: &semver::Version,
+        http: Vec<Origin>,
+        secrets: Vec<String>,
+        actor: &str,
+    ) -> Result<PluginView, CatalogError> {
+        let _guard = self.lock();
+        let current = self.snapshot();
+        let plugin = self.loaded(&current, job_type, version)?;
+        let caps = &plugin.info.capabilities;
+        let mut problems = Vec::new();
+        match &caps.http {
+            HttpNeeds::None if !http.is_empty() => problems.push(format!(
+                "`{job_type}` {version} declares no HTTP destinations; grant none"
+            )),
+            HttpNeeds::Destinations { destinations } => {
+                for h in &http {
+                    if !destinations.iter().any(|d| d.url == *h) {
+                        let declared: Vec<String> =
+                            destinations.iter().map(|d| d.url.to_string()).collect();
+                        problems.push(format!(
+                            "{h} is not a destination `{job_type}` {version} declares \
+                             (declared: {})",
+                            declared.join(", ")
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        for s in &secrets {
+            if !caps.secrets.iter().any(|d| d.name == *s) {
+                problems.push(format!(
+                    "secret `{s}` is not one `{job_type}` {version} declares"
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(CatalogError::Grant(problems));
+        }
+        let grant = Grant {
+            http,
+            secrets,
+            source: GrantSource::Api,
+            sha256: Some(plugin.sha256().to_string()),
+            approved_by: actor.to_string(),
+            approved_at: now(),
+        };
+        let mut record = match self.store.plugin(job_type, version)? {
+            Some(r) => r,
+            None => record_of(&plugin),
+        };
+        record.grant = Some(grant.clone());
+        record.updated_at = now();
+        self.store.put_plugin(&record)?;
+        let granted: Vec<String> = grant
+            .http
+            .iter()
+            .map(ToString::to_string)
+            .chain(grant.secrets.iter().map(|s| format!("secret {s}")))
+            .collect();
+        let message = format!(
+            "granted: {}",
+            if granted.is_empty() {
+                "nothing".to_string()
+            } else {
+                granted.join(", ")
+            }
+        );
+        self.event(event(
+            RegistryEventKind::Approved,
+            &plugin,
+            actor,
+            Some(message),
+        ));
+        self.store.flush_blocking()?;
+        let mut next = (*current).clone();
+        next.set_grant(job_type, version, Some(grant));
+        self.swap(next);
+        self.view(&self.snapshot(), &plugin)
     }
 }

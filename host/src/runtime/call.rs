@@ -4,6 +4,7 @@
 //! the call ends one that sits in a blocking host call instead (a WASI sleep
 //! or poll), which epochs never see.
 
+use super::CallError;
 use super::bindings::{v1, v2};
 use super::cancel::CancelToken;
 use super::engine::{Compiled, Pre, TICK};
@@ -159,4 +160,64 @@ where
         });
     }
     EXECUTOR.with(|executor| executor.block_on(f))
+}
+
+/// Names why a call failed: a recorded limit first, then the trap code.
+pub(crate) fn classify(
+    error: &wasmtime::Error,
+    stop: Option<StopReason>,
+    stderr: &str,
+) -> CallError {
+    if let Some(reason) = stop {
+        return CallError::Stopped(reason);
+    }
+    if let Some(busy) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        return CallError::Busy(busy.to_string());
+    }
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::StackOverflow) => return CallError::Stopped(StopReason::Stack),
+        Some(wasmtime::Trap::OutOfFuel) => return CallError::Stopped(StopReason::Fuel),
+        Some(wasmtime::Trap::Interrupt) => return CallError::Stopped(StopReason::Timeout),
+        _ => {}
+    }
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return CallError::Trapped(format!("the plugin called exit with status {}", exit.0));
+    }
+    let trap = error
+        .downcast_ref::<wasmtime::Trap>()
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| error.to_string());
+    CallError::Trapped(match panic_message(stderr) {
+        Some(p) => format!("{trap}; the plugin {p}"),
+        None => trap,
+    })
+}
+
+/// The last Rust panic report in a stderr tail, on one line: "panicked at
+/// FILE:LINE:COL: MESSAGE".
+fn panic_message(stderr: &str) -> Option<String> {
+    let start = stderr.rfind("panicked at ")?;
+    let report = &stderr[start..];
+    let end = report.find("\nnote:").unwrap_or(report.len());
+    let text: Vec<&str> = report[..end]
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    Some(text.join(" ").chars().take(500).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    #[test]
+    fn panic_message_is_one_line() {
+        let tail = "junk\nthread '<unnamed>' panicked at src/lib.rs:9:5:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(
+            panic_message(tail).unwrap(),
+            "panicked at src/lib.rs:9:5: boom"
+        );
+        assert_eq!(panic_message("no panic here"), None);
+    }
 }

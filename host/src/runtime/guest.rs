@@ -113,29 +113,39 @@ macro_rules! common_conversions {
     };
 }
 
+/// A [`PluginInfo`] from the fields every contract version's
+/// `job-type-info` has, plus the given ones.
+macro_rules! plugin_info {
+    ($i:ident, $($rest:tt)*) => {
+        PluginInfo {
+            job_type: $i.job_type,
+            version: $i.version,
+            display_name: $i.display_name,
+            description: $i.description,
+            user_facing_description: $i.user_facing_description,
+            config_schema: $i.config_schema,
+            creatable_on_ui: $i.creatable_on_ui,
+            creatable_by_agent: $i.creatable_by_agent,
+            visible_on_ui: $i.visible_on_ui,
+            timeout_ms: $i.limits.timeout_ms,
+            memory_bytes: $i.limits.memory_bytes,
+            interrupted: $i.interrupted.into(),
+            $($rest)*
+        }
+    };
+}
+
 common_conversions!(v1);
 common_conversions!(v2);
 
 impl From<v1::jobhost::plugin::types::JobTypeInfo> for PluginInfo {
     fn from(i: v1::jobhost::plugin::types::JobTypeInfo) -> Self {
-        PluginInfo {
-            job_type: i.job_type,
-            version: i.version,
-            display_name: i.display_name,
-            description: i.description,
-            user_facing_description: i.user_facing_description,
-            config_schema: i.config_schema,
-            creatable_on_ui: i.creatable_on_ui,
-            creatable_by_agent: i.creatable_by_agent,
-            visible_on_ui: i.visible_on_ui,
-            timeout_ms: i.limits.timeout_ms,
-            memory_bytes: i.limits.memory_bytes,
-            interrupted: i.interrupted.into(),
+        plugin_info!(i,
             capabilities: Capabilities::default(),
             side_effects: SideEffects::default(),
             retry: None,
             contract: "0.1.0",
-        }
+        )
     }
 }
 
@@ -182,28 +192,17 @@ impl TryFrom<v2::jobhost::plugin::types::JobTypeInfo> for PluginInfo {
         if let Some(r) = &retry {
             r.check()?;
         }
-        Ok(PluginInfo {
-            job_type: i.job_type,
-            version: i.version,
-            display_name: i.display_name,
-            description: i.description,
-            user_facing_description: i.user_facing_description,
-            config_schema: i.config_schema,
-            creatable_on_ui: i.creatable_on_ui,
-            creatable_by_agent: i.creatable_by_agent,
-            visible_on_ui: i.visible_on_ui,
-            timeout_ms: i.limits.timeout_ms,
-            memory_bytes: i.limits.memory_bytes,
-            interrupted: i.interrupted.into(),
+        let side_effects = SideEffects {
+            read_only: i.side_effects.read_only,
+            idempotent: i.side_effects.idempotent,
+            destructive: i.side_effects.destructive,
+        };
+        Ok(plugin_info!(i,
             capabilities,
-            side_effects: SideEffects {
-                read_only: i.side_effects.read_only,
-                idempotent: i.side_effects.idempotent,
-                destructive: i.side_effects.destructive,
-            },
+            side_effects,
             retry,
             contract: "0.2.0",
-        })
+        ))
     }
 }
 

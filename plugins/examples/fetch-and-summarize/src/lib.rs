@@ -3,7 +3,7 @@
 //! API's must be granted by an operator.
 
 use jobhost_plugin::http::Request;
-use jobhost_plugin::{Context, Job, JobError, JobType, RetryPolicy, SideEffects};
+use jobhost_plugin::{Context, Job, JobError, JobType};
 use openai_chat::{API_KEY_SECRET, Ask, Message, Role, Usage};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -74,30 +74,17 @@ impl Job for FetchAndSummarize {
     type Output = Output;
 
     fn describe() -> JobType {
-        JobType::new("fetch_and_summarize", "1.0.0", "Fetch and summarise")
+        let job_type = JobType::new("fetch_and_summarize", "1.0.0", "Fetch and summarise")
             .description(
                 "Fetches a web page, extracts its readable text (scripts, styles and tags \
                  removed), and asks an OpenAI-compatible model to summarise it following \
                  the given instructions. The API key is the tenant's `openai_api_key` secret.",
             )
-            .user_facing_description("Summarise a web page with a language model.")
-            .http_destinations_chosen_by_operator(
-                "the pages to summarise and the OpenAI-compatible API the operator allows",
-            )
-            .secret(API_KEY_SECRET, "API key of the OpenAI-compatible API")
-            .side_effects(SideEffects {
-                read_only: true,
-                idempotent: false,
-                destructive: false,
-            })
-            .retry(RetryPolicy {
-                max_attempts: 3,
-                initial_delay_ms: 2_000,
-                multiplier: 2.0,
-                max_delay_ms: 60_000,
-            })
-            .timeout_ms(300_000)
-            .memory_bytes(128 << 20)
+            .user_facing_description("Summarise a web page with a language model.");
+        openai_chat::declare(
+            job_type,
+            "the pages to summarise and the OpenAI-compatible API the operator allows",
+        )
     }
 
     fn run(config: Config, ctx: &mut Context) -> Result<Output, JobError> {

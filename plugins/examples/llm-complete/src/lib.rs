@@ -2,7 +2,7 @@
 //! (OpenAI, a gateway, or a local server an operator grants), with the API
 //! key from the tenant's `openai_api_key` secret.
 
-use jobhost_plugin::{Context, Job, JobError, JobType, RetryPolicy, SideEffects};
+use jobhost_plugin::{Context, Job, JobError, JobType};
 use openai_chat::{API_KEY_SECRET, Answer, Ask, Message, Role};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -74,31 +74,18 @@ impl Job for LlmComplete {
     type Output = Answer;
 
     fn describe() -> JobType {
-        JobType::new("llm_complete", "1.0.0", "LLM completion")
+        let job_type = JobType::new("llm_complete", "1.0.0", "LLM completion")
             .description(
                 "Sends a prompt or a conversation to an OpenAI-compatible chat completions \
                  API and returns the generated text, the model, the finish reason and token \
                  usage. The API key is the tenant's `openai_api_key` secret.",
             )
-            .user_facing_description("Ask a language model and keep its answer.")
-            .http_destinations_chosen_by_operator(
-                "the OpenAI-compatible API the operator allows (api.openai.com, a gateway, \
-                 a local model server)",
-            )
-            .secret(API_KEY_SECRET, "API key of the OpenAI-compatible API")
-            .side_effects(SideEffects {
-                read_only: true,
-                idempotent: false,
-                destructive: false,
-            })
-            .retry(RetryPolicy {
-                max_attempts: 3,
-                initial_delay_ms: 2_000,
-                multiplier: 2.0,
-                max_delay_ms: 60_000,
-            })
-            .timeout_ms(300_000)
-            .memory_bytes(128 << 20)
+            .user_facing_description("Ask a language model and keep its answer.");
+        openai_chat::declare(
+            job_type,
+            "the OpenAI-compatible API the operator allows (api.openai.com, a gateway, \
+             a local model server)",
+        )
     }
 
     fn run(config: Config, ctx: &mut Context) -> Result<Answer, JobError> {

@@ -1,14 +1,37 @@
 //! A chat completion against an OpenAI-compatible API (`POST
 //! {base_url}/chat/completions`), shared by the job types that call one.
 
-use jobhost_plugin::JobError;
 use jobhost_plugin::http::Request;
+use jobhost_plugin::{JobError, JobType, RetryPolicy, SideEffects};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// Name of the secret holding the API key.
 pub const API_KEY_SECRET: &str = "openai_api_key";
+
+/// What every job type that calls a model declares: destinations chosen
+/// by the operator (`what` says which), the API key secret, read-only and
+/// not idempotent (a model answers differently each time), retried on
+/// failure with backoff, and room for slow answers.
+pub fn declare(job_type: JobType, what: &str) -> JobType {
+    job_type
+        .http_destinations_chosen_by_operator(what)
+        .secret(API_KEY_SECRET, "API key of the OpenAI-compatible API")
+        .side_effects(SideEffects {
+            read_only: true,
+            idempotent: false,
+            destructive: false,
+        })
+        .retry(RetryPolicy {
+            max_attempts: 3,
+            initial_delay_ms: 2_000,
+            multiplier: 2.0,
+            max_delay_ms: 60_000,
+        })
+        .timeout_ms(300_000)
+        .memory_bytes(128 << 20)
+}
 
 /// One message of a conversation.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
