@@ -122,6 +122,7 @@ fn a_secret_value_never_comes_out_anywhere() {
     for config in [
         json!({"leak": true, "url": "http://api.example.test/echo"}),
         json!({"leak": true, "fail": true}),
+        json!({"leak": true, "panic": true}),
     ] {
         let r = admin.post(
             "/jobs",
@@ -163,6 +164,7 @@ fn a_secret_value_never_comes_out_anywhere() {
         "stdout has [secret:token]",
         "stderr has [secret:token]",
         "failing on purpose with [secret:token]",
+        "panicking with [secret:token]",
         "progress with [secret:token]",
         "\"echo\":\"[secret:token]\"",
     ] {
