@@ -314,6 +314,14 @@ fn a_version_with_unapproved_capabilities_takes_no_jobs_until_an_operator_approv
         ok.body["approval"]["awaiting"]["http"],
         json!(["http://unapproved.example.test"])
     );
+    // A list left out of a grant is kept; a list given replaces.
+    let r = ops.patch(path, &json!({"grants": {"secrets": []}}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["approval"]["granted"]["http"],
+        json!(["http://api.example.test"])
+    );
+    assert_eq!(r.body["approval"]["awaiting"]["secrets"], json!(["token"]));
     let r = user.post("/jobs", &json!({"job_type": "egress", "config": {}}));
     assert_eq!(r.status, 201, "{}", r.body);
     let events = ops.get("/plugins/events");

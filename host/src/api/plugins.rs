@@ -183,10 +183,21 @@ pub(super) struct ChangeVersion {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Grants {
-    #[serde(default)]
-    http: Vec<Origin>,
-    #[serde(default)]
-    secrets: Vec<String>,
+    /// Replaces the granted destinations; absent keeps them.
+    #[serde(default, deserialize_with = "present")]
+    http: Option<Vec<Origin>>,
+    /// Replaces the granted secrets; absent keeps them.
+    #[serde(default, deserialize_with = "present")]
+    secrets: Option<Vec<String>>,
+}
+
+/// A field that may be left out but, when given, is not `null`.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// Longest status reason kept.
@@ -235,13 +246,13 @@ pub(super) async fn update(
     }
     if let Some(g) = &body.grants {
         require_operator(&caller, "approving a job type version's capabilities")?;
-        if g.http.len() > MAX_DESTINATIONS {
+        if g.http.as_ref().is_some_and(|h| h.len() > MAX_DESTINATIONS) {
             return Err(invalid_grant(
                 "/grants/http",
                 format!("at most {MAX_DESTINATIONS} destinations may be granted"),
             ));
         }
-        for (i, s) in g.secrets.iter().enumerate() {
+        for (i, s) in g.secrets.iter().flatten().enumerate() {
             check_secret_name(s).map_err(|e| invalid_grant(&format!("/grants/secrets/{i}"), e))?;
         }
     }

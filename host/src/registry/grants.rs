@@ -213,19 +213,24 @@ impl Registry {
 impl Catalog {
     /// Approves what a loaded version declared: `http` destinations (within
     /// the declared ones, unless the job type leaves them to the operator)
-    /// and `secrets` (within the declared ones). Replaces any earlier grant
-    /// of this version; other versions are untouched.
+    /// and `secrets` (within the declared ones). Each given list replaces
+    /// the one granted so far; a list not given is kept. Other versions are
+    /// untouched.
     pub fn set_grant(
         &self,
         job_type: &str,
         version: &semver::Version,
-        http: Vec<Origin>,
-        secrets: Vec<String>,
+        http: Option<Vec<Origin>>,
+        secrets: Option<Vec<String>>,
         actor: &str,
     ) -> Result<PluginView, CatalogError> {
         let _guard = self.lock();
         let current = self.snapshot();
         let plugin = self.loaded(&current, job_type, version)?;
+        let before = current.grant(&plugin);
+        let http = http.unwrap_or_else(|| before.map(|g| g.http.clone()).unwrap_or_default());
+        let secrets =
+            secrets.unwrap_or_else(|| before.map(|g| g.secrets.clone()).unwrap_or_default());
         let caps = &plugin.info.capabilities;
         let mut problems = Vec::new();
         match &caps.http {

@@ -242,6 +242,25 @@ impl HttpError {
             _ if format!("{e:#}").contains("timeout") => {
                 (HttpErrorKind::Timeout, format!("timed out ({e:#})"))
             }
+            Some(ErrorCode::DnsError(_) | ErrorCode::DnsTimeout) => (
+                HttpErrorKind::Other,
+                "the name did not resolve (the run's log has the reason)".to_string(),
+            ),
+            Some(ErrorCode::ConnectionRefused) => (
+                HttpErrorKind::Other,
+                "the connection was refused".to_string(),
+            ),
+            Some(ErrorCode::TlsProtocolError | ErrorCode::TlsCertificateError) => (
+                HttpErrorKind::Other,
+                "TLS failed: the certificate is not trusted or not for this host (the run's \
+                 log has the reason)"
+                    .to_string(),
+            ),
+            Some(ErrorCode::HttpProtocolError) => (
+                HttpErrorKind::Other,
+                "the connection failed or the answer was not HTTP (the run's log has the reason)"
+                    .to_string(),
+            ),
             _ => (HttpErrorKind::Other, format!("{e:#}")),
         };
         HttpError {
