@@ -314,6 +314,8 @@ fn a_version_with_unapproved_capabilities_takes_no_jobs_until_an_operator_approv
         ok.body["approval"]["awaiting"]["http"],
         json!(["http://unapproved.example.test"])
     );
+    let bad = ops.patch(path, &json!({"grants": {"http": null}}));
+    assert_eq!(bad.status, 400, "{}", bad.body);
     // A list left out of a grant is kept; a list given replaces.
     let r = ops.patch(path, &json!({"grants": {"secrets": []}}));
     assert_eq!(r.status, 200, "{}", r.body);
