@@ -8,7 +8,10 @@
 //! (`-- --quick` for fewer samples).
 
 use jobhost::egress::{Egress, HttpCaps, PluginNets, Resolver, parse_fixed};
-use jobhost::registry::{Plugin, Registry};
+mod common;
+
+use common::sandbox::{load, percentile, request};
+use jobhost::registry::Plugin;
 use jobhost::runtime::{
     CancelToken, Collector, Outcome, RunAccess, RunRequest, Runtime, RuntimeConfig,
 };
@@ -20,10 +23,6 @@ use std::time::{Duration, Instant};
 
 const EGRESS: &str = env!("JOBHOST_WASM_EGRESS");
 const TEXT_STATS: &str = env!("JOBHOST_WASM_TEXT_STATS");
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
 
 fn report(name: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
     samples.sort();
@@ -60,23 +59,6 @@ fn origin() -> u16 {
     port
 }
 
-fn load(rt: &Runtime, path: &str) -> Plugin {
-    Registry::prepare(rt, &std::fs::read(path).unwrap(), path).unwrap()
-}
-
-fn request(plugin: &Plugin, config: serde_json::Value, access: RunAccess) -> RunRequest {
-    let mut config = config;
-    plugin.validate_config(&mut config).unwrap();
-    RunRequest {
-        config: config.to_string(),
-        run_id: "bench".into(),
-        attempt: 1,
-        checkpoint: None,
-        limits: plugin.info.limits,
-        access: Arc::new(access),
-    }
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -104,7 +86,7 @@ fn main() {
         &http_plugin,
         json!({"url": "http://api.example.test/ok"}),
         RunAccess {
-            http: vec!["http://api.example.test".parse().unwrap()],
+            http: vec!["http://api.example.test".parse().unwrap()].into(),
             declared_secrets: vec!["token".into()],
             ..RunAccess::default()
         },

@@ -4,7 +4,10 @@
 //! cancellation latency. Prints medians; never fails on a number.
 //! Run with `cargo bench -p jobhost --bench runtime` (`-- --quick` for fewer samples).
 
-use jobhost::registry::{Plugin, Registry};
+mod common;
+
+use common::sandbox::{self, load, percentile};
+use jobhost::registry::Plugin;
 use jobhost::runtime::{CancelToken, Collector, Outcome, RunRequest, Runtime, RuntimeConfig};
 use serde_json::json;
 use std::sync::Arc;
@@ -13,10 +16,6 @@ use std::time::{Duration, Instant};
 const TEXT_STATS: &str = env!("JOBHOST_WASM_TEXT_STATS");
 const HOSTILE: &str = env!("JOBHOST_WASM_HOSTILE");
 const PRIME_SIEVE: &str = env!("JOBHOST_WASM_PRIME_SIEVE");
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
 
 fn median(samples: &[Duration]) -> Duration {
     let mut s = samples.to_vec();
@@ -36,21 +35,9 @@ fn report(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
-fn load(rt: &Runtime, path: &str) -> Plugin {
-    Registry::prepare(rt, &std::fs::read(path).unwrap(), path).unwrap()
-}
-
+/// A run of `plugin` with `config` and no network or secrets.
 fn request(plugin: &Plugin, config: serde_json::Value) -> RunRequest {
-    let mut config = config;
-    plugin.validate_config(&mut config).unwrap();
-    RunRequest {
-        config: config.to_string(),
-        run_id: "bench".into(),
-        attempt: 1,
-        checkpoint: None,
-        limits: plugin.info.limits,
-        access: Default::default(),
-    }
+    sandbox::request(plugin, config, Default::default())
 }
 
 fn compile_vs_cache() {

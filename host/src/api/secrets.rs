@@ -41,10 +41,10 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| ApiError::Internal(format!("secrets task failed: {e}")))?
         .map_err(|e| match e {
-            StoreError::Secrets(m) if m.contains("the most allowed") => ApiError::Conflict {
+            e @ StoreError::TooManySecrets { max } => ApiError::Conflict {
                 kind: "too_many_secrets",
-                message: m,
-                details: json!({}),
+                message: e.to_string(),
+                details: json!({"max": max}),
             },
             other => ApiError::from(other),
         })

@@ -55,7 +55,7 @@ pub(crate) struct HttpMeter {
 
 pub(super) struct Shared {
     pub(super) egress: Arc<Egress>,
-    allow: Vec<Origin>,
+    allow: Arc<[Origin]>,
     pub(super) meter: Arc<HttpMeter>,
     deadline: Instant,
     sink: AuditSink,
@@ -70,7 +70,7 @@ impl RunHttp {
     /// Hooks allowing `allow`, until `deadline`.
     pub(crate) fn new(
         egress: Arc<Egress>,
-        allow: Vec<Origin>,
+        allow: Arc<[Origin]>,
         deadline: Instant,
         sink: AuditSink,
     ) -> Self {

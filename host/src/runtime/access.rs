@@ -5,6 +5,7 @@
 use crate::model::Origin;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A secret's value: never printed by `Debug`.
 #[derive(Clone, PartialEq, Eq)]
@@ -31,8 +32,8 @@ impl std::fmt::Debug for SecretValue {
 /// What a run may reach.
 #[derive(Debug, Clone, Default)]
 pub struct RunAccess {
-    /// Destinations requests may go to.
-    pub http: Vec<Origin>,
+    /// Destinations requests may go to (shared with the run's HTTP hooks).
+    pub http: Arc<[Origin]>,
     /// Secret names the job type declared.
     pub declared_secrets: Vec<String>,
     /// Secrets an operator granted, with the tenant's value when it set one.

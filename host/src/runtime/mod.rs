@@ -224,7 +224,7 @@ impl Runtime {
             &limits,
             observer,
             CancelToken::new(),
-            Arc::default(),
+            (Arc::default(), access::Scrubber::default()),
             Export::Nothing,
         )
         .0
@@ -239,7 +239,7 @@ impl Runtime {
             &self.config.describe_limits,
             observer,
             CancelToken::new(),
-            Arc::default(),
+            (Arc::default(), access::Scrubber::default()),
             Export::Describe,
         );
         match result? {
@@ -257,6 +257,7 @@ impl Runtime {
         observer: Arc<dyn RunObserver>,
         cancel: &CancelToken,
     ) -> RunReport {
+        let scrubber = access::Scrubber::new(&request.access);
         let context = RunContext {
             run_id: request.run_id.clone(),
             attempt: request.attempt,
@@ -267,7 +268,7 @@ impl Runtime {
             &request.limits,
             observer,
             cancel.clone(),
-            request.access.clone(),
+            (request.access.clone(), scrubber.clone()),
             Export::Run {
                 config: &request.config,
                 context: &context,
@@ -277,7 +278,6 @@ impl Runtime {
             Returned::Run(r) => Ok(r.0),
             _ => Err(CallError::Trapped("run returned nothing".into())),
         });
-        let scrubber = access::Scrubber::new(&request.access);
         let scrub = |m: String| scrubber.scrub(&m).into_owned();
         let outcome = match result {
             Ok(Ok(output)) => self.accept_output(output, &scrubber, &mut receipt),
@@ -339,7 +339,7 @@ impl Runtime {
         limits: &RunLimits,
         observer: Arc<dyn RunObserver>,
         cancel: CancelToken,
-        access: Arc<RunAccess>,
+        (access, scrubber): (Arc<RunAccess>, access::Scrubber),
         export: Export<'_>,
     ) -> (Result<Returned, CallError>, Receipt) {
         let started = Instant::now();
@@ -350,6 +350,7 @@ impl Runtime {
             cancel.clone(),
             self.config.egress.clone(),
             access,
+            scrubber,
         );
         let mut store = Store::new(self.engine.wasmtime(), state);
         store.limiter(|s| &mut s.limiter);

@@ -76,8 +76,8 @@ impl RunState {
         cancel: CancelToken,
         egress: Arc<Egress>,
         access: Arc<RunAccess>,
+        scrubber: Scrubber,
     ) -> Self {
-        let scrubber = Scrubber::new(&access);
         let meter = Arc::new(Mutex::new(Meter {
             book: LogBook::new(
                 observer,

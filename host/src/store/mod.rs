@@ -56,6 +56,12 @@ pub enum StoreError {
     /// Tenants' secrets cannot be read or written.
     #[error("secrets: {0}")]
     Secrets(String),
+    /// The tenant keeps as many secrets as allowed already.
+    #[error("the tenant already keeps {max} secrets, the most allowed")]
+    TooManySecrets {
+        /// The cap.
+        max: usize,
+    },
     /// A task doing storage work ended without an answer (it panicked or
     /// was cancelled).
     #[error("a storage task failed: {0}")]

@@ -74,9 +74,9 @@ impl Store {
             && self.tenant_secrets.scan_prefix(tenant.key_prefix()).count()
                 >= MAX_SECRETS_PER_TENANT
         {
-            return Err(StoreError::Secrets(format!(
-                "the tenant already keeps {MAX_SECRETS_PER_TENANT} secrets, the most allowed"
-            )));
+            return Err(StoreError::TooManySecrets {
+                max: MAX_SECRETS_PER_TENANT,
+            });
         }
         self.tenant_secrets.insert(k, encode(&stored))?;
         self.db.flush()?;

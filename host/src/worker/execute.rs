@@ -322,7 +322,7 @@ fn run_access(
         secrets.insert(name, value);
     }
     Ok(RunAccess {
-        http: access.http,
+        http: access.http.into(),
         declared_secrets: plugin
             .info
             .capabilities
