@@ -1,8 +1,9 @@
 //! Job types as the host knows them: a validated id, a semver version and the
 //! metadata a plugin described, with the limits the host will enforce.
 
+use crate::model::InterruptedPolicy;
 use crate::model::{Capabilities, RetryPolicy, SideEffects};
-use crate::runtime::{Ceilings, InterruptedPolicy, PluginInfo, RunLimits};
+use crate::runtime::{Ceilings, PluginInfo, RunLimits};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

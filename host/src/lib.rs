@@ -17,6 +17,7 @@ pub mod model;
 pub mod registry;
 pub mod runtime;
 pub mod server;
+pub mod service;
 pub mod store;
 pub mod vault;
 pub mod webhooks;

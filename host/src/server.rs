@@ -7,6 +7,7 @@ use crate::api::{self, AppState};
 use crate::auth::Tokens;
 use crate::registry::{Catalog, Watcher};
 use crate::runtime::{CompileWorker, Runtime, RuntimeConfig};
+use crate::service::{Service, ServiceLimits};
 use crate::store::Store;
 use crate::worker::{Workers, recover};
 use anyhow::Context as _;
@@ -152,18 +153,26 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     workers.notify();
     let tokens = Arc::new(tokens);
     crate::auth::watch(tokens.clone());
+    let service = Service::new(
+        store.clone(),
+        catalog.clone(),
+        workers.clone(),
+        config.callbacks.policy.clone(),
+        ServiceLimits {
+            max_queued_runs: config.max_queued_runs,
+            job_creates_per_minute: config.job_creates_per_minute,
+        },
+    );
     let state = AppState {
         store: store.clone(),
         catalog: catalog.clone(),
         tokens,
         workers: workers.clone(),
-        max_queued_runs: config.max_queued_runs,
+        service,
         schemas: Arc::default(),
         max_plugin_bytes: config.max_plugin_bytes,
         metrics,
         metrics_public: config.metrics_public,
-        callbacks: config.callbacks.policy.clone(),
-        job_creates: Arc::new(api::RateLimit::new(config.job_creates_per_minute)),
         max_body_bytes: config.max_body_bytes,
     };
 

@@ -1,7 +1,8 @@
 //! The bundled example job types run to completion and compute real results.
 
 use crate::support::*;
-use jobhost::runtime::{Outcome, OutputData};
+use jobhost::model::OutputData;
+use jobhost::runtime::Outcome;
 use serde_json::json;
 
 fn completed(outcome: &Outcome) -> &serde_json::Value {

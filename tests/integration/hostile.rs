@@ -2,7 +2,8 @@
 //! reason, and the host keeps serving healthy runs, also while attacked.
 
 use crate::support::*;
-use jobhost::runtime::{CancelToken, Collector, Outcome, Runtime, StopReason};
+use jobhost::model::StopReason;
+use jobhost::runtime::{CancelToken, Collector, Outcome, Runtime};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -125,7 +126,7 @@ fn stdout_flood_is_captured_within_the_budget() {
     );
     assert!(report.receipt.log_bytes <= rt.config().ceilings.log_bytes as u64);
     let logs = seen.logs.lock().unwrap();
-    assert_eq!(logs[0].source, jobhost::runtime::LogSource::Stdout);
+    assert_eq!(logs[0].source, jobhost::model::LogSource::Stdout);
     assert!(logs[0].message.starts_with("flooding stdout"));
     assert_healthy(&rt);
 }

@@ -6,7 +6,7 @@ use crate::server::Server;
 use crate::support::HOSTILE;
 use jobhost::job_type::JobTypeId;
 use jobhost::metrics::Metrics;
-use jobhost::model::{JobId, JobRun, Lease, RunId, RunStatus, TenantId, now};
+use jobhost::model::{Job, JobRun, Lease, RunErrorKind, RunId, RunStatus, TenantId, now};
 use jobhost::registry::Catalog;
 use jobhost::runtime::{Runtime, RuntimeConfig};
 use jobhost::store::{Store, StoreError};
@@ -50,36 +50,16 @@ fn a_running_runs_lease_is_renewed_until_it_ends() {
 
 fn orphan(store: &Store, holder: &str, attempt: u32) -> JobRun {
     let t = now();
-    let run = JobRun {
-        uuid: RunId::new(),
-        tenant: TenantId("acme".into()),
-        job_id: JobId::new(),
-        job_name: "orphan".into(),
-        job_type: JobTypeId::parse("text_stats").unwrap(),
-        job_type_version: semver::Version::new(1, 0, 0),
-        config: json!({"job_type": "text_stats", "text": "left behind by a dead worker"}),
-        status: RunStatus::Pending,
-        priority: 0,
-        attempt,
-        progress: 0,
-        progress_message: None,
-        output: None,
-        output_references: vec![],
-        error: None,
-        lease: None,
-        receipt: None,
-        created_by: "user@example.com".into(),
-        created_at: t,
-        updated_at: t,
-        started_at: None,
-        finished_at: None,
-        is_deleted: false,
-        callback_url: None,
-        callback_attempts: 0,
-        callback_sent_at: None,
-        callback_status_code: None,
-        callback_error: None,
-    };
+    let mut job = Job::new(
+        TenantId("acme".into()),
+        JobTypeId::parse("text_stats").unwrap(),
+        semver::Version::new(1, 0, 0),
+        json!({"job_type": "text_stats", "text": "left behind by a dead worker"}),
+        "user@example.com",
+    );
+    job.name = "orphan".into();
+    let mut run = JobRun::pending(&job, job.config.clone(), "user@example.com");
+    run.attempt = attempt;
     store.insert_run(&run).unwrap();
     let mut running = run.clone();
     running.status = RunStatus::Running;
@@ -151,7 +131,7 @@ fn a_lapsed_lease_is_taken_away_retried_and_the_old_attempt_fenced_out() {
     assert_eq!(failed.status, RunStatus::Failed);
     assert_eq!(failed.attempt, 3, "no attempt past the third");
     let error = failed.error.unwrap();
-    assert_eq!(error.kind, "interrupted");
+    assert_eq!(error.kind, RunErrorKind::Interrupted);
     assert!(
         error.message.contains("lease lapsed") && error.message.contains("3 attempts"),
         "{}",

@@ -3,8 +3,9 @@
 
 use crate::support::*;
 use jobhost::job_type::MetadataError;
+use jobhost::model::StopReason;
 use jobhost::registry::{LoadError, Registry};
-use jobhost::runtime::{CallError, CompileError, StopReason};
+use jobhost::runtime::{CallError, CompileError};
 
 fn load(bytes: &[u8]) -> Result<(), LoadError> {
     Registry::prepare(&runtime(), bytes, "test").map(|_| ())

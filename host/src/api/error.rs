@@ -4,6 +4,7 @@
 use crate::events::SubscribeError;
 use crate::model::TransitionError;
 use crate::registry::ConfigError;
+use crate::service::ServiceError;
 use crate::store::{Record, StoreError};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
@@ -225,6 +226,94 @@ impl From<ConfigError> for ApiError {
             kind: "config_invalid",
             message: e.to_string(),
             details,
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let message = e.to_string();
+        let conflict = |kind, details| ApiError::Conflict {
+            kind,
+            message: message.clone(),
+            details,
+        };
+        let unprocessable = |kind, details| ApiError::Unprocessable {
+            kind,
+            message: message.clone(),
+            details,
+        };
+        match e {
+            ServiceError::NotFound { resource, id } => ApiError::NotFound { kind: resource, id },
+            ServiceError::InvalidField { field, message: m } => unprocessable(
+                "invalid_field",
+                json!({"violations": [{"pointer": format!("/{field}"), "message": m}]}),
+            ),
+            ServiceError::UnknownJobType { job_type, known } => unprocessable(
+                "unknown_job_type",
+                json!({"job_type": job_type, "known_job_types": known}),
+            ),
+            ServiceError::UnknownVersion {
+                job_type,
+                available,
+                ..
+            } => {
+                let versions: Vec<Value> = available
+                    .iter()
+                    .map(|(v, status)| json!({"version": v.to_string(), "status": status}))
+                    .collect();
+                unprocessable(
+                    "unknown_job_type_version",
+                    json!({"job_type": job_type, "available_versions": versions}),
+                )
+            }
+            ServiceError::NotCreatableByAgent { .. } => ApiError::Forbidden(message),
+            ServiceError::ApprovalPending {
+                job_type,
+                version,
+                awaiting,
+            } => conflict(
+                "approval_pending",
+                json!({"job_type": job_type, "version": version.to_string(), "awaiting": awaiting}),
+            ),
+            ServiceError::JobTypeUnavailable {
+                job_type, version, ..
+            } => conflict(
+                "job_type_unavailable",
+                json!({"job_type": job_type, "job_type_version": version.to_string()}),
+            ),
+            ServiceError::JobDeleted { .. } => conflict("job_deleted", json!({})),
+            ServiceError::StaleUpdate {
+                expected, current, ..
+            } => conflict(
+                "stale_update",
+                json!({
+                    "expected_updated_at": crate::service::rfc3339(&expected),
+                    "updated_at": crate::service::rfc3339(&current),
+                }),
+            ),
+            ServiceError::JobHasActiveRuns { count, runs, .. } => conflict(
+                "job_has_active_runs",
+                json!({"active_runs": count, "run_ids": runs}),
+            ),
+            ServiceError::QueueFull { max, .. } => ApiError::TooManyRequests {
+                message,
+                retry_after: 1,
+                limit: Some(json!({"name": "max_queued_runs", "max": max})),
+            },
+            ServiceError::RateLimited {
+                per_minute,
+                retry_after,
+                ..
+            } => ApiError::TooManyRequests {
+                message,
+                retry_after,
+                limit: Some(json!({"name": "job_creates_per_token_per_minute", "max": per_minute})),
+            },
+            ServiceError::Config(e) => e.into(),
+            ServiceError::Transition(e) => e.into(),
+            ServiceError::Store(e) => e.into(),
+            ServiceError::CancelRace(_) => ApiError::Internal(message),
         }
     }
 }

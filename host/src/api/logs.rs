@@ -5,7 +5,7 @@
 use super::extract::{QueryPairs, Rfc3339};
 use super::{ApiError, AppState};
 use crate::auth::Caller;
-use crate::runtime::LogLevel;
+use crate::model::LogLevel;
 use crate::store::LogFilter;
 use axum::Json;
 use axum::extract::{Path, State};

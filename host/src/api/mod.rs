@@ -6,7 +6,6 @@ mod extract;
 mod health;
 mod job_metrics;
 mod jobs;
-mod limits;
 mod logs;
 mod observe;
 mod plugins;
@@ -18,11 +17,11 @@ mod tokens;
 mod webhooks;
 
 pub use error::ApiError;
-pub use limits::RateLimit;
 pub use schemas::SchemaListing;
 
 use crate::auth::Tokens;
 use crate::registry::Catalog;
+use crate::service::Service;
 use crate::store::Store;
 use crate::worker::Workers;
 use axum::Router;
@@ -89,8 +88,8 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     /// The worker pool.
     pub workers: Arc<Workers>,
-    /// Runs that may wait in the queue; past it, triggers get 429.
-    pub max_queued_runs: usize,
+    /// The operations on jobs and runs.
+    pub service: Service,
     /// The serialised `GET /jobs/schemas` listings.
     pub schemas: Arc<SchemaListing>,
     /// Largest component `POST /plugins` accepts.
@@ -99,10 +98,6 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// `GET /metrics` needs no token.
     pub metrics_public: bool,
-    /// Which callback URLs are allowed.
-    pub callbacks: Arc<crate::webhooks::Policy>,
-    /// Job creations per token.
-    pub job_creates: Arc<RateLimit>,
     /// Largest JSON request body, in bytes.
     pub max_body_bytes: usize,
 }

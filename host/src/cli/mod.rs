@@ -5,9 +5,10 @@ mod egress;
 mod inspect;
 mod token;
 
+use crate::model::RunStatus;
 use crate::registry::{ConfigError, Plugin, Registry};
 use crate::runtime::{
-    CancelToken, Ceilings, LogEntry, Outcome, RunObserver, RunRequest, Runtime, RuntimeConfig,
+    CancelToken, Ceilings, LogEntry, RunObserver, RunRequest, Runtime, RuntimeConfig,
 };
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -457,38 +458,24 @@ fn run(common: &Common, args: RunArgs) -> anyhow::Result<i32> {
         Arc::new(StderrObserver),
         &CancelToken::new(),
     );
-    let (status, body) = match &report.outcome {
-        Outcome::Completed(out) => (
-            "completed",
-            json!({"output": out.value, "output_references": out.references}),
-        ),
-        Outcome::InvalidConfig(m) => (
-            "failed",
-            json!({"error": {"type": "invalid_config", "message": m}}),
-        ),
-        Outcome::Failed(m) => (
-            "failed",
-            json!({"error": {"type": "job_failed", "message": m}}),
-        ),
-        Outcome::Cancelled => ("cancelled", json!({})),
-        Outcome::Stopped(r) => (
-            "failed",
-            json!({"error": {"type": "limit_exceeded", "limit": r, "message": format!("stopped by the {r} limit")}}),
-        ),
-        Outcome::Trapped(m) => (
-            "failed",
-            json!({"error": {"type": "plugin_trapped", "message": m}}),
-        ),
-        Outcome::HostBusy(m) => (
-            "failed",
-            json!({"error": {"type": "host_busy", "message": m}}),
-        ),
-    };
-    let mut doc = json!({"job_type": plugin.info.job_type, "version": plugin.info.version.to_string(), "status": status});
-    doc.as_object_mut()
-        .unwrap()
-        .extend(body.as_object().cloned().unwrap_or_default());
+    let verdict = report.outcome.verdict();
+    let mut doc = json!({
+        "job_type": plugin.info.job_type,
+        "version": plugin.info.version.to_string(),
+        "status": verdict.status,
+    });
+    if let Some(out) = &verdict.output {
+        doc["output"] = out.value.clone();
+        doc["output_references"] = serde_json::to_value(&out.references)?;
+    }
+    if let Some(error) = &verdict.error {
+        doc["error"] = serde_json::to_value(error)?;
+    }
     doc["receipt"] = serde_json::to_value(&report.receipt)?;
     println!("{}", serde_json::to_string_pretty(&doc)?);
-    if status == "completed" { Ok(0) } else { Ok(1) }
+    Ok(if verdict.status == RunStatus::Completed {
+        0
+    } else {
+        1
+    })
 }

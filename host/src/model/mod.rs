@@ -1,21 +1,33 @@
-//! The records jobhost stores: jobs (saved configs) and job runs
-//! (executions), their typed ids, the run status state machine, and the
-//! records of published job type versions and registry events, and the
-//! capabilities job types declare and operators grant.
+//! The value types at the bottom of jobhost, which every other module uses
+//! and which depend on nothing above them: jobs (saved configs) and job runs
+//! (executions) with their typed ids, the run status state machine, what a
+//! run produced and used (output, receipt, log levels), the records of
+//! published job type versions and registry events, and what job types
+//! declare (capabilities, policies) and operators grant.
 
 mod capabilities;
 mod grants;
 mod ids;
+mod logs;
+mod output;
 mod plugins;
+mod policies;
+mod receipt;
 mod records;
 mod status;
 
 pub use capabilities::{
-    Capabilities, Destination, HttpNeeds, MAX_DESTINATIONS, Origin, RetryPolicy, Scheme,
-    SecretNeed, SideEffects, check_secret_name,
+    Capabilities, Destination, HttpNeeds, MAX_DESTINATIONS, Origin, Scheme, SecretNeed,
+    check_secret_name,
 };
 pub use grants::{Access, Grant, GrantSource};
 pub use ids::{JobId, RunId, TenantId};
+pub use logs::{LogLevel, LogSource};
+pub use output::{OutputData, OutputReference, RunOutput};
 pub use plugins::{PluginOrigin, PluginRecord, PluginStatus, RegistryEvent, RegistryEventKind};
-pub use records::{Job, JobRun, Lease, RunErrorInfo, RunTiming, RunView, Timestamp, now};
+pub use policies::{InterruptedPolicy, RetryPolicy, SideEffects};
+pub use receipt::{Receipt, StopReason};
+pub use records::{
+    Job, JobRun, Lease, RunErrorInfo, RunErrorKind, RunTiming, RunView, Timestamp, now,
+};
 pub use status::{RunStatus, TransitionError};

@@ -1,8 +1,8 @@
 //! The job and job-run records, stored as JSON and served as they are.
 
 use super::{JobId, RunId, RunStatus, TenantId};
+use super::{OutputReference, Receipt, StopReason};
 use crate::job_type::JobTypeId;
-use crate::runtime::{OutputReference, Receipt, StopReason};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -55,18 +55,103 @@ pub struct Job {
     pub callback_url: Option<String>,
 }
 
+impl Job {
+    /// A new job of `job_type` at `version` with a validated `config`,
+    /// created by `created_by` now: unnamed, priority 0, no callback.
+    pub fn new(
+        tenant: TenantId,
+        job_type: JobTypeId,
+        version: semver::Version,
+        config: Value,
+        created_by: impl Into<String>,
+    ) -> Job {
+        Job {
+            uuid: JobId::new(),
+            tenant,
+            name: String::new(),
+            description: None,
+            job_type,
+            job_type_version: version,
+            config,
+            priority: 0,
+            is_deleted: false,
+            created_by: created_by.into(),
+            created_at: now(),
+            updated_at: None,
+            source_session_id: None,
+            source_project_id: None,
+            callback_url: None,
+        }
+    }
+}
+
+/// The stable kind of a run's failure, served as its `error.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunErrorKind {
+    /// The plugin refused its config.
+    InvalidConfig,
+    /// The plugin reported a failure.
+    JobFailed,
+    /// A limit stopped the run.
+    LimitExceeded,
+    /// The plugin trapped (e.g. panicked) or broke the contract.
+    PluginTrapped,
+    /// The host stopped while the run ran, and it is not retried.
+    Interrupted,
+    /// The job type version the run is pinned to is not loaded.
+    PluginUnavailable,
+    /// Every instance slot was in use (only `jobhost run` reports it; the
+    /// server queues the run again).
+    HostBusy,
+}
+
+impl RunErrorKind {
+    /// The kind as served.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunErrorKind::InvalidConfig => "invalid_config",
+            RunErrorKind::JobFailed => "job_failed",
+            RunErrorKind::LimitExceeded => "limit_exceeded",
+            RunErrorKind::PluginTrapped => "plugin_trapped",
+            RunErrorKind::Interrupted => "interrupted",
+            RunErrorKind::PluginUnavailable => "plugin_unavailable",
+            RunErrorKind::HostBusy => "host_busy",
+        }
+    }
+}
+
 /// Why a run failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunErrorInfo {
-    /// Stable kind: `invalid_config`, `job_failed`, `limit_exceeded`,
-    /// `plugin_trapped`, `interrupted`, `plugin_unavailable`.
+    /// Stable kind.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: RunErrorKind,
     /// What happened.
     pub message: String,
     /// The limit, for `limit_exceeded`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub limit: Option<StopReason>,
+}
+
+impl RunErrorInfo {
+    /// An error of `kind` saying `message`.
+    pub fn new(kind: RunErrorKind, message: impl Into<String>) -> Self {
+        RunErrorInfo {
+            kind,
+            message: message.into(),
+            limit: None,
+        }
+    }
+
+    /// The run was stopped by `limit`.
+    pub fn limit(limit: StopReason) -> Self {
+        RunErrorInfo {
+            kind: RunErrorKind::LimitExceeded,
+            message: format!("stopped by the {limit} limit"),
+            limit: Some(limit),
+        }
+    }
 }
 
 /// One execution of a job.
@@ -169,6 +254,43 @@ fn ms(from: Timestamp, to: Option<Timestamp>) -> Option<f64> {
 }
 
 impl JobRun {
+    /// A new pending run of `job` with `config` (the job's, with any
+    /// run-time overrides merged in and validated), at the job's priority
+    /// and callback URL, created by `created_by` now.
+    pub fn pending(job: &Job, config: Value, created_by: impl Into<String>) -> JobRun {
+        let created = now();
+        JobRun {
+            uuid: RunId::new(),
+            tenant: job.tenant.clone(),
+            job_id: job.uuid,
+            job_name: job.name.clone(),
+            job_type: job.job_type.clone(),
+            job_type_version: job.job_type_version.clone(),
+            config,
+            status: RunStatus::Pending,
+            priority: job.priority,
+            attempt: 1,
+            progress: 0,
+            progress_message: None,
+            output: None,
+            output_references: Vec::new(),
+            error: None,
+            lease: None,
+            receipt: None,
+            created_by: created_by.into(),
+            created_at: created,
+            updated_at: created,
+            started_at: None,
+            finished_at: None,
+            is_deleted: false,
+            callback_url: job.callback_url.clone(),
+            callback_attempts: 0,
+            callback_sent_at: None,
+            callback_status_code: None,
+            callback_error: None,
+        }
+    }
+
     /// The run's queue, execution and total times, as far as known.
     pub fn timing(&self) -> RunTiming {
         RunTiming {

@@ -126,32 +126,7 @@ impl Catalog {
             failures.extend(registry.load_bundled(&runtime));
         }
         let records = store.plugins()?;
-        for r in records
-            .iter()
-            .filter(|r| r.origin == PluginOrigin::Published)
-        {
-            let source = format!("published:{}", r.sha256);
-            let path = published.join(format!("{}.wasm", r.sha256));
-            let loaded = std::fs::read(&path)
-                .map_err(|e| LoadError::Io {
-                    path: path.clone(),
-                    source: e,
-                })
-                .and_then(|bytes| {
-                    if sha256_hex(&bytes) != r.sha256 {
-                        return Err(LoadError::Io {
-                            path: path.clone(),
-                            source: std::io::Error::other("content does not match its digest"),
-                        });
-                    }
-                    let mut p = Registry::prepare(&runtime, &bytes, &source)?;
-                    p.origin = PluginOrigin::Published;
-                    registry.insert(p)
-                });
-            if let Err(error) = loaded {
-                failures.push(LoadFailure { source, error });
-            }
-        }
+        failures.extend(registry.load_published(&runtime, &records, &published));
         // Directory plugins are counted as the scan loads them.
         for p in registry.all() {
             metrics.compiled(

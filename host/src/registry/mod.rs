@@ -8,6 +8,7 @@ mod catalog;
 mod grants;
 mod integers;
 mod plugin;
+mod sources;
 mod violations;
 mod watch;
 
@@ -18,10 +19,10 @@ pub use violations::Violation;
 pub use watch::Watcher;
 
 use crate::job_type::{JobTypeId, JobTypeInfo, MetadataError};
-use crate::model::{PluginOrigin, PluginStatus};
+use crate::model::PluginStatus;
 use crate::runtime::{CallError, CompileError, Runtime};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Why a plugin was not loaded.
@@ -124,22 +125,6 @@ impl Registry {
         self.insert(Self::prepare(runtime, bytes, source)?)
     }
 
-    /// Loads the example job types built into the binary.
-    pub fn load_bundled(&mut self, runtime: &Runtime) -> Vec<LoadFailure> {
-        let mut failures = Vec::new();
-        for (name, bytes) in crate::bundled::BUNDLED {
-            let source = format!("{BUNDLED_PREFIX}{name}");
-            let loaded = Self::prepare(runtime, bytes, &source).and_then(|mut p| {
-                p.origin = PluginOrigin::Bundled;
-                self.insert(p)
-            });
-            if let Err(error) = loaded {
-                failures.push(LoadFailure { source, error });
-            }
-        }
-        failures
-    }
-
     /// Takes a version out; runs holding it keep it until they end.
     pub fn remove(&mut self, job_type: &str, version: &semver::Version) -> Option<Arc<Plugin>> {
         let versions = self.types.get_mut(job_type)?;
@@ -185,34 +170,6 @@ impl Registry {
     /// Changes with every modification of the registry.
     pub fn generation(&self) -> u64 {
         self.generation
-    }
-
-    /// Loads every `*.wasm` file of a directory (sorted by name). A bad file is
-    /// reported and skipped; it never stops the others from loading.
-    pub fn load_dir(
-        &mut self,
-        runtime: &Runtime,
-        dir: &Path,
-    ) -> Result<Vec<LoadFailure>, std::io::Error> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "wasm") && p.is_file())
-            .collect();
-        files.sort();
-        let mut failures = Vec::new();
-        for path in files {
-            let source = path.display().to_string();
-            let loaded = std::fs::read(&path)
-                .map_err(|e| LoadError::Io {
-                    path: path.clone(),
-                    source: e,
-                })
-                .and_then(|bytes| self.load(runtime, &bytes, &source));
-            if let Err(error) = loaded {
-                failures.push(LoadFailure { source, error });
-            }
-        }
-        Ok(failures)
     }
 
     /// A job type at an exact version.

@@ -7,10 +7,11 @@
 use super::CallError;
 use super::bindings::{v1, v2};
 use super::cancel::CancelToken;
-use super::engine::{Compiled, Pre, TICK};
+use super::compile::{Compiled, Pre};
+use super::engine::TICK;
 use super::guest::{PluginInfo, RunReturn};
-use super::receipt::StopReason;
 use super::state::{self, RunState};
+use crate::model::StopReason;
 use std::future::Future;
 use std::time::{Duration, Instant};
 use wasmtime::Store;

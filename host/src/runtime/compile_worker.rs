@@ -6,7 +6,7 @@
 //! server thread beyond it. At most [`MAX_PARALLEL`] compile at once.
 
 use super::RuntimeConfig;
-use super::engine::CompileError;
+use super::compile::CompileError;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -122,30 +122,54 @@ pub(crate) fn compile(
         };
         let out = out.join().unwrap_or_default();
         let err = err.join().unwrap_or_default();
-        status.and_then(|status| {
-            if status.success() {
-                Ok(out)
-            } else if let Some(message) = err.trim().strip_prefix("invalid: ") {
-                Err(CompileError::Invalid(message.to_string()))
-            } else if err.contains("memory allocation of") {
-                Err(CompileError::Worker(format!(
-                    "compiling needs more than the compile worker's {} MiB of memory",
-                    worker.memory_bytes >> 20
-                )))
-            } else {
-                Err(CompileError::Worker(format!(
-                    "the compile worker ended with {status}: {}",
-                    err.trim()
-                )))
-            }
-        })
+        status.and_then(|status| verdict(status, out, err.trim(), worker.memory_bytes))
     })
 }
 
+/// What a worker's exit status says: the artifact, a component that does
+/// not compile (exit [`EXIT_INVALID`], the reason on stderr), a compile that
+/// ran out of memory (the allocator aborts the process: `SIGABRT`), or a
+/// worker that failed otherwise.
+fn verdict(
+    status: std::process::ExitStatus,
+    artifact: Vec<u8>,
+    stderr: &str,
+    memory_bytes: u64,
+) -> Result<Vec<u8>, CompileError> {
+    if status.success() {
+        return Ok(artifact);
+    }
+    if status.code() == Some(EXIT_INVALID) {
+        return Err(CompileError::Invalid(stderr.to_string()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt as _;
+        if status.signal() == Some(SIGABRT) {
+            return Err(CompileError::Worker(format!(
+                "compiling needs more than the compile worker's {} MiB of memory",
+                memory_bytes >> 20
+            )));
+        }
+    }
+    let _ = memory_bytes;
+    Err(CompileError::Worker(format!(
+        "the compile worker ended with {status}: {stderr}"
+    )))
+}
+
+/// The worker's exit status when the component does not compile; its
+/// stderr then holds only the reason.
+const EXIT_INVALID: i32 = 2;
+
+/// The signal a process gets when its allocator gives up.
+#[cfg(unix)]
+const SIGABRT: i32 = 6;
+
 /// The worker's side: confines itself (see [`super::priority`]), reads a
 /// component on stdin, writes the artifact on stdout. Exit status 0 on
-/// success; 2 with `invalid: REASON` on stderr when the component does not
-/// compile.
+/// success; [`EXIT_INVALID`] with the reason on stderr when the component
+/// does not compile.
 pub fn worker_main(config: &RuntimeConfig, memory_bytes: u64) -> i32 {
     if let Err(e) = super::priority::confine_compile_worker(memory_bytes) {
         eprintln!("confining the compile worker: {e}");
@@ -179,8 +203,8 @@ pub fn worker_main(config: &RuntimeConfig, memory_bytes: u64) -> i32 {
             }
         },
         Err(e) => {
-            eprintln!("invalid: {e:#}");
-            2
+            eprint!("{e:#}");
+            EXIT_INVALID
         }
     }
 }

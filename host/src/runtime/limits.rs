@@ -1,7 +1,7 @@
 //! Limits: the host-wide ceilings, the limits of one run (a job type's
 //! request clamped by the ceilings), and the per-store memory limiter.
 
-use super::receipt::StopReason;
+use crate::model::StopReason;
 use serde::Serialize;
 use std::time::Duration;
 

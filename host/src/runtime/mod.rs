@@ -10,13 +10,14 @@ mod bindings;
 mod cache;
 mod call;
 mod cancel;
+mod compile;
 mod compile_worker;
 mod engine;
 mod guest;
 mod limits;
 mod observe;
+mod outcome;
 mod priority;
-mod receipt;
 mod shape;
 mod state;
 mod stdio;
@@ -24,19 +25,20 @@ mod stdio;
 pub use access::{RunAccess, SecretValue};
 pub use cache::ArtifactCache;
 pub use cancel::CancelToken;
+pub use compile::{CompileError, Compiled, CompiledFrom};
 pub use compile_worker::{
     CompileWorker, MAX_PARALLEL as MAX_PARALLEL_COMPILES, MEMORY_BYTES as COMPILE_MEMORY_BYTES,
     worker_main,
 };
-pub use engine::{CompileError, Compiled, CompiledFrom};
-pub use guest::{InterruptedPolicy, OutputData, OutputReference, PluginInfo, RunOutput};
+pub use guest::PluginInfo;
 pub use limits::{Ceilings, RunLimits};
-pub use observe::{Collector, LogEntry, LogLevel, LogSource, RunObserver};
+pub use observe::{Collector, LogEntry, RunObserver};
+pub use outcome::{Outcome, RunReport, Verdict};
 pub use priority::{PLUGIN_NICENESS, lower_this_thread, set_plugin_niceness};
-pub use receipt::{Receipt, StopReason};
 pub use shape::{CodeCaps, CodeShape};
 
 use crate::egress::Egress;
+use crate::model::{OutputData, Receipt, RunOutput, StopReason};
 use call::{Export, Returned, RunContext};
 use guest::{GuestError, GuestOutput};
 use state::RunState;
@@ -118,34 +120,6 @@ pub struct RunRequest {
     pub limits: RunLimits,
     /// What it may reach.
     pub access: Arc<RunAccess>,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// The plugin returned a result.
-    Completed(RunOutput),
-    /// The plugin refused its config.
-    InvalidConfig(String),
-    /// The plugin reported a failure.
-    Failed(String),
-    /// The run was cancelled (cooperatively, or interrupted after the grace).
-    Cancelled,
-    /// A limit stopped the run.
-    Stopped(StopReason),
-    /// The plugin trapped (e.g. a panic) or misbehaved at the boundary.
-    Trapped(String),
-    /// The run never started: every instance slot was in use. Retrying later succeeds.
-    HostBusy(String),
-}
-
-/// How a run ended and what it used.
-#[derive(Debug, Clone)]
-pub struct RunReport {
-    /// The ending.
-    pub outcome: Outcome,
-    /// What it used.
-    pub receipt: Receipt,
 }
 
 /// Why a call into a plugin did not return normally.

@@ -4,7 +4,7 @@
 //! core for minutes. These caps bound that work; a component over any of
 //! them is refused with the figure that broke it, before compilation.
 
-use super::engine::CompileError;
+use super::compile::CompileError;
 use wasmtime::wasmparser::{Parser, Payload};
 
 /// Caps on the code of one component, across all its core modules.

@@ -2,8 +2,8 @@
 //! run's log budget. Writes never fail; past the budget bytes are dropped,
 //! and every write counts as a host call.
 
-use super::observe::LogSource;
 use super::state::{SharedMeter, lock};
+use crate::model::LogSource;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};

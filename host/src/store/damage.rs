@@ -4,6 +4,7 @@
 //! worker or a start.
 
 use super::{Store, StoreError};
+use crate::model::RunId;
 use serde::de::DeserializeOwned;
 use std::fmt;
 
@@ -20,6 +21,12 @@ pub enum Record {
     Plugin,
     /// A registry change.
     RegistryEvent,
+    /// An index entry (runs or jobs by tenant, job, status or type).
+    IndexEntry,
+    /// An entry of the run queue.
+    QueueEntry,
+    /// A webhook delivery waiting or set aside.
+    WebhookDelivery,
 }
 
 impl Record {
@@ -31,6 +38,9 @@ impl Record {
             Record::LogLine => "log_line",
             Record::Plugin => "plugin",
             Record::RegistryEvent => "registry_event",
+            Record::IndexEntry => "index_entry",
+            Record::QueueEntry => "queue_entry",
+            Record::WebhookDelivery => "webhook_delivery",
         }
     }
 
@@ -49,8 +59,29 @@ impl Record {
             }
             Record::LogLine => hex::encode(key),
             Record::Plugin => String::from_utf8_lossy(key).replacen('\0', "@", 1),
+            Record::IndexEntry | Record::QueueEntry | Record::WebhookDelivery => hex::encode(key),
         }
     }
+}
+
+/// The 16-byte id a storage key of `record` ends with from `at` on; a key
+/// that does not is [`StoreError::Corrupt`], naming it, never a panic.
+pub(crate) fn id_in_key(record: Record, key: &[u8], at: usize) -> Result<[u8; 16], StoreError> {
+    key.get(at..)
+        .and_then(|b| <[u8; 16]>::try_from(b).ok())
+        .ok_or_else(|| StoreError::Corrupt {
+            record,
+            id: record.id_of(key),
+            reason: format!(
+                "the key is {} bytes; expected a 16-byte id after byte {at}",
+                key.len()
+            ),
+        })
+}
+
+/// [`id_in_key`] as a run id.
+pub(crate) fn run_in_key(record: Record, key: &[u8], at: usize) -> Result<RunId, StoreError> {
+    id_in_key(record, key, at).map(|b| RunId(uuid::Uuid::from_bytes(b)))
 }
 
 impl fmt::Display for Record {
@@ -61,6 +92,9 @@ impl fmt::Display for Record {
             Record::LogLine => "log line",
             Record::Plugin => "job type version",
             Record::RegistryEvent => "registry event",
+            Record::IndexEntry => "index entry",
+            Record::QueueEntry => "queue entry",
+            Record::WebhookDelivery => "webhook delivery",
         })
     }
 }

@@ -92,7 +92,8 @@ fn scan(
     low: [u8; 16],
     high: [u8; 16],
 ) -> impl Iterator<Item = Result<[u8; 16], StoreError>> {
-    let mut iters: Vec<Box<dyn Iterator<Item = sled::Result<[u8; 16]>>>> = prefixes
+    type Ids = Box<dyn Iterator<Item = Result<[u8; 16], StoreError>>>;
+    let mut iters: Vec<Ids> = prefixes
         .iter()
         .map(|p| {
             let plen = p.len();
@@ -100,11 +101,10 @@ fn scan(
             lo.extend_from_slice(&low);
             hi.extend_from_slice(&high);
             let it = tree.range(lo..hi).rev().map(move |kv| {
-                kv.map(|(k, _)| {
-                    <[u8; 16]>::try_from(&k[plen..]).expect("index keys end with an id")
-                })
+                let (k, _) = kv?;
+                super::damage::id_in_key(Record::IndexEntry, &k, plen)
             });
-            Box::new(it) as Box<dyn Iterator<Item = sled::Result<[u8; 16]>>>
+            Box::new(it) as Ids
         })
         .collect();
     let mut heads: Vec<Option<[u8; 16]>> = vec![None; iters.len()];
@@ -114,7 +114,7 @@ fn scan(
             if heads[i].is_none() && !exhausted[i] {
                 match iters[i].next() {
                     Some(Ok(id)) => heads[i] = Some(id),
-                    Some(Err(e)) => return Some(Err(StoreError::from(e))),
+                    Some(Err(e)) => return Some(Err(e)),
                     None => exhausted[i] = true,
                 }
             }
@@ -243,7 +243,7 @@ impl Store {
     pub fn latest_run(&self, tenant: &TenantId, job: JobId) -> Result<Option<JobRun>, StoreError> {
         let prefixes = [keys::job_runs(tenant, job)];
         match scan(&self.run_index, &prefixes, [0; 16], [0xff; 16]).next() {
-            Some(id) => self.run(tenant, RunId::from_slice(&id?).expect("16 bytes")),
+            Some(id) => self.run(tenant, RunId(Uuid::from_bytes(id?))),
             None => Ok(None),
         }
     }

@@ -3,8 +3,8 @@
 //! by run id and sequence number, and dropped after the retention period.
 
 use super::{Record, Store, StoreError, encode};
+use crate::model::{LogLevel, LogSource};
 use crate::model::{RunId, Timestamp};
-use crate::runtime::{LogLevel, LogSource};
 use serde::{Deserialize, Serialize};
 
 /// One stored log line.
@@ -54,7 +54,15 @@ impl Store {
     pub fn next_log_seq(&self, run: RunId) -> Result<u32, StoreError> {
         Ok(
             match self.run_logs.scan_prefix(run.bytes()).keys().next_back() {
-                Some(k) => u32::from_be_bytes(k?[16..20].try_into().expect("20-byte key")) + 1,
+                Some(k) => {
+                    let k = k?;
+                    let seq = k.get(16..20).ok_or_else(|| StoreError::Corrupt {
+                        record: Record::LogLine,
+                        id: run.to_string(),
+                        reason: format!("a log line's key is {} bytes, not 20", k.len()),
+                    })?;
+                    u32::from_be_bytes(seq.try_into().expect("four bytes")) + 1
+                }
                 None => 0,
             },
         )

@@ -403,7 +403,7 @@ impl Store {
         let mut out = Vec::new();
         for key in self.run_index.scan_prefix(&prefix).keys() {
             let key = key?;
-            let id = RunId::from_slice(&key[prefix.len()..]).expect("16-byte id");
+            let id = damage::run_in_key(Record::IndexEntry, &key, prefix.len())?;
             let _run = self.run_lock(&id.bytes());
             match self.skip_damaged(self.run_any_tenant(id))? {
                 Some(Some(run)) if run.status == status => out.push(run),

@@ -147,7 +147,7 @@ impl Queue {
         };
         self.tree.remove(key)?;
         index.remove(&tenant, &key);
-        let id = RunId::from_slice(&key[4..]).expect("queue keys end with a 16-byte id");
+        let id = super::damage::run_in_key(Record::QueueEntry, &key, 4)?;
         Ok(Some((id, tenant)))
     }
 }

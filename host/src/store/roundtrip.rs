@@ -7,9 +7,9 @@ use super::tests::run;
 use super::{LogRecord, Record, Store, encode};
 use crate::model::{
     Grant, GrantSource, Job, JobId, JobRun, Lease, PluginOrigin, PluginRecord, PluginStatus,
-    RegistryEvent, RegistryEventKind, RunErrorInfo, RunStatus, TenantId, now,
+    RegistryEvent, RegistryEventKind, RunErrorInfo, RunErrorKind, RunStatus, TenantId, now,
 };
-use crate::runtime::{LogLevel, LogSource, OutputData, OutputReference, Receipt, StopReason};
+use crate::model::{LogLevel, LogSource, OutputData, OutputReference, Receipt, StopReason};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -109,7 +109,7 @@ fn full_run(status: RunStatus) -> JobRun {
         })
         .collect();
     r.error = Some(RunErrorInfo {
-        kind: "limit_exceeded".into(),
+        kind: RunErrorKind::LimitExceeded,
         message: "stopped".into(),
         limit: Some(StopReason::Memory),
     });

@@ -2,42 +2,22 @@
 
 use super::*;
 use crate::job_type::JobTypeId;
-use crate::model::{JobRun, now};
+use crate::model::{Job, JobRun, now};
 use serde_json::json;
 
 /// A pending run of `job_type` 1.0.0 with an empty config.
 pub(crate) fn run(tenant: &str, job: JobId, job_type: &str, priority: i32) -> JobRun {
-    let t = now();
-    JobRun {
-        uuid: RunId::new(),
-        tenant: TenantId(tenant.into()),
-        job_id: job,
-        job_name: "j".into(),
-        job_type: JobTypeId::parse(job_type).unwrap(),
-        job_type_version: semver::Version::new(1, 0, 0),
-        config: json!({}),
-        status: RunStatus::Pending,
-        priority,
-        attempt: 1,
-        progress: 0,
-        progress_message: None,
-        output: None,
-        output_references: vec![],
-        error: None,
-        lease: None,
-        receipt: None,
-        created_by: "a@example.com".into(),
-        created_at: t,
-        updated_at: t,
-        started_at: None,
-        finished_at: None,
-        is_deleted: false,
-        callback_url: None,
-        callback_attempts: 0,
-        callback_sent_at: None,
-        callback_status_code: None,
-        callback_error: None,
-    }
+    let mut parent = Job::new(
+        TenantId(tenant.into()),
+        JobTypeId::parse(job_type).unwrap(),
+        semver::Version::new(1, 0, 0),
+        json!({}),
+        "a@example.com",
+    );
+    parent.uuid = job;
+    parent.name = "j".into();
+    parent.priority = priority;
+    JobRun::pending(&parent, json!({}), "a@example.com")
 }
 
 /// Opens a database again after a handle to it was dropped: sled's
@@ -345,7 +325,7 @@ fn entries_an_interrupted_change_left_are_skipped_and_cleaned() {
 
 #[test]
 fn logs_page_filter_continue_across_attempts_and_expire() {
-    use crate::runtime::{LogLevel, LogSource};
+    use crate::model::{LogLevel, LogSource};
     let (_d, s) = open();
     let run = RunId::new();
     let line = |seq, level| LogRecord {

@@ -1,7 +1,7 @@
 //! The durable callback queue (runs whose result must still be POSTed, with
 //! when to try next) and the per-tenant webhook signing secrets.
 
-use super::{Store, StoreError, encode};
+use super::{Record, Store, StoreError, encode};
 use crate::model::{RunId, TenantId};
 use rand::RngCore;
 
@@ -43,7 +43,7 @@ impl Store {
             .map(|kv| {
                 let (k, v) = kv?;
                 Ok((
-                    RunId::from_slice(&k).expect("16-byte key"),
+                    super::damage::run_in_key(Record::WebhookDelivery, &k, 0)?,
                     parse_entry(&v).0,
                 ))
             })
@@ -96,7 +96,7 @@ impl Store {
             .iter()
             .map(|kv| {
                 let (k, v) = kv?;
-                let id = RunId::from_slice(&k).expect("16-byte key");
+                let id = super::damage::run_in_key(Record::WebhookDelivery, &k, 0)?;
                 Ok((id, serde_json::from_slice(&v).unwrap_or_default()))
             })
             .collect()

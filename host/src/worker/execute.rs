@@ -2,9 +2,12 @@
 //! that records progress and checkpoints, then the terminal status.
 
 use super::{Shared, lock};
-use crate::model::{JobRun, Lease, RunErrorInfo, RunId, RunStatus, TenantId, Timestamp, now};
+use crate::model::InterruptedPolicy;
+use crate::model::{
+    JobRun, Lease, RunErrorInfo, RunErrorKind, RunId, RunStatus, TenantId, Timestamp, now,
+};
 use crate::registry::{Plugin, Registry};
-use crate::runtime::{InterruptedPolicy, LogEntry, Outcome, RunAccess, RunObserver, RunRequest};
+use crate::runtime::{LogEntry, Outcome, RunAccess, RunObserver, RunRequest};
 use crate::store::{LogRecord, Store, StoreError};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -138,14 +141,6 @@ impl Recorder {
     }
 }
 
-fn error(kind: &str, message: impl Into<String>) -> Option<RunErrorInfo> {
-    Some(RunErrorInfo {
-        kind: kind.to_string(),
-        message: message.into(),
-        limit: None,
-    })
-}
-
 pub(super) fn execute(shared: &Shared, id: RunId, holder: &str) {
     match try_execute(shared, id, holder) {
         Ok(()) => {}
@@ -170,13 +165,13 @@ fn try_execute(shared: &Shared, id: RunId, holder: &str) -> Result<(), StoreErro
         .cloned()
     else {
         run.status = RunStatus::Failed;
-        run.error = error(
-            "plugin_unavailable",
+        run.error = Some(RunErrorInfo::new(
+            RunErrorKind::PluginUnavailable,
             format!(
                 "job type {} version {} is not loaded",
                 run.job_type, run.job_type_version
             ),
-        );
+        ));
         run.finished_at = Some(now());
         run.updated_at = now();
         return shared.store.update_run(RunStatus::Pending, &run);
@@ -249,32 +244,15 @@ fn try_execute(shared: &Shared, id: RunId, holder: &str) -> Result<(), StoreErro
             run.started_at = None;
             std::thread::sleep(Duration::from_millis(10));
         }
-        Outcome::Completed(out) => {
-            run.status = RunStatus::Completed;
-            run.progress = 100;
-            run.output = Some(out.value);
-            run.output_references = out.references;
-        }
-        Outcome::Cancelled => run.status = RunStatus::Cancelled,
-        Outcome::InvalidConfig(m) => {
-            run.status = RunStatus::Failed;
-            run.error = error("invalid_config", m);
-        }
-        Outcome::Failed(m) => {
-            run.status = RunStatus::Failed;
-            run.error = error("job_failed", m);
-        }
-        Outcome::Trapped(m) => {
-            run.status = RunStatus::Failed;
-            run.error = error("plugin_trapped", m);
-        }
-        Outcome::Stopped(limit) => {
-            run.status = RunStatus::Failed;
-            run.error = Some(RunErrorInfo {
-                kind: "limit_exceeded".into(),
-                message: format!("stopped by the {limit} limit"),
-                limit: Some(limit),
-            });
+        outcome => {
+            let verdict = outcome.verdict();
+            run.status = verdict.status;
+            run.error = verdict.error;
+            if let Some(out) = verdict.output {
+                run.progress = 100;
+                run.output = Some(out.value);
+                run.output_references = out.references;
+            }
         }
     }
     if run.status.is_terminal() {

@@ -6,8 +6,8 @@
 //! store refuses the writes of an attempt that lost its lease (fencing).
 
 use super::{Shared, lock, recover};
+use crate::model::InterruptedPolicy;
 use crate::model::{RunStatus, now};
-use crate::runtime::InterruptedPolicy;
 use crate::store::StoreError;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

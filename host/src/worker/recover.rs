@@ -2,9 +2,9 @@
 //! checkpoint, restarted, or failed, per their job type's policy, and
 //! `pending` runs are put back in the queue. Nothing stays `running`.
 
-use crate::model::{JobRun, RunErrorInfo, RunStatus, now};
+use crate::model::InterruptedPolicy;
+use crate::model::{JobRun, RunErrorInfo, RunErrorKind, RunStatus, now};
 use crate::registry::Registry;
-use crate::runtime::InterruptedPolicy;
 use crate::store::{Store, StoreError};
 
 /// Attempts a run gets before an interruption fails it.
@@ -35,11 +35,7 @@ pub(crate) fn interrupted(run: &mut JobRun, policy: InterruptedPolicy, why: &str
         } else {
             format!("{why}; the job type does not retry interrupted runs")
         };
-        run.error = Some(RunErrorInfo {
-            kind: "interrupted".into(),
-            message,
-            limit: None,
-        });
+        run.error = Some(RunErrorInfo::new(RunErrorKind::Interrupted, message));
     }
 }
 

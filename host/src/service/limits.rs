@@ -2,7 +2,7 @@
 //! jobs, refilled continuously; an empty bucket answers 429 with
 //! `Retry-After`.
 
-use super::ApiError;
+use super::ServiceError;
 use crate::auth::Caller;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,7 +26,7 @@ impl RateLimit {
     }
 
     /// Takes one request from the caller's bucket, or says when to retry.
-    pub fn take(&self, caller: &Caller, what: &str) -> Result<(), ApiError> {
+    pub fn take(&self, caller: &Caller, what: &'static str) -> Result<(), ServiceError> {
         if self.per_minute == 0 {
             return Ok(());
         }
@@ -44,15 +44,10 @@ impl RateLimit {
             return Ok(());
         }
         let retry_after = ((1.0 - *tokens) / per_second).ceil().max(1.0) as u64;
-        Err(ApiError::TooManyRequests {
-            message: format!(
-                "{what}: at most {} per minute per token; retry in {retry_after} s",
-                self.per_minute
-            ),
+        Err(ServiceError::RateLimited {
+            what,
+            per_minute: self.per_minute,
             retry_after,
-            limit: Some(
-                serde_json::json!({"name": "job_creates_per_token_per_minute", "max": self.per_minute}),
-            ),
         })
     }
 }

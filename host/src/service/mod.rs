@@ -1,0 +1,122 @@
+//! The operations every front end offers, in one place: create, patch and
+//! delete jobs; trigger, cancel and read runs; resolve a job type for a
+//! caller's tenant and role; merge and validate configs. REST (`api`) calls
+//! them today, and every later front end (MCP, the web UI, the CLI) calls
+//! the same ones, so validation, authorisation and run logic exist once.
+
+mod config;
+mod error;
+mod jobs;
+mod limits;
+mod resolve;
+mod runs;
+
+pub use config::merge_patch;
+pub use error::{ServiceError, rfc3339};
+pub use jobs::{JobPatch, NewJob};
+pub use limits::RateLimit;
+pub use runs::NewRun;
+
+use crate::registry::Catalog;
+use crate::store::Store;
+use crate::webhooks::Policy;
+use crate::worker::Workers;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+/// Priorities accepted on jobs and runs.
+pub const PRIORITY_RANGE: RangeInclusive<i32> = -1000..=1000;
+/// Longest job name, in bytes.
+pub const MAX_NAME: usize = 200;
+/// Longest job description, in bytes.
+pub const MAX_DESCRIPTION: usize = 4096;
+
+/// What the operations need: storage, the job types, the workers and the
+/// limits in force. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    catalog: Arc<Catalog>,
+    workers: Arc<Workers>,
+    webhooks: Arc<Policy>,
+    max_queued_runs: usize,
+    job_creates: RateLimit,
+}
+
+/// How a [`Service`] is limited.
+#[derive(Debug, Clone)]
+pub struct ServiceLimits {
+    /// Runs that may wait in the queue; past it, triggers are refused.
+    pub max_queued_runs: usize,
+    /// Job creations per token per minute (0: unlimited).
+    pub job_creates_per_minute: u32,
+}
+
+impl Service {
+    /// The operations over `store` and `catalog`, running runs on `workers`,
+    /// with callback URLs allowed by `webhooks`.
+    pub fn new(
+        store: Store,
+        catalog: Arc<Catalog>,
+        workers: Arc<Workers>,
+        webhooks: Arc<Policy>,
+        limits: ServiceLimits,
+    ) -> Self {
+        Service {
+            inner: Arc::new(Inner {
+                store,
+                catalog,
+                workers,
+                webhooks,
+                max_queued_runs: limits.max_queued_runs,
+                job_creates: RateLimit::new(limits.job_creates_per_minute),
+            }),
+        }
+    }
+
+    /// The store the operations write to.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The live registry of job types.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.inner.catalog
+    }
+
+    /// The worker pool.
+    pub fn workers(&self) -> &Arc<Workers> {
+        &self.inner.workers
+    }
+}
+
+/// Checks a priority is within [`PRIORITY_RANGE`].
+pub(crate) fn check_priority(p: i32) -> Result<i32, ServiceError> {
+    if PRIORITY_RANGE.contains(&p) {
+        Ok(p)
+    } else {
+        Err(ServiceError::field(
+            "priority",
+            format!(
+                "must be between {} and {}",
+                PRIORITY_RANGE.start(),
+                PRIORITY_RANGE.end()
+            ),
+        ))
+    }
+}
+
+/// Checks a text field is at most `max` bytes.
+fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), ServiceError> {
+    if text.len() > max {
+        return Err(ServiceError::field(
+            field,
+            format!("is {} bytes; at most {max} are allowed", text.len()),
+        ));
+    }
+    Ok(())
+}

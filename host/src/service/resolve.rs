@@ -1,0 +1,103 @@
+//! Which job type version a caller gets: the newest loaded version matching
+//! a requirement that is not yanked, open to the caller's role, and
+//! approved when it declares capabilities; or the version a job is pinned to.
+
+use super::{Service, ServiceError};
+use crate::auth::{Caller, Role};
+use crate::model::{Job, PluginStatus};
+use crate::registry::{ApprovalState, Plugin, Registry};
+use std::sync::Arc;
+
+impl Service {
+    /// The version of `job_type` a new job of `caller` gets: the newest
+    /// matching `requirement` (a semver requirement) that is not yanked.
+    pub fn resolve(
+        &self,
+        caller: &Caller,
+        job_type: &str,
+        requirement: Option<&str>,
+    ) -> Result<Arc<Plugin>, ServiceError> {
+        let registry = self.inner.catalog.snapshot();
+        if registry.versions(job_type).next().is_none() {
+            // Only an error lists the known job types; a valid request does not pay for it.
+            return Err(ServiceError::UnknownJobType {
+                job_type: job_type.to_string(),
+                known: registry.ids().map(|i| i.to_string()).collect(),
+            });
+        }
+        let req = requirement
+            .map(semver::VersionReq::parse)
+            .transpose()
+            .map_err(|e| ServiceError::field("job_type_version", e.to_string()))?;
+        let plugin = registry
+            .resolve(job_type, req.as_ref())
+            .ok_or_else(|| no_version(&registry, job_type, req.as_ref()))?;
+        if caller.role == Role::Agent && !plugin.info.creatable_by_agent {
+            return Err(ServiceError::NotCreatableByAgent {
+                job_type: job_type.to_string(),
+            });
+        }
+        approved(&registry, plugin)?;
+        Ok(plugin.clone())
+    }
+
+    /// The loaded version `job` is pinned to.
+    pub fn pinned(&self, job: &Job) -> Result<Arc<Plugin>, ServiceError> {
+        self.inner
+            .catalog
+            .snapshot()
+            .get(job.job_type.as_str(), &job.job_type_version)
+            .cloned()
+            .ok_or_else(|| ServiceError::JobTypeUnavailable {
+                job: job.uuid,
+                job_type: job.job_type.to_string(),
+                version: job.job_type_version.clone(),
+            })
+    }
+
+    /// The version `job` is pinned to, if it may take new runs.
+    pub(super) fn runnable(&self, job: &Job) -> Result<Arc<Plugin>, ServiceError> {
+        let plugin = self.pinned(job)?;
+        approved(&self.inner.catalog.snapshot(), &plugin)?;
+        Ok(plugin)
+    }
+}
+
+/// Refused while `plugin` declares capabilities no operator approved: it
+/// takes no new jobs or runs until one does.
+fn approved(registry: &Registry, plugin: &Plugin) -> Result<(), ServiceError> {
+    let approval = registry.approval(plugin);
+    if approval.state != ApprovalState::Pending {
+        return Ok(());
+    }
+    Err(ServiceError::ApprovalPending {
+        job_type: plugin.info.job_type.to_string(),
+        version: plugin.info.version.clone(),
+        awaiting: approval.awaiting,
+    })
+}
+
+/// Why no version of `job_type` matches `req`: every version with its
+/// status, and the matching ones that are yanked.
+fn no_version(
+    registry: &Registry,
+    job_type: &str,
+    req: Option<&semver::VersionReq>,
+) -> ServiceError {
+    let status = |p: &Plugin| registry.status(job_type, &p.info.version);
+    ServiceError::UnknownVersion {
+        job_type: job_type.to_string(),
+        requirement: req.map_or_else(|| "*".to_string(), |r| r.to_string()),
+        yanked: registry
+            .versions(job_type)
+            .filter(|p| {
+                req.is_none_or(|r| r.matches(&p.info.version)) && status(p) == PluginStatus::Yanked
+            })
+            .map(|p| p.info.version.to_string())
+            .collect(),
+        available: registry
+            .versions(job_type)
+            .map(|p| (p.info.version.clone(), status(p)))
+            .collect(),
+    }
+}

@@ -1,0 +1,158 @@
+//! Runs: trigger (run-time overrides merged into the job's config and
+//! validated), read, list, cancel.
+
+use super::config::patched;
+use super::{Service, ServiceError, check_priority};
+use crate::auth::Caller;
+use crate::model::{JobId, JobRun, RunId, RunStatus, now};
+use crate::store::{Page, RunFilter, StoreError};
+use serde_json::Value;
+use std::time::Duration;
+
+/// How long a cancel waits for a running plugin to stop.
+const CANCEL_WAIT: Duration = Duration::from_secs(2);
+
+/// A run to trigger.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// The job to run.
+    pub job_id: JobId,
+    /// Run-time overrides: a JSON merge patch of the job's config.
+    pub config: Option<Value>,
+    /// The run's priority; the job's when absent.
+    pub priority: Option<i32>,
+    /// Where the finished run is POSTed; the job's when absent.
+    pub callback_url: Option<String>,
+}
+
+impl Service {
+    /// Queues a run of a job of the caller's tenant, durably.
+    pub async fn trigger(&self, caller: &Caller, new: NewRun) -> Result<JobRun, ServiceError> {
+        let store = &self.inner.store;
+        let queued = store.queue_len();
+        if queued >= self.inner.max_queued_runs {
+            return Err(ServiceError::QueueFull {
+                queued,
+                max: self.inner.max_queued_runs,
+            });
+        }
+        let job = self.job(caller, new.job_id)?;
+        if job.is_deleted {
+            return Err(ServiceError::JobDeleted {
+                job: job.uuid,
+                to_run: true,
+            });
+        }
+        let plugin = self.runnable(&job)?;
+        let config = patched(
+            &plugin,
+            &job.config,
+            new.config.as_ref(),
+            "run-time overrides must be a JSON object (a JSON merge patch)",
+        )?;
+        let mut run = JobRun::pending(&job, config, caller.user.clone());
+        run.priority = check_priority(new.priority.unwrap_or(job.priority))?;
+        if let Some(url) = new.callback_url {
+            run.callback_url = self.check_callback(Some(url))?;
+        }
+        store.insert_run(&run)?;
+        store.flush().await?;
+        self.inner.workers.notify();
+        Ok(run)
+    }
+
+    /// A run of the caller's tenant.
+    pub fn run(&self, caller: &Caller, id: RunId) -> Result<JobRun, ServiceError> {
+        self.inner
+            .store
+            .run(&caller.tenant, id)?
+            .ok_or_else(|| ServiceError::NotFound {
+                resource: "job_run",
+                id: id.to_string(),
+            })
+    }
+
+    /// A page of the caller's tenant's runs.
+    pub fn runs(
+        &self,
+        caller: &Caller,
+        filter: &RunFilter,
+        cursor: Option<[u8; 16]>,
+        limit: usize,
+    ) -> Result<Page<JobRun>, ServiceError> {
+        Ok(self
+            .inner
+            .store
+            .list_runs(&caller.tenant, filter, cursor, limit)?)
+    }
+
+    /// Cancels a run of the caller's tenant, durably. True if this call
+    /// cancelled it.
+    pub async fn cancel(&self, caller: &Caller, id: RunId) -> Result<bool, ServiceError> {
+        let run = self.run(caller, id)?;
+        let cancelled = self.cancel_run(run).await?;
+        self.inner.store.flush().await?;
+        Ok(cancelled)
+    }
+
+    /// Cancels one run: a pending or paused run at once, a running one by
+    /// interrupting its instance (waiting briefly for it to stop). True if
+    /// this call cancelled it.
+    pub(super) async fn cancel_run(&self, mut run: JobRun) -> Result<bool, ServiceError> {
+        let store = &self.inner.store;
+        for _ in 0..5 {
+            match run.status {
+                RunStatus::Pending | RunStatus::Paused => {
+                    let from = run.status;
+                    run.status = from.transition(RunStatus::Cancelled)?;
+                    run.updated_at = now();
+                    run.finished_at = Some(run.updated_at);
+                    match store.update_run(from, &run) {
+                        Ok(()) => return Ok(true),
+                        Err(StoreError::Conflict) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                RunStatus::Running => {
+                    let workers = &self.inner.workers;
+                    if workers.cancel(run.uuid) {
+                        let workers = workers.clone();
+                        let id = run.uuid;
+                        let _ = tokio::task::spawn_blocking(move || {
+                            workers.wait_finished(id, CANCEL_WAIT)
+                        })
+                        .await;
+                        return Ok(true);
+                    }
+                    // A worker registers a run before it writes `running` and
+                    // leaves after its last write: a running run no worker here
+                    // holds was left by a worker that died. Cancel it in place,
+                    // unless its lease moved meanwhile.
+                    let observed = (run.attempt, run.lease.take());
+                    run.status = RunStatus::Cancelled;
+                    run.updated_at = now();
+                    run.finished_at = Some(run.updated_at);
+                    match store.take_over(&run, observed.0, observed.1.as_ref()) {
+                        Ok(()) => return Ok(true),
+                        Err(StoreError::Conflict) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                terminal => {
+                    return Err(terminal
+                        .transition(RunStatus::Cancelled)
+                        .unwrap_err()
+                        .into());
+                }
+            }
+            // The run moved meanwhile: look again.
+            run = store
+                .run(&run.tenant, run.uuid)?
+                .ok_or_else(|| ServiceError::NotFound {
+                    resource: "job_run",
+                    id: run.uuid.to_string(),
+                })?;
+        }
+        Err(ServiceError::CancelRace(run.uuid))
+    }
+}
