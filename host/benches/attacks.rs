@@ -36,7 +36,7 @@ enum Attack {
 /// The attacks, each with the limit that should contain it.
 fn attacks() -> Vec<(&'static str, Attack)> {
     let run = |config: Value, in_flight| Attack::Run { config, in_flight };
-    let text_stats = std::fs::read(env!("JOBHOST_WASM_TEXT_STATS")).unwrap();
+    let text_stats = std::fs::read(jobhost_test_support::wasm::TEXT_STATS).unwrap();
     vec![
         (
             "control: another tenant's trivial runs",
@@ -77,7 +77,7 @@ fn attacks() -> Vec<(&'static str, Attack)> {
         ),
         (
             "loop in describe (describe deadline)",
-            Attack::Publish(std::fs::read(env!("JOBHOST_WASM_DESCRIBE_LOOP")).unwrap()),
+            Attack::Publish(std::fs::read(jobhost_test_support::wasm::DESCRIBE_LOOP).unwrap()),
         ),
         (
             "loop in a start function (describe deadline)",
@@ -319,7 +319,11 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(env!("JOBHOST_WASM_HOSTILE"), plugins.join("hostile.wasm")).unwrap();
+    std::fs::copy(
+        jobhost_test_support::wasm::HOSTILE,
+        plugins.join("hostile.wasm"),
+    )
+    .unwrap();
     let user = common::token(dir.path());
     let attacker_token = common::token_for(dir.path(), "attacker", "operator");
     let (server, _) = common::serve_with(

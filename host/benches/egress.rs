@@ -21,8 +21,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const EGRESS: &str = env!("JOBHOST_WASM_EGRESS");
-const TEXT_STATS: &str = env!("JOBHOST_WASM_TEXT_STATS");
+use jobhost_test_support::wasm::EGRESS;
+use jobhost_test_support::wasm::TEXT_STATS;
 
 fn report(name: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
     samples.sort();

@@ -13,9 +13,9 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const TEXT_STATS: &str = env!("JOBHOST_WASM_TEXT_STATS");
-const HOSTILE: &str = env!("JOBHOST_WASM_HOSTILE");
-const PRIME_SIEVE: &str = env!("JOBHOST_WASM_PRIME_SIEVE");
+use jobhost_test_support::wasm::HOSTILE;
+use jobhost_test_support::wasm::PRIME_SIEVE;
+use jobhost_test_support::wasm::TEXT_STATS;
 
 fn median(samples: &[Duration]) -> Duration {
     let mut s = samples.to_vec();

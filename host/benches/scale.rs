@@ -17,7 +17,7 @@ use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const TEXT_STATS: &str = env!("JOBHOST_WASM_TEXT_STATS");
+use jobhost_test_support::wasm::TEXT_STATS;
 
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

@@ -18,6 +18,70 @@ fn default_sdk() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk")
 }
 
+/// Where a new plugin crate gets the guest SDK (`jobhost-plugin`) from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SdkSource {
+    /// A directory: `plugins/sdk` of a jobhost checkout.
+    Path(PathBuf),
+    /// A git repository holding jobhost, at a revision (branch, tag or
+    /// commit) or its default branch.
+    Git {
+        /// The repository's URL.
+        url: String,
+        /// What to check out; the default branch when `None`.
+        rev: Option<String>,
+    },
+}
+
+impl SdkSource {
+    /// The dependency as `Cargo.toml` writes it, with a path made absolute.
+    fn dependency(&self) -> anyhow::Result<String> {
+        Ok(match self {
+            SdkSource::Path(path) => {
+                let path = path.canonicalize().with_context(|| {
+                    format!(
+                        "the guest SDK is not at {}; pass --sdk PATH (the plugins/sdk directory of \
+                         a jobhost checkout) or --sdk-git URL",
+                        path.display()
+                    )
+                })?;
+                if !path.join("Cargo.toml").is_file() {
+                    bail!(
+                        "{} has no Cargo.toml; --sdk takes the plugins/sdk directory of a jobhost \
+                         checkout",
+                        path.display()
+                    );
+                }
+                format!("{{ path = {:?} }}", path.display().to_string())
+            }
+            SdkSource::Git { url, rev } => match rev {
+                Some(rev) => format!("{{ git = {url:?}, rev = {rev:?} }}"),
+                None => format!("{{ git = {url:?} }}"),
+            },
+        })
+    }
+
+    /// The SDK this binary was built with, if its source tree is still there.
+    pub fn built_with() -> SdkSource {
+        SdkSource::Path(default_sdk())
+    }
+}
+
+impl std::fmt::Display for SdkSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SdkSource::Path(p) => write!(f, "the SDK at {}", p.display()),
+            SdkSource::Git {
+                url,
+                rev: Some(rev),
+            } => write!(f, "the SDK from {url} at {rev}"),
+            SdkSource::Git { url, rev: None } => {
+                write!(f, "the SDK from {url} (its default branch)")
+            }
+        }
+    }
+}
+
 /// `word_count` → `WordCount`.
 fn camel(id: &str) -> String {
     id.split('_')
@@ -45,7 +109,7 @@ fn display(id: &str) -> String {
 pub fn new_plugin(
     name: &str,
     dir: Option<PathBuf>,
-    sdk: Option<PathBuf>,
+    sdk: &SdkSource,
     http: bool,
 ) -> anyhow::Result<PathBuf> {
     let id = JobTypeId::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -56,19 +120,13 @@ pub fn new_plugin(
             dir.display()
         );
     }
-    let sdk = sdk.unwrap_or_else(default_sdk);
-    let sdk = sdk.canonicalize().with_context(|| {
-        format!(
-            "the guest SDK is not at {}; pass --sdk PATH to the plugins/sdk directory of a jobhost checkout",
-            sdk.display()
-        )
-    })?;
+    let sdk = sdk.dependency()?;
     let fill = |t: &str| {
         t.replace("{{crate}}", &id.as_str().replace('_', "-"))
             .replace("{{job_type}}", id.as_str())
             .replace("{{struct}}", &camel(id.as_str()))
             .replace("{{display_name}}", &display(id.as_str()))
-            .replace("{{sdk}}", &sdk.display().to_string())
+            .replace("{{sdk_dependency}}", &sdk)
     };
     std::fs::create_dir_all(dir.join("src"))
         .with_context(|| format!("creating {}", dir.display()))?;
@@ -88,10 +146,10 @@ pub fn new_plugin(
     Ok(dir)
 }
 
-/// What `plugin new` prints: the next steps.
-pub fn next_steps(name: &str, dir: &Path) -> String {
+/// What `plugin new` prints: where the SDK comes from, and the next steps.
+pub fn next_steps(name: &str, dir: &Path, sdk: &SdkSource) -> String {
     format!(
-        "created {dir}\n\nnext:\n  cd {dir}\n  cargo test                                   # the unit test, natively\n  \
+        "created {dir}, depending on {sdk}\n\nnext:\n  cd {dir}\n  cargo test                                   # the unit test, natively\n  \
          cargo build --release --target wasm32-wasip2  # the component\n  \
          jobhost plugin validate target/wasm32-wasip2/release/{name}.wasm\n  \
          jobhost plugin publish target/wasm32-wasip2/release/{name}.wasm --server http://127.0.0.1:8080 --token $TOKEN",
@@ -138,13 +196,44 @@ mod tests {
     #[test]
     fn refuses_bad_ids_and_existing_directories() {
         let tmp = tempfile::tempdir().unwrap();
-        let e = new_plugin("Bad-Name", Some(tmp.path().join("a")), None, false).unwrap_err();
+        let sdk = SdkSource::built_with();
+        let e = new_plugin("Bad-Name", Some(tmp.path().join("a")), &sdk, false).unwrap_err();
         assert!(e.to_string().contains("invalid"), "{e}");
-        let e = new_plugin("ok_name", Some(tmp.path().to_path_buf()), None, false).unwrap_err();
+        let e = new_plugin("ok_name", Some(tmp.path().to_path_buf()), &sdk, false).unwrap_err();
         assert!(e.to_string().contains("already exists"), "{e}");
-        let dir = new_plugin("ok_name", Some(tmp.path().join("ok")), None, false).unwrap();
+        let dir = new_plugin("ok_name", Some(tmp.path().join("ok")), &sdk, false).unwrap();
         let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
         assert!(lib.contains("pub struct OkName;") && lib.contains("\"ok_name\""));
         assert!(!lib.contains("{{"), "every placeholder is filled");
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains("jobhost-plugin = { path = \""),
+            "{manifest}"
+        );
+    }
+
+    #[test]
+    fn the_sdk_comes_from_a_path_or_a_git_repository() {
+        let tmp = tempfile::tempdir().unwrap();
+        let git = SdkSource::Git {
+            url: "https://git.example.com/jobhost.git".into(),
+            rev: Some("v0.1.0".into()),
+        };
+        let dir = new_plugin("from_git", Some(tmp.path().join("g")), &git, false).unwrap();
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains(
+                r#"jobhost-plugin = { git = "https://git.example.com/jobhost.git", rev = "v0.1.0" }"#
+            ),
+            "{manifest}"
+        );
+        assert!(
+            next_steps("from_git", &dir, &git)
+                .contains("the SDK from https://git.example.com/jobhost.git at v0.1.0")
+        );
+        let nowhere = SdkSource::Path(tmp.path().join("no-sdk-here"));
+        let e = new_plugin("lost", Some(tmp.path().join("l")), &nowhere, false).unwrap_err();
+        assert!(e.to_string().contains("--sdk-git URL"), "{e}");
+        assert!(!tmp.path().join("l").exists(), "nothing is written");
     }
 }

@@ -3,7 +3,6 @@
 
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,21 +21,10 @@ pub struct Server {
     pub other_tenant: String,
 }
 
+const JOBHOST: &str = env!("CARGO_BIN_EXE_jobhost");
+
 fn token(data: &Path, user: &str, tenant: &str, role: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_jobhost"))
-        .args(["--data-dir"])
-        .arg(data)
-        .args([
-            "token", "create", "--user", user, "--tenant", tenant, "--role", role,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    jobhost_test_support::process::token(JOBHOST, data, user, tenant, role)
 }
 
 impl Server {
@@ -73,26 +61,15 @@ impl Server {
 
     /// Starts a server on an existing data directory (tokens are read from it).
     pub fn spawn(data: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_jobhost"))
-            .arg("--data-dir")
-            .arg(data)
-            .args(["serve", "--listen", "127.0.0.1:0", "--workers", "2"])
-            .arg("--plugins-dir")
-            .arg(data.join("plugins"))
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let base = loop {
-            let line = lines.next().expect("server printed its address").unwrap();
-            if let Some(rest) = line.strip_prefix("jobhost listening on ") {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
+        let mut args = vec![
+            "--workers".into(),
+            "2".into(),
+            "--plugins-dir".into(),
+            data.join("plugins").into_os_string(),
+        ];
+        args.extend(extra.iter().map(Into::into));
+        let jobhost_test_support::process::Listening { child, base, .. } =
+            jobhost_test_support::process::serve(JOBHOST, data, args, Stdio::inherit());
         Server {
             child,
             base,

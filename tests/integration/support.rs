@@ -6,16 +6,10 @@ use jobhost::runtime::{CancelToken, Collector, RunReport, RunRequest, Runtime, R
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const TEXT_STATS: &str = env!("JOBHOST_WASM_TEXT_STATS");
-pub const JSON_SELECT: &str = env!("JOBHOST_WASM_JSON_SELECT");
-pub const CSV_SUMMARY: &str = env!("JOBHOST_WASM_CSV_SUMMARY");
-pub const PRIME_SIEVE: &str = env!("JOBHOST_WASM_PRIME_SIEVE");
-pub const HOSTILE: &str = env!("JOBHOST_WASM_HOSTILE");
-pub const DESCRIBE_LOOP: &str = env!("JOBHOST_WASM_DESCRIBE_LOOP");
-pub const DESCRIBE_TRAP: &str = env!("JOBHOST_WASM_DESCRIBE_TRAP");
-pub const BAD_SCHEMA: &str = env!("JOBHOST_WASM_BAD_SCHEMA");
-pub const VERSIONED: &str = env!("JOBHOST_WASM_VERSIONED");
-pub const EGRESS: &str = env!("JOBHOST_WASM_EGRESS");
+pub use jobhost_test_support::wasm::{
+    BAD_SCHEMA, CSV_SUMMARY, DESCRIBE_LOOP, DESCRIBE_TRAP, EGRESS, HOSTILE, JSON_SELECT,
+    PRIME_SIEVE, TEXT_STATS, VERSIONED,
+};
 
 pub const EXAMPLES: [&str; 4] = [TEXT_STATS, JSON_SELECT, CSV_SUMMARY, PRIME_SIEVE];
 

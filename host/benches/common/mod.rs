@@ -6,10 +6,11 @@
 pub mod http;
 pub mod sandbox;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+const JOBHOST: &str = env!("CARGO_BIN_EXE_jobhost");
 
 /// A running server (killed when dropped) and its API base URL.
 pub struct Server(pub Child, pub String);
@@ -28,26 +29,11 @@ pub fn serve(data: &Path) -> (Server, Duration) {
 
 /// Starts `jobhost serve` with more flags.
 pub fn serve_with(data: &Path, flags: &[&str]) -> (Server, Duration) {
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jobhost"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(flags)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(rest) = line.strip_prefix("jobhost listening on ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    let took = started.elapsed();
-    std::thread::spawn(move || for _ in lines {});
-    (Server(child, format!("{base}/api/v1")), took)
+    let listening = jobhost_test_support::process::serve(JOBHOST, data, flags, Stdio::null());
+    (
+        Server(listening.child, format!("{}/api/v1", listening.base)),
+        listening.took,
+    )
 }
 
 /// Creates a user token in `data`'s token file.
@@ -57,14 +43,7 @@ pub fn token(data: &Path) -> String {
 
 /// Creates a token of `role` in `tenant`.
 pub fn token_for(data: &Path, tenant: &str, role: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_jobhost"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["token", "create", "--user", "bench@example.com"])
-        .args(["--tenant", tenant, "--role", role])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    jobhost_test_support::process::token(JOBHOST, data, "bench@example.com", tenant, role)
 }
 
 /// The value after `--name` on the command line, or `default`.

@@ -175,9 +175,17 @@ enum PluginCommand {
         /// Where to create it; default ./NAME.
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// The guest SDK (plugins/sdk of a jobhost checkout); default the one this binary was built from.
-        #[arg(long)]
+        /// The guest SDK as a path (plugins/sdk of a jobhost checkout);
+        /// default the one this binary was built from.
+        #[arg(long, conflicts_with = "sdk_git")]
         sdk: Option<PathBuf>,
+        /// The guest SDK from a git repository holding jobhost (cargo
+        /// checks it out), instead of a path.
+        #[arg(long, value_name = "URL")]
+        sdk_git: Option<String>,
+        /// With --sdk-git: the branch, tag or commit to use.
+        #[arg(long, value_name = "REV", requires = "sdk_git")]
+        sdk_rev: Option<String>,
         /// A job type that calls an HTTP API with a secret (a declared
         /// destination and secret, the SDK's `http` helper).
         #[arg(long)]
@@ -287,10 +295,18 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
             name,
             dir,
             sdk,
+            sdk_git,
+            sdk_rev,
             http,
         }) => {
-            let dir = crate::author::new_plugin(&name, dir, sdk, http)?;
-            println!("{}", crate::author::next_steps(&name, &dir));
+            use crate::author::SdkSource;
+            let sdk = match (sdk, sdk_git) {
+                (_, Some(url)) => SdkSource::Git { url, rev: sdk_rev },
+                (Some(path), None) => SdkSource::Path(path),
+                (None, None) => SdkSource::built_with(),
+            };
+            let dir = crate::author::new_plugin(&name, dir, &sdk, http)?;
+            println!("{}", crate::author::next_steps(&name, &dir, &sdk));
             Ok(0)
         }
         Command::Plugin(PluginCommand::Publish {

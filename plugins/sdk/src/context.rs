@@ -1,12 +1,17 @@
 //! The run context a job receives: facts about the run, and the host calls
-//! (logs, progress, cancellation, checkpoints, output references).
+//! (logs, progress, cancellation, checkpoints, output references, secrets).
+//! Inside the host they go to the host; in a native `cargo test` they go to
+//! a [`TestRun`](crate::testing::TestRun), which records them.
 
 use crate::JobError;
 use crate::bindings::jobhost::plugin::host;
 use crate::bindings::jobhost::plugin::secrets;
 use crate::bindings::jobhost::plugin::types as wit;
+use crate::testing::Recorded;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::fmt::Display;
+use std::rc::Rc;
 
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +47,8 @@ pub struct Context {
     attempt: u32,
     checkpoint: Option<Vec<u8>>,
     references: Vec<wit::OutputReference>,
+    /// Where the calls go: the host, or a test run's record.
+    test: Option<Rc<Recorded>>,
 }
 
 impl Context {
@@ -51,6 +58,22 @@ impl Context {
             attempt: context.attempt,
             checkpoint: context.checkpoint,
             references: Vec::new(),
+            test: None,
+        }
+    }
+
+    pub(crate) fn for_test(
+        run_id: String,
+        attempt: u32,
+        checkpoint: Option<Vec<u8>>,
+        record: Rc<Recorded>,
+    ) -> Self {
+        Context {
+            run_id,
+            attempt,
+            checkpoint,
+            references: Vec::new(),
+            test: Some(record),
         }
     }
 
@@ -79,44 +102,60 @@ impl Context {
         serde_json::from_slice(self.checkpoint()?).ok()
     }
 
-    /// Records a log line.
-    pub fn log(&self, level: LogLevel, message: &str) {
-        host::log(level.into(), message);
+    /// Records a log line. The message may be anything printable: a
+    /// `&str`, a `String`, or `format_args!(..)` (see [`crate::info!`] and
+    /// its siblings for the short form).
+    pub fn log(&self, level: LogLevel, message: impl Display) {
+        let message = message.to_string();
+        match &self.test {
+            Some(record) => record.log(level, message),
+            None => host::log(level.into(), &message),
+        }
     }
 
     /// Records a debug line.
-    pub fn debug(&self, message: &str) {
+    pub fn debug(&self, message: impl Display) {
         self.log(LogLevel::Debug, message);
     }
 
     /// Records an info line.
-    pub fn info(&self, message: &str) {
+    pub fn info(&self, message: impl Display) {
         self.log(LogLevel::Info, message);
     }
 
     /// Records a warning.
-    pub fn warn(&self, message: &str) {
+    pub fn warn(&self, message: impl Display) {
         self.log(LogLevel::Warn, message);
     }
 
     /// Records an error line.
-    pub fn error(&self, message: &str) {
+    pub fn error(&self, message: impl Display) {
         self.log(LogLevel::Error, message);
     }
 
     /// Reports progress; `percent` above 100 is reported as 100.
-    pub fn progress(&self, percent: u8, message: &str) {
-        host::progress(percent.min(100), message);
+    pub fn progress(&self, percent: u8, message: impl Display) {
+        let (percent, message) = (percent.min(100), message.to_string());
+        match &self.test {
+            Some(record) => record.progress(percent, message),
+            None => host::progress(percent, &message),
+        }
     }
 
     /// True once cancellation was requested; return [`crate::JobError::Cancelled`] soon after.
     pub fn cancelled(&self) -> bool {
-        host::cancelled()
+        match &self.test {
+            Some(record) => record.cancelled(),
+            None => host::cancelled(),
+        }
     }
 
     /// Saves raw checkpoint bytes, replacing the previous checkpoint.
     pub fn save_checkpoint(&self, state: &[u8]) {
-        host::checkpoint(state);
+        match &self.test {
+            Some(record) => record.checkpoint(state),
+            None => host::checkpoint(state),
+        }
     }
 
     /// Saves a checkpoint as JSON; read it back with [`Context::resume_from`].
@@ -151,6 +190,9 @@ impl Context {
     /// The error says why it is missing (not declared, not approved by an
     /// operator, or not set by the tenant) and fails the run if returned.
     pub fn secret(&self, name: &str) -> Result<String, JobError> {
+        if let Some(record) = &self.test {
+            return record.secret(name);
+        }
         secrets::get(name).map_err(|e| {
             JobError::failed(match e {
                 secrets::SecretError::NotDeclared => format!(
@@ -168,4 +210,36 @@ impl Context {
             })
         })
     }
+}
+
+/// Logs at info level with `format!` arguments: `info!(ctx, "{} rows", n)`.
+#[macro_export]
+macro_rules! info {
+    ($ctx:expr, $($arg:tt)+) => {
+        $ctx.log($crate::LogLevel::Info, ::std::format_args!($($arg)+))
+    };
+}
+
+/// Logs at debug level with `format!` arguments: `debug!(ctx, "{x:?}")`.
+#[macro_export]
+macro_rules! debug {
+    ($ctx:expr, $($arg:tt)+) => {
+        $ctx.log($crate::LogLevel::Debug, ::std::format_args!($($arg)+))
+    };
+}
+
+/// Logs a warning with `format!` arguments: `warn!(ctx, "skipped {n} rows")`.
+#[macro_export]
+macro_rules! warn {
+    ($ctx:expr, $($arg:tt)+) => {
+        $ctx.log($crate::LogLevel::Warn, ::std::format_args!($($arg)+))
+    };
+}
+
+/// Logs an error line with `format!` arguments: `error!(ctx, "{e}")`.
+#[macro_export]
+macro_rules! error {
+    ($ctx:expr, $($arg:tt)+) => {
+        $ctx.log($crate::LogLevel::Error, ::std::format_args!($($arg)+))
+    };
 }

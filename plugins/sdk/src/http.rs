@@ -5,12 +5,17 @@
 //! and caps requests, sizes and time. Redirects are not followed: a job that
 //! wants one re-requests the `Location`, which the host checks again.
 //!
-//! ```ignore
-//! let reply = jobhost_plugin::http::Request::get("https://api.example.com/v1/items")
-//!     .bearer(&ctx.secret("api_token")?)
-//!     .send()?;
-//! let items: serde_json::Value = reply.json()?;
+//! ```no_run
+//! # use jobhost_plugin::{Context, JobError};
+//! fn items(ctx: &Context) -> Result<serde_json::Value, JobError> {
+//!     let reply = jobhost_plugin::http::Request::get("https://api.example.com/v1/items")
+//!         .bearer(&ctx.secret("api_token")?)
+//!         .send()?;
+//!     reply.json()
+//! }
 //! ```
+//!
+//! Requests need the host: in a native test, test the code around them.
 
 use crate::JobError;
 use wstd::http::{Body, Client, ErrorCode, Method};
@@ -278,9 +283,3 @@ impl std::fmt::Display for HttpError {
 }
 
 impl std::error::Error for HttpError {}
-
-impl From<HttpError> for JobError {
-    fn from(e: HttpError) -> Self {
-        JobError::Failed(e.message)
-    }
-}

@@ -1,16 +1,21 @@
 //! Write a jobhost job type in Rust: implement [`Job`] for a type, then call
 //! [`export_job!`] once. The WIT bindings stay behind this crate; a plugin
 //! author works with a typed, serde-deserialised config and a [`Context`].
+//! `?` works on any error inside `run`, logging takes `format!` arguments
+//! ([`info!`] and its siblings), and [`testing::TestRun`] runs a job in a
+//! plain `cargo test`, recording what it reports.
 //!
-//! ```ignore
-//! use jobhost_plugin::{Context, Job, JobError, JobType, schemars::JsonSchema};
-//! use serde::{Deserialize, Serialize};
+//! ```
+//! use jobhost_plugin::{Context, Job, JobError, JobType, info, schemars::JsonSchema};
+//! use serde::Deserialize;
 //!
 //! /// Greets someone.
 //! #[derive(Deserialize, JsonSchema)]
 //! struct Config {
 //!     /// Who to greet.
 //!     name: String,
+//!     /// How many times, as text (to show `?` on a parse error).
+//!     times: String,
 //! }
 //!
 //! struct Hello;
@@ -22,25 +27,38 @@
 //!         JobType::new("hello", "1.0.0", "Hello").description("Greets someone.")
 //!     }
 //!     fn run(config: Config, ctx: &mut Context) -> Result<String, JobError> {
-//!         ctx.info("greeting");
-//!         Ok(format!("Hello, {}!", config.name))
+//!         let times: usize = config.times.parse()?;
+//!         info!(ctx, "greeting {} {times} times", config.name);
+//!         Ok(vec![format!("Hello, {}!", config.name); times].join(" "))
 //!     }
 //! }
 //!
 //! jobhost_plugin::export_job!(Hello);
+//!
+//! // Natively, in a unit test:
+//! let run = jobhost_plugin::testing::TestRun::new();
+//! let out = run.run::<Hello>(serde_json::json!({"name": "Ada", "times": "2"}));
+//! assert_eq!(out, Ok("Hello, Ada! Hello, Ada!".to_string()));
+//! assert_eq!(run.logs()[0].1, "greeting Ada 2 times");
+//! let bad = run.run::<Hello>(serde_json::json!({"name": "Ada", "times": "two"}));
+//! assert_eq!(bad, Err(JobError::Failed("invalid digit found in string".into())));
 //! ```
+#![deny(missing_docs)]
 
 mod context;
 mod describe;
+mod error;
 pub mod http;
+pub mod testing;
 
 pub use context::{Context, LogLevel};
 pub use describe::{Interrupted, JobType, RetryPolicy, SideEffects};
+pub use error::JobError;
 pub use schemars;
 pub use serde_json;
 
 #[doc(hidden)]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
@@ -79,41 +97,6 @@ pub trait Job {
     /// Runs one job.
     fn run(config: Self::Config, ctx: &mut Context) -> Result<Self::Output, JobError>;
 }
-
-/// Why a job did not succeed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobError {
-    /// The config makes no sense for this job; retrying will not help.
-    InvalidConfig(String),
-    /// The job failed while doing its work.
-    Failed(String),
-    /// The job noticed a cancellation request and stopped.
-    Cancelled,
-}
-
-impl JobError {
-    /// A failure with a message.
-    pub fn failed(message: impl std::fmt::Display) -> Self {
-        JobError::Failed(message.to_string())
-    }
-
-    /// A config problem with a message.
-    pub fn invalid_config(message: impl std::fmt::Display) -> Self {
-        JobError::InvalidConfig(message.to_string())
-    }
-}
-
-impl std::fmt::Display for JobError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            JobError::InvalidConfig(m) => write!(f, "invalid config: {m}"),
-            JobError::Failed(m) => write!(f, "failed: {m}"),
-            JobError::Cancelled => f.write_str("cancelled"),
-        }
-    }
-}
-
-impl std::error::Error for JobError {}
 
 /// Parses a config the way the host hands it over: the `job_type` key is
 /// removed, the rest deserialised into `C`. Public so plugins can unit-test

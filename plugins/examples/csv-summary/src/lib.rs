@@ -261,7 +261,7 @@ impl Job for CsvSummary {
 
     fn run(config: Config, ctx: &mut Context) -> Result<Summary, JobError> {
         let summary = summarise(&config)?;
-        ctx.info(&format!(
+        ctx.info(format_args!(
             "{} rows, {} columns",
             summary.rows,
             summary.columns.len()

@@ -104,7 +104,7 @@ impl Job for FetchAndSummarize {
         let text = text_of(&html);
         let truncated = text.chars().count() > config.max_chars;
         let text: String = text.chars().take(config.max_chars).collect();
-        ctx.info(&format!("{} characters of text", text.chars().count()));
+        ctx.info(format_args!("{} characters of text", text.chars().count()));
         ctx.progress(40, "summarising");
         let answer = openai_chat::complete(
             &Ask {

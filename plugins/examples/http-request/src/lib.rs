@@ -216,7 +216,7 @@ impl Job for HttpRequest {
                     if response.status == 303 {
                         method = Method::Get;
                     }
-                    ctx.info(&format!(
+                    ctx.info(format_args!(
                         "following redirect {redirects} ({})",
                         response.status
                     ));

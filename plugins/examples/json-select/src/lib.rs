@@ -259,7 +259,7 @@ impl Job for JsonSelect {
     fn run(config: Config, ctx: &mut Context) -> Result<Output, JobError> {
         let out = select(&config)?;
         if let (Some(total), Some(matched)) = (out.total, out.matched) {
-            ctx.info(&format!("{matched} of {total} items matched"));
+            ctx.info(format_args!("{matched} of {total} items matched"));
         }
         Ok(out)
     }

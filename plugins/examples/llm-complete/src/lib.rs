@@ -121,7 +121,7 @@ impl Job for LlmComplete {
             },
             &key,
         )?;
-        ctx.info(&format!(
+        ctx.info(format_args!(
             "{} tokens ({} prompt, {} completion)",
             answer.usage.total_tokens, answer.usage.prompt_tokens, answer.usage.completion_tokens
         ));

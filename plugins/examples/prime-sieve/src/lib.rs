@@ -139,7 +139,7 @@ impl Job for PrimeSieve {
             largest: 0,
         });
         if let Some(from) = resumed_from {
-            ctx.info(&format!(
+            ctx.info(format_args!(
                 "resuming at {from} with {} primes found",
                 state.count
             ));
@@ -154,7 +154,7 @@ impl Job for PrimeSieve {
         let mut last_report = std::time::Instant::now();
         while state.next < config.limit {
             if ctx.cancelled() {
-                ctx.warn(&format!("cancelled at {}", state.next));
+                ctx.warn(format_args!("cancelled at {}", state.next));
                 return Err(JobError::Cancelled);
             }
             sieve_segment(&mut state, &base, config.segment_size, &mut marks);
@@ -166,7 +166,7 @@ impl Job for PrimeSieve {
             if percent != last_percent || last_report.elapsed() >= every {
                 ctx.progress(
                     percent,
-                    &format!("{} primes below {}", state.count, state.next),
+                    format_args!("{} primes below {}", state.count, state.next),
                 );
                 last_percent = percent;
                 last_report = std::time::Instant::now();

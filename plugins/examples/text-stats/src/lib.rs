@@ -179,7 +179,10 @@ impl Job for TextStats {
     }
 
     fn run(config: Config, ctx: &mut Context) -> Result<Stats, JobError> {
-        ctx.info(&format!("analysing {} bytes of text", config.text.len()));
+        ctx.info(format_args!(
+            "analysing {} bytes of text",
+            config.text.len()
+        ));
         let stats = analyse(&config);
         ctx.progress(100, "done");
         Ok(stats)
