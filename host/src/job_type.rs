@@ -278,7 +278,7 @@ mod tests {
         let e = check(|i| i.config_schema = r#"{"type":"array"}"#.into()).unwrap_err();
         assert!(e.to_string().contains("top level"), "{e}");
         let e = check(|i| {
-            i.config_schema = r#"{"type":"object","properties":{"n":{"type":"integr"}}}"#.into()
+            i.config_schema = r#"{"type":"object","properties":{"n":{"type":"integr"}}}"#.into();
         });
         assert!(matches!(e, Err(MetadataError::InvalidSchema(_))), "{e:?}");
     }

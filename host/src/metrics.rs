@@ -72,7 +72,7 @@ pub struct Metrics {
     leases_expired: Counter,
     stale_writes: Counter,
     damaged_records: Family<RecordLabel, Counter>,
-    callbacks_set_aside: Counter,
+    webhooks_set_aside: Counter,
     plugin_http: Family<PluginHttpLabels, Counter>,
 }
 
@@ -98,7 +98,7 @@ impl Default for Metrics {
             leases_expired: Counter::default(),
             stale_writes: Counter::default(),
             damaged_records: Family::default(),
-            callbacks_set_aside: Counter::default(),
+            webhooks_set_aside: Counter::default(),
             plugin_http: Family::default(),
         };
         let registry = &mut m.registry;
@@ -159,11 +159,12 @@ impl Default for Metrics {
              skipped in lists), by kind of record",
             m.damaged_records.clone(),
         );
+        // The metric keeps its first name: dashboards know it by it.
         registry.register(
             "callbacks_set_aside",
-            "Callbacks taken out of the delivery queue after their run could not be read \
+            "Webhooks taken out of the delivery queue after their run could not be read \
              or recorded in several tries",
-            m.callbacks_set_aside.clone(),
+            m.webhooks_set_aside.clone(),
         );
         registry.register(
             "plugin_http_requests",
@@ -238,9 +239,9 @@ impl Metrics {
             .inc();
     }
 
-    /// A callback was set aside after failing for a storage reason.
-    pub fn callback_set_aside(&self) {
-        self.callbacks_set_aside.inc();
+    /// A webhook was set aside after failing for a storage reason.
+    pub fn webhook_set_aside(&self) {
+        self.webhooks_set_aside.inc();
     }
 
     /// A component was compiled or loaded from the cache.

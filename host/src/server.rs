@@ -53,7 +53,7 @@ pub struct ServeConfig {
     /// Serve `GET /metrics` without a token.
     pub metrics_public: bool,
     /// Callback delivery: targets, retries, backoff.
-    pub callbacks: crate::webhooks::Settings,
+    pub webhooks: crate::webhooks::Settings,
     /// HTTP listener limits.
     pub http: crate::listener::Limits,
     /// `POST /jobs` per token per minute (0: unlimited).
@@ -76,27 +76,203 @@ pub fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(run(config))
+    rt.block_on(async {
+        let host = Host::build(config).await?;
+        if let Some(token) = &host.created_token {
+            println!(
+                "jobhost: created an operator token (shown only once; its digest is in {}):",
+                host.tokens_file.display()
+            );
+            println!("  {token}");
+        }
+        host.serve().await
+    })
 }
 
-async fn run(config: ServeConfig) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
-    let runtime = Arc::new(Runtime::new(RuntimeConfig {
-        max_instances: (config.workers as u32) * 2 + 8,
-        max_component_bytes: config.max_plugin_bytes,
-        cache_dir: config.cache.then(|| config.data_dir.join("cache")),
-        compile_worker: Some(CompileWorker {
-            program: std::env::current_exe().context("finding the jobhost binary")?,
-            timeout: config.compile_timeout,
-            memory_bytes: crate::runtime::COMPILE_MEMORY_BYTES,
-        }),
-        egress: config.egress.clone(),
-        ..RuntimeConfig::default()
-    })?);
-    raise_open_files_limit();
-    let metrics = Arc::new(crate::metrics::Metrics::default());
-    let mut store = Store::open_with(&config.data_dir.join("db"), metrics.clone())
+/// A server built from its settings, not yet listening: the store opened
+/// and recovered, the job types loaded, the workers and background tasks
+/// started. [`Host::serve`] listens; [`Host::router`] answers requests
+/// in-process.
+pub struct Host {
+    config: ServeConfig,
+    state: AppState,
+    workers: Arc<Workers>,
+    watcher: Option<Watcher>,
+    tokens_file: PathBuf,
+    created_token: Option<String>,
+}
+
+impl Host {
+    /// Builds everything `serve` runs. Call it within a Tokio runtime: it
+    /// starts the log sweep and webhook delivery on it.
+    pub async fn build(config: ServeConfig) -> anyhow::Result<Host> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("creating the data directory {}", config.data_dir.display())
+        })?;
+        let runtime = Arc::new(Runtime::new(RuntimeConfig {
+            max_instances: (config.workers as u32) * 2 + 8,
+            max_component_bytes: config.max_plugin_bytes,
+            cache_dir: config.cache.then(|| config.data_dir.join("cache")),
+            compile_worker: Some(CompileWorker {
+                program: std::env::current_exe().context("finding the jobhost binary")?,
+                timeout: config.compile_timeout,
+                memory_bytes: crate::runtime::COMPILE_MEMORY_BYTES,
+            }),
+            egress: config.egress.clone(),
+            ..RuntimeConfig::default()
+        })?);
+        raise_open_files_limit();
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let store = open_store(&config, metrics.clone())?;
+        let catalog = Arc::new(load_catalog(
+            runtime.clone(),
+            store.clone(),
+            metrics.clone(),
+            &config,
+        )?);
+        let recovered = recover(&store, &catalog.snapshot())?;
+        if recovered.requeued + recovered.failed > 0 {
+            tracing::warn!(
+                requeued = recovered.requeued,
+                failed = recovered.failed,
+                "recovered runs interrupted by the last stop"
+            );
+        }
+        let tokens_file = config
+            .tokens_file
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("tokens.json"));
+        let (tokens, created_token) = Tokens::load_or_init(&tokens_file)?;
+        let workers = Arc::new(Workers::start(
+            &crate::worker::Settings {
+                workers: config.workers,
+                lease_ttl: config.lease_ttl,
+                tenant_max_running: config.tenant_max_running,
+            },
+            store.clone(),
+            catalog.clone(),
+            runtime,
+            metrics.clone(),
+        ));
+        let watcher = match config.reload_every {
+            Some(every) => Some(Watcher::start(catalog.clone(), every)?),
+            None => None,
+        };
+        workers.notify();
+        let tokens = Arc::new(tokens);
+        crate::auth::watch(tokens.clone());
+        let service = Service::new(
+            store.clone(),
+            catalog.clone(),
+            workers.clone(),
+            config.webhooks.policy.clone(),
+            ServiceLimits {
+                max_queued_runs: config.max_queued_runs,
+                job_creates_per_minute: config.job_creates_per_minute,
+            },
+        );
+        let state = AppState {
+            store: store.clone(),
+            catalog,
+            tokens,
+            workers: workers.clone(),
+            service,
+            schemas: Arc::default(),
+            max_plugin_bytes: config.max_plugin_bytes,
+            metrics,
+            metrics_public: config.metrics_public,
+            max_body_bytes: config.max_body_bytes,
+        };
+        tokio::spawn(sweep_logs(store.clone(), config.log_retention));
+        crate::webhooks::start(store, config.webhooks.clone());
+        Ok(Host {
+            config,
+            state,
+            workers,
+            watcher,
+            tokens_file,
+            created_token,
+        })
+    }
+
+    /// The operator token this start created with the token file, if it did.
+    pub fn created_token(&self) -> Option<&str> {
+        self.created_token.as_deref()
+    }
+
+    /// The API, for serving or for requests made in-process.
+    pub fn router(&self) -> axum::Router {
+        api::app(self.state.clone())
+    }
+
+    /// What the API's handlers reach.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Listens on the configured address and serves until SIGINT or
+    /// SIGTERM; then stops taking runs, lets running ones finish within
+    /// the grace period, and flushes.
+    pub async fn serve(self) -> anyhow::Result<()> {
+        let listen = self.config.listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let addr = listener.local_addr()?;
+        println!(
+            "jobhost listening on http://{addr} ({} job types, {} workers)",
+            self.state.catalog.snapshot().len(),
+            self.config.workers
+        );
+        tracing::info!(%addr, "serving");
+        let events = self.state.store.events().clone();
+        crate::listener::serve(
+            listener,
+            self.router(),
+            self.config.http,
+            async move {
+                shutdown_signal().await;
+                // Event streams never end by themselves.
+                events.close();
+            },
+            self.config.shutdown_grace,
+        )
+        .await?;
+        self.shutdown().await?;
+        println!("jobhost stopped");
+        Ok(())
+    }
+
+    /// Stops the plugins directory watcher and the workers (running runs
+    /// get the grace period), and flushes the store.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let Host {
+            config,
+            state,
+            workers,
+            watcher,
+            ..
+        } = self;
+        drop(watcher);
+        tracing::info!("shutting down: no new runs; waiting for running ones");
+        let store = state.store.clone();
+        // The router's state holds the workers too.
+        drop(state);
+        let grace = config.shutdown_grace;
+        let workers = Arc::try_unwrap(workers)
+            .map_err(|_| anyhow::anyhow!("workers still shared at shutdown"))?;
+        tokio::task::spawn_blocking(move || workers.shutdown(grace)).await?;
+        store.flush_blocking()?;
+        Ok(())
+    }
+}
+
+/// Opens the store with the tenants' secrets key.
+fn open_store(
+    config: &ServeConfig,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> anyhow::Result<Store> {
+    let mut store = Store::open_with(&config.data_dir.join("db"), metrics)
         .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
     let key_file = config
         .secrets_key_file
@@ -106,112 +282,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         crate::vault::Vault::open_or_create(&key_file).context("opening the secrets key")?,
     ));
     store.events().set_limits(config.streams);
-    let catalog = Arc::new(load_catalog(
-        runtime.clone(),
-        store.clone(),
-        metrics.clone(),
-        &config,
-    )?);
-    let registry = catalog.snapshot();
-    let recovered = recover(&store, &registry)?;
-    if recovered.requeued + recovered.failed > 0 {
-        tracing::warn!(
-            requeued = recovered.requeued,
-            failed = recovered.failed,
-            "recovered runs interrupted by the last stop"
-        );
-    }
-
-    let tokens_file = config
-        .tokens_file
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("tokens.json"));
-    let (tokens, created) = Tokens::load_or_init(&tokens_file)?;
-    if let Some(token) = created {
-        println!(
-            "jobhost: created an operator token (shown only once; its digest is in {}):",
-            tokens_file.display()
-        );
-        println!("  {token}");
-    }
-
-    let workers = Arc::new(Workers::start(
-        &crate::worker::Settings {
-            workers: config.workers,
-            lease_ttl: config.lease_ttl,
-            tenant_max_running: config.tenant_max_running,
-        },
-        store.clone(),
-        catalog.clone(),
-        runtime.clone(),
-        metrics.clone(),
-    ));
-    let watcher = match config.reload_every {
-        Some(every) => Some(Watcher::start(catalog.clone(), every)?),
-        None => None,
-    };
-    workers.notify();
-    let tokens = Arc::new(tokens);
-    crate::auth::watch(tokens.clone());
-    let service = Service::new(
-        store.clone(),
-        catalog.clone(),
-        workers.clone(),
-        config.callbacks.policy.clone(),
-        ServiceLimits {
-            max_queued_runs: config.max_queued_runs,
-            job_creates_per_minute: config.job_creates_per_minute,
-        },
-    );
-    let state = AppState {
-        store: store.clone(),
-        catalog: catalog.clone(),
-        tokens,
-        workers: workers.clone(),
-        service,
-        schemas: Arc::default(),
-        max_plugin_bytes: config.max_plugin_bytes,
-        metrics,
-        metrics_public: config.metrics_public,
-        max_body_bytes: config.max_body_bytes,
-    };
-
-    tokio::spawn(sweep_logs(store.clone(), config.log_retention));
-    crate::webhooks::start(store.clone(), config.callbacks.clone());
-
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listening on {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    println!(
-        "jobhost listening on http://{addr} ({} job types, {} workers)",
-        registry.len(),
-        config.workers
-    );
-    tracing::info!(%addr, "serving");
-    let events = store.events().clone();
-    crate::listener::serve(
-        listener,
-        api::app(state),
-        config.http,
-        async move {
-            shutdown_signal().await;
-            // Event streams never end by themselves.
-            events.close();
-        },
-        config.shutdown_grace,
-    )
-    .await?;
-
-    drop(watcher);
-    tracing::info!("shutting down: no new runs; waiting for running ones");
-    let grace = config.shutdown_grace;
-    let workers = Arc::try_unwrap(workers)
-        .map_err(|_| anyhow::anyhow!("workers still shared at shutdown"))?;
-    tokio::task::spawn_blocking(move || workers.shutdown(grace)).await?;
-    store.flush_blocking()?;
-    println!("jobhost stopped");
-    Ok(())
+    Ok(store)
 }
 
 fn load_catalog(

@@ -1,11 +1,14 @@
-//! The REST API over real HTTP: schemas, jobs, validation, errors, auth.
+//! The REST API: schemas, jobs, validation, errors, auth. In-process
+//! (`Router::oneshot` on a server built as `serve` builds it) where only
+//! the API is under test; over real HTTP where a plugins directory is.
 
+use crate::app::App;
 use crate::server::Server;
 use serde_json::json;
 
 #[test]
 fn schemas_list_every_bundled_type_and_filter() {
-    let s = Server::start();
+    let s = App::start(&[]);
     let api = s.api(&s.user);
     let r = api.get("/jobs/schemas");
     assert_eq!(r.status, 200);
@@ -62,7 +65,7 @@ fn schemas_list_every_bundled_type_and_filter() {
 
 #[test]
 fn following_a_served_schema_example_never_gets_a_422() {
-    let s = Server::start();
+    let s = App::start(&[]);
     let api = s.api(&s.agent);
     let schemas = api.get("/jobs/schemas?creatable_by_agent=true").body;
     for t in schemas.as_array().unwrap() {
@@ -77,7 +80,7 @@ fn following_a_served_schema_example_never_gets_a_422() {
 
 #[test]
 fn create_validates_and_pins_the_version() {
-    let s = Server::start();
+    let s = App::start(&[]);
     let api = s.api(&s.user);
     let r = api.post("/jobs", &json!({"job_type": "text_stats", "config": {"text": "hi"}, "source_session_id": "a1b2c3d4-e5f6-7890-abcd-ef1234567890"}));
     assert_eq!(r.status, 201, "{}", r.body);
@@ -152,21 +155,11 @@ fn create_validates_and_pins_the_version() {
 
 #[test]
 fn malformed_requests_get_400_in_the_error_shape() {
-    let s = Server::start();
+    let s = App::start(&[]);
     let api = s.api(&s.user);
     let send = |body: &str, ct: &str| {
-        let r = api
-            .client
-            .post(format!("{}/jobs", api.base))
-            .bearer_auth(&api.token)
-            .header("content-type", ct)
-            .body(body.to_string())
-            .send()
-            .unwrap();
-        (
-            r.status().as_u16(),
-            serde_json::from_str::<serde_json::Value>(&r.text().unwrap()).unwrap(),
-        )
+        let r = api.send("post", "/jobs", Some((ct, body.as_bytes().to_vec())));
+        (r.status, r.body)
     };
     let (status, body) = send("{\"job_type\": ", "application/json");
     assert_eq!(status, 400);
@@ -265,7 +258,7 @@ fn malformed_requests_get_400_in_the_error_shape() {
 
 #[test]
 fn auth_roles_and_tenants() {
-    let s = Server::start();
+    let s = App::start(&[]);
     let anon = s.api("");
     let r = anon.get("/jobs");
     assert_eq!(
@@ -339,7 +332,7 @@ fn agents_cannot_create_types_closed_to_agents() {
 
 #[test]
 fn list_jobs_filters_and_pages() {
-    let s = Server::start();
+    let s = App::start(&[]);
     let api = s.api(&s.user);
     let mut ids = Vec::new();
     for i in 0..7 {
@@ -395,7 +388,7 @@ fn list_jobs_filters_and_pages() {
 
 #[test]
 fn patch_merges_validates_and_detects_stale_writes() {
-    let s = Server::start();
+    let s = App::start(&[]);
     let api = s.api(&s.user);
     let id = api.job("text_stats", json!({"text": "one", "top_n": 3}));
     let job = api.get(&format!("/jobs/{id}")).body;
@@ -433,7 +426,7 @@ fn patch_merges_validates_and_detects_stale_writes() {
 
 #[test]
 fn delete_is_soft_and_guards_active_runs() {
-    let s = Server::start();
+    let s = App::start(&[]);
     let api = s.api(&s.user);
     let id = api.job("prime_sieve", json!({"limit": 1_000_000_000_000u64}));
     assert_eq!(api.get(&format!("/jobs/{id}/latest-run")).status, 204);

@@ -1,7 +1,7 @@
 //! One damaged record never takes down a list, a worker or a start: records
 //! planted damaged in the database of a stopped server are reported for
 //! themselves (500 `damaged_record` naming them) and skipped in lists, the
-//! callback queue backs off on a run it cannot read and sets it aside,
+//! webhook queue backs off on a run it cannot read and sets it aside,
 //! and everything else keeps working.
 
 use crate::metrics::sample;
@@ -155,7 +155,7 @@ fn damaged_records_are_reported_alone_and_skipped_everywhere_else() {
     let r = api.delete(&format!("/jobs/{long}?cancel_runs=true"));
     assert_eq!(r.status, 200, "{}", r.body);
 
-    // The callback queue keeps delivering while the damaged run backs off,
+    // The webhook queue keeps delivering while the damaged run backs off,
     // and sets that one aside after a few tries.
     let c = api.trigger(&job, None);
     api.wait_done(&c);

@@ -89,7 +89,7 @@ fn a_runs_stream_shows_progress_as_it_happens_and_ends_with_the_run() {
         match e.event.as_str() {
             "job_run.progress" => progress.push(e.data["data"]["progress"].as_u64().unwrap()),
             "job_run.status_changed" => {
-                statuses.push(e.data["data"]["status"].as_str().unwrap().to_string())
+                statuses.push(e.data["data"]["status"].as_str().unwrap().to_string());
             }
             other => panic!("unexpected event {other}"),
         }

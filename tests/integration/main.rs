@@ -1,7 +1,9 @@
-//! Integration tests: real components built from `plugins/` by the host's
-//! build script, loaded and run through the public API, the CLI binary, and
-//! the real server over HTTP on 127.0.0.1.
+//! Integration tests: real components built from `plugins/` (the examples
+//! by the host's build script, the fixtures by `jobhost-test-support`'s),
+//! loaded and run through the public API, the CLI binary, the router
+//! in-process, and the real server over HTTP on 127.0.0.1.
 
+mod app;
 #[path = "../components.rs"]
 mod components;
 mod origin;

@@ -1,10 +1,12 @@
 //! A real `jobhost serve` process on 127.0.0.1 with a temporary data
 //! directory and known tokens, and a small HTTP client for it.
 
+use crate::app::InProcess;
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A running server. Killed (SIGKILL) when dropped.
@@ -121,6 +123,7 @@ impl Server {
             client: Client::new(),
             base: format!("{}/api/v1", self.base),
             token: token.to_string(),
+            app: None,
         }
     }
 }
@@ -131,11 +134,14 @@ impl Drop for Server {
     }
 }
 
-/// An authenticated client.
+/// An authenticated client, over HTTP to a [`Server`] or in-process to an
+/// [`App`](crate::app::App).
 pub struct Api {
     pub client: Client,
     pub base: String,
     pub token: String,
+    /// Set for an in-process client: requests go to its router.
+    pub app: Option<Arc<InProcess>>,
 }
 
 /// Status, headers and JSON body (Null when empty).
@@ -169,66 +175,52 @@ fn reply(r: Response) -> Reply {
 }
 
 impl Api {
+    /// An in-process client of `app`'s router.
+    pub fn in_process(app: Arc<InProcess>, token: &str) -> Api {
+        Api {
+            client: Client::new(),
+            base: "/api/v1".into(),
+            token: token.to_string(),
+            app: Some(app),
+        }
+    }
+
+    /// One request to `path` (below `/api/v1`); `body` with its content type.
+    pub fn send(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> Reply {
+        let url = format!("{}{path}", self.base);
+        if let Some(app) = &self.app {
+            return app.send(method, &url, &self.token, body);
+        }
+        let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+        let mut request = self.client.request(method, url).bearer_auth(&self.token);
+        if let Some((content_type, bytes)) = body {
+            request = request.header("content-type", content_type).body(bytes);
+        }
+        reply(request.send().unwrap())
+    }
+
+    fn json(value: &Value) -> Option<(&'static str, Vec<u8>)> {
+        Some(("application/json", serde_json::to_vec(value).unwrap()))
+    }
+
     pub fn get(&self, path: &str) -> Reply {
-        reply(
-            self.client
-                .get(format!("{}{path}", self.base))
-                .bearer_auth(&self.token)
-                .send()
-                .unwrap(),
-        )
+        self.send("get", path, None)
     }
     pub fn post(&self, path: &str, body: &Value) -> Reply {
-        reply(
-            self.client
-                .post(format!("{}{path}", self.base))
-                .bearer_auth(&self.token)
-                .json(body)
-                .send()
-                .unwrap(),
-        )
+        self.send("post", path, Api::json(body))
     }
     /// POSTs raw bytes with a content type.
     pub fn post_bytes(&self, path: &str, content_type: &str, bytes: Vec<u8>) -> Reply {
-        reply(
-            self.client
-                .post(format!("{}{path}", self.base))
-                .bearer_auth(&self.token)
-                .header("content-type", content_type)
-                .body(bytes)
-                .send()
-                .unwrap(),
-        )
+        self.send("post", path, Some((content_type, bytes)))
     }
     pub fn put(&self, path: &str, body: &Value) -> Reply {
-        reply(
-            self.client
-                .put(format!("{}{path}", self.base))
-                .bearer_auth(&self.token)
-                .json(body)
-                .send()
-                .unwrap(),
-        )
+        self.send("put", path, Api::json(body))
     }
-
     pub fn patch(&self, path: &str, body: &Value) -> Reply {
-        reply(
-            self.client
-                .patch(format!("{}{path}", self.base))
-                .bearer_auth(&self.token)
-                .json(body)
-                .send()
-                .unwrap(),
-        )
+        self.send("patch", path, Api::json(body))
     }
     pub fn delete(&self, path: &str) -> Reply {
-        reply(
-            self.client
-                .delete(format!("{}{path}", self.base))
-                .bearer_auth(&self.token)
-                .send()
-                .unwrap(),
-        )
+        self.send("delete", path, None)
     }
 
     /// Creates a job and returns its id.

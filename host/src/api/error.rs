@@ -3,7 +3,7 @@
 
 use crate::events::SubscribeError;
 use crate::model::TransitionError;
-use crate::registry::ConfigError;
+use crate::registry::{CatalogError, ConfigError};
 use crate::service::ServiceError;
 use crate::store::{Record, StoreError};
 use axum::response::{IntoResponse, Response};
@@ -51,6 +51,14 @@ pub enum ApiError {
     /// The body is larger than allowed.
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge {
+        /// The cap.
+        limit: usize,
+    },
+    /// The request head (target and headers) is larger than allowed.
+    #[error("the request head is {size} bytes; at most {limit} are accepted")]
+    HeadersTooLarge {
+        /// Its size.
+        size: usize,
         /// The cap.
         limit: usize,
     },
@@ -124,6 +132,11 @@ impl ApiError {
                 "payload_too_large",
                 json!({"limit_bytes": limit}),
             ),
+            ApiError::HeadersTooLarge { limit, .. } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                json!({"limit_bytes": limit}),
+            ),
             ApiError::Unprocessable { kind, details, .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, kind, details.clone())
             }
@@ -164,7 +177,10 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
+        if matches!(
+            status,
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        ) {
             // The rest of the body is not read: the connection cannot be reused.
             response
                 .headers_mut()
@@ -183,6 +199,11 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Corrupt { record, id, reason } => ApiError::Damaged { record, id, reason },
+            e @ StoreError::TooManySecrets { max } => ApiError::Conflict {
+                kind: "too_many_secrets",
+                message: e.to_string(),
+                details: json!({"max": max}),
+            },
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -314,6 +335,41 @@ impl From<ServiceError> for ApiError {
             ServiceError::Transition(e) => e.into(),
             ServiceError::Store(e) => e.into(),
             ServiceError::CancelRace(_) => ApiError::Internal(message),
+        }
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Invalid(e) => ApiError::Unprocessable {
+                kind: "invalid_plugin",
+                message: format!("the component was refused: {e}"),
+                details: json!({"reason": e.code()}),
+            },
+            CatalogError::Conflict(message) => ApiError::Conflict {
+                kind: "plugin_version_conflict",
+                message,
+                details: json!({}),
+            },
+            CatalogError::NotFound { job_type, version } => ApiError::NotFound {
+                kind: "plugin",
+                id: format!("{job_type}/{version}"),
+            },
+            CatalogError::Grant(problems) => ApiError::Unprocessable {
+                kind: "invalid_grant",
+                message: format!("grants: {}", problems.join("; ")),
+                details: json!({"violations": problems
+                    .iter()
+                    .map(|p| json!({"pointer": "/grants", "message": p}))
+                    .collect::<Vec<_>>()}),
+            },
+            CatalogError::NotDeletable(message) => ApiError::Conflict {
+                kind: "plugin_not_deletable",
+                message,
+                details: json!({}),
+            },
+            e @ (CatalogError::Store(_) | CatalogError::Io(_)) => ApiError::Internal(e.to_string()),
         }
     }
 }

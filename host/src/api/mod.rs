@@ -3,16 +3,17 @@
 
 mod error;
 mod extract;
+mod head;
 mod health;
 mod job_metrics;
 mod jobs;
 mod logs;
-mod observe;
 mod plugins;
 mod runs;
 mod schemas;
 mod secrets;
 mod stream;
+mod telemetry;
 mod tokens;
 mod webhooks;
 
@@ -128,12 +129,12 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{token_id}", delete(tokens::revoke))
-        .route("/metrics", get(observe::metrics))
+        .route("/metrics", get(telemetry::metrics))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            observe::track,
+            telemetry::track,
         ))
         .route("/api/v1/plugins", post(plugins::publish).get(plugins::list))
         .route("/api/v1/plugins/events", get(plugins::events))
@@ -146,7 +147,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .layer(axum::middleware::from_fn(observe::limit_head))
+        .layer(axum::middleware::from_fn(head::limit_head))
         .with_state(state)
 }
 

@@ -6,8 +6,7 @@ use super::extract::{Body, QueryPairs};
 use super::{ApiError, AppState};
 use crate::auth::{Caller, Role};
 use crate::model::{MAX_DESTINATIONS, Origin, PluginStatus, check_secret_name};
-use crate::registry::{CatalogError, LoadError, PluginView};
-use crate::runtime::CompileError;
+use crate::registry::{CatalogError, PluginView};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -30,62 +29,6 @@ fn require_operator(caller: &Caller, what: &str) -> Result<(), ApiError> {
 }
 
 /// A short, stable name for why a component was refused.
-fn reason(e: &LoadError) -> &'static str {
-    match e {
-        LoadError::Io { .. } => "unreadable",
-        LoadError::Compile(c) => match c {
-            CompileError::TooLarge { .. } => "too_large",
-            CompileError::NotWasm => "not_wasm",
-            CompileError::CoreModule => "core_module",
-            CompileError::UnknownEncoding(_) => "unknown_encoding",
-            CompileError::Invalid(_) => "invalid_component",
-            CompileError::OverCodeCap(_) => "code_too_large",
-            CompileError::WrongWorld { .. } => "wrong_world",
-            CompileError::MissingExports(_) => "missing_exports",
-            CompileError::Timeout { .. } => "compile_timeout",
-            CompileError::Worker(_) => "compile_failed",
-        },
-        LoadError::Describe(_) => "describe_failed",
-        LoadError::Metadata(_) => "invalid_metadata",
-        LoadError::Duplicate { .. } => "duplicate_version",
-    }
-}
-
-impl From<CatalogError> for ApiError {
-    fn from(e: CatalogError) -> Self {
-        match e {
-            CatalogError::Invalid(e) => ApiError::Unprocessable {
-                kind: "invalid_plugin",
-                message: format!("the component was refused: {e}"),
-                details: json!({"reason": reason(&e)}),
-            },
-            CatalogError::Conflict(message) => ApiError::Conflict {
-                kind: "plugin_version_conflict",
-                message,
-                details: json!({}),
-            },
-            CatalogError::NotFound { job_type, version } => ApiError::NotFound {
-                kind: "plugin",
-                id: format!("{job_type}/{version}"),
-            },
-            CatalogError::Grant(problems) => ApiError::Unprocessable {
-                kind: "invalid_grant",
-                message: format!("grants: {}", problems.join("; ")),
-                details: json!({"violations": problems
-                    .iter()
-                    .map(|p| json!({"pointer": "/grants", "message": p}))
-                    .collect::<Vec<_>>()}),
-            },
-            CatalogError::NotDeletable(message) => ApiError::Conflict {
-                kind: "plugin_not_deletable",
-                message,
-                details: json!({}),
-            },
-            e @ (CatalogError::Store(_) | CatalogError::Io(_)) => ApiError::Internal(e.to_string()),
-        }
-    }
-}
-
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, CatalogError> + Send + 'static,
 ) -> Result<T, ApiError> {

@@ -40,14 +40,7 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::Internal(format!("secrets task failed: {e}")))?
-        .map_err(|e| match e {
-            e @ StoreError::TooManySecrets { max } => ApiError::Conflict {
-                kind: "too_many_secrets",
-                message: e.to_string(),
-                details: json!({"max": max}),
-            },
-            other => ApiError::from(other),
-        })
+        .map_err(ApiError::from)
 }
 
 #[derive(Deserialize)]

@@ -38,7 +38,7 @@ pub(super) fn print_info(plugin: &Plugin) {
     match &caps.http {
         HttpNeeds::None => println!("http:          none"),
         HttpNeeds::OperatorChosen { reason } => {
-            println!("http:          destinations chosen by the operator ({reason})")
+            println!("http:          destinations chosen by the operator ({reason})");
         }
         HttpNeeds::Destinations { destinations } => {
             println!("http:");

@@ -1,5 +1,5 @@
 //! Outbound network access of the host: which addresses connections may
-//! reach (one policy for webhook callbacks and plugin requests), name
+//! reach (one policy for webhooks and plugin requests), name
 //! resolution, and the sender of plugins' `wasi:http` requests, which checks
 //! each request against the run's granted destinations and caps, pins the
 //! connection to a checked address and audits what happened.

@@ -1,5 +1,5 @@
 //! Which addresses the host's outbound connections may reach: one policy
-//! module for webhook callbacks and plugin requests.
+//! module for webhooks and plugin requests.
 //!
 //! Always denied unless an operator lists the network: loopback, link-local
 //! (which holds the cloud metadata services), unspecified, multicast and
@@ -9,7 +9,7 @@
 //! embed an IPv4 address (`::ffff:a.b.c.d`, `::a.b.c.d`, NAT64
 //! `64:ff9b::/96`, 6to4 `2002::/16`) are judged by the address they embed.
 //!
-//! For callbacks an allow-list of networks and host names, when given, is
+//! For webhooks (callback URLs) an allow-list of networks and host names, when given, is
 //! the only set reachable; for plugins the destinations come from grants and
 //! the listed networks only lift the default denials inside them.
 

@@ -180,11 +180,12 @@ async fn send(
         .ok_or(Error::HttpRequestUriInvalid)?
         .to_ascii_lowercase();
     let port = uri.port_u16().unwrap_or(scheme.default_port());
+    let target = Target { scheme, host, port };
     let bytes_out = Arc::new(AtomicU64::new(0));
     let mut draft = Draft {
         audit: HttpAudit {
             method: request.method().to_string(),
-            host: host.clone(),
+            host: target.host.clone(),
             port,
             status: None,
             bytes_in: 0,
@@ -199,117 +200,12 @@ async fn send(
         sink: shared.sink.clone(),
         done: false,
     };
-
-    let n = shared.meter.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    if n > caps.requests {
-        return Err(draft.deny(
-            Error::HttpRequestDenied,
-            format!("the run's limit of {} requests is spent", caps.requests),
-        ));
-    }
-    if !shared.allow.iter().any(|o| o.matches(scheme, &host, port)) {
-        let granted = if shared.allow.is_empty() {
-            "none".to_string()
-        } else {
-            let list: Vec<String> = shared.allow.iter().map(ToString::to_string).collect();
-            list.join(", ")
-        };
-        return Err(draft.deny(
-            Error::HttpRequestDenied,
-            format!(
-                "{}://{host}:{port} is not a destination granted to this job type version \
-                 (granted: {granted})",
-                scheme.as_str()
-            ),
-        ));
-    }
-    if let Some(len) = content_length(request.headers())
-        && len > caps.request_body_bytes
-    {
-        return Err(draft.deny(
-            Error::HttpRequestBodySize(Some(len)),
-            format!(
-                "the request body is {len} bytes; at most {} are allowed",
-                caps.request_body_bytes
-            ),
-        ));
-    }
-    if shared.meter.open.fetch_add(1, Ordering::Relaxed) >= caps.connections {
-        shared.meter.open.fetch_sub(1, Ordering::Relaxed);
-        return Err(draft.deny(
-            Error::ConnectionLimitReached,
-            format!(
-                "the run already has {} connections open, its limit",
-                caps.connections
-            ),
-        ));
-    }
-    let slot = Slot(shared.meter.clone());
-
-    let remaining = shared.deadline.saturating_duration_since(Instant::now());
-    if remaining.is_zero() {
-        return Err(draft.fail(Error::ConnectionTimeout, "the run's deadline passed".into()));
-    }
-    let options = options.unwrap_or_default();
-    // A little past the deadline, so that the run's own deadline (which
-    // stops it with the `timeout` limit) is what ends a request held to it.
-    let ceiling = remaining + Duration::from_millis(100);
-    let clamp = |wish: Option<Duration>, default: Duration| wish.unwrap_or(default).min(ceiling);
-    let connect_timeout = clamp(options.connect_timeout, Duration::from_secs(10));
-    let first_byte_timeout = clamp(options.first_byte_timeout, remaining);
-    let between_bytes_timeout =
-        clamp(options.between_bytes_timeout, Duration::from_secs(60)).max(Duration::from_millis(1));
-
-    let addrs = shared
-        .egress
-        .resolver
-        .lookup(&host, port, connect_timeout)
-        .await
-        .map_err(|e| {
-            draft.fail(
-                Error::DnsError {
-                    rcode: None,
-                    info_code: None,
-                },
-                e,
-            )
-        })?;
-    for addr in &addrs {
-        if let Err(why) = shared.egress.nets.check(&host, addr.ip()) {
-            return Err(draft.deny(Error::DestinationIpProhibited, why));
-        }
-    }
-    let tcp = connect(&addrs, connect_timeout)
-        .await
-        .map_err(|(e, what)| draft.fail(e, what))?;
-    let _ = tcp.set_nodelay(true);
-    let io: Box<dyn Io> = match scheme {
-        Scheme::Http => Box::new(tcp),
-        Scheme::Https => {
-            let bare = host.trim_start_matches('[').trim_end_matches(']');
-            let name = match bare.parse::<std::net::IpAddr>() {
-                Ok(ip) => rustls::pki_types::ServerName::from(ip),
-                Err(_) => {
-                    rustls::pki_types::ServerName::try_from(bare.to_string()).map_err(|e| {
-                        draft.fail(Error::HttpRequestUriInvalid, format!("TLS name: {e}"))
-                    })?
-                }
-            };
-            let connector = tokio_rustls::TlsConnector::from(shared.egress.tls.clone());
-            let tls = tokio::time::timeout(connect_timeout, connector.connect(name, tcp))
-                .await
-                .map_err(|_| {
-                    draft.fail(
-                        Error::ConnectionTimeout,
-                        "the TLS handshake timed out".into(),
-                    )
-                })?
-                .map_err(|e| draft.fail(Error::TlsProtocolError, format!("TLS: {e}")))?;
-            Box::new(tls)
-        }
-    };
+    let slot = admit(&shared, &target, request.headers(), &mut draft)?;
+    let timeouts = Timeouts::new(&shared, options.unwrap_or_default())
+        .ok_or_else(|| draft.fail(Error::ConnectionTimeout, "the run's deadline passed".into()))?;
+    let io = dial(&shared, &target, timeouts.connect, &mut draft).await?;
     let (mut sender, conn) = tokio::time::timeout(
-        connect_timeout,
+        timeouts.connect,
         hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(io)),
     )
     .await
@@ -338,7 +234,7 @@ async fn send(
         }
         .boxed_unsync()
     });
-    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
+    let response = tokio::time::timeout(timeouts.first_byte, sender.send_request(request))
         .await
         .map_err(|_| {
             draft.fail(
@@ -359,14 +255,14 @@ async fn send(
             ),
         ));
     }
-    let shared_for_body = shared.clone();
+    let between = timeouts.between_bytes;
     let response = response.map(move |incoming| {
         CappedBody {
             inner: incoming,
-            shared: shared_for_body,
+            shared,
             seen: 0,
-            between: between_bytes_timeout,
-            timer: Box::pin(tokio::time::sleep(between_bytes_timeout)),
+            between,
+            timer: Box::pin(tokio::time::sleep(between)),
             draft,
         }
         .boxed_unsync()
@@ -378,6 +274,153 @@ async fn send(
         }
     });
     Ok((response, io))
+}
+
+/// Where a request goes.
+struct Target {
+    scheme: Scheme,
+    host: String,
+    port: u16,
+}
+
+/// Checks a request against the run's caps and grant before anything is
+/// resolved or connected: the request count, the destination, a declared
+/// body size, the open connections. Returns the connection's slot.
+fn admit(
+    shared: &Arc<Shared>,
+    target: &Target,
+    headers: &http::HeaderMap,
+    draft: &mut Draft,
+) -> Result<Slot, Error> {
+    let caps = shared.egress.caps;
+    let Target { scheme, host, port } = target;
+    let n = shared.meter.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    if n > caps.requests {
+        return Err(draft.deny(
+            Error::HttpRequestDenied,
+            format!("the run's limit of {} requests is spent", caps.requests),
+        ));
+    }
+    if !shared.allow.iter().any(|o| o.matches(*scheme, host, *port)) {
+        let granted = if shared.allow.is_empty() {
+            "none".to_string()
+        } else {
+            let list: Vec<String> = shared.allow.iter().map(ToString::to_string).collect();
+            list.join(", ")
+        };
+        return Err(draft.deny(
+            Error::HttpRequestDenied,
+            format!(
+                "{}://{host}:{port} is not a destination granted to this job type version \
+                 (granted: {granted})",
+                scheme.as_str()
+            ),
+        ));
+    }
+    if let Some(len) = content_length(headers)
+        && len > caps.request_body_bytes
+    {
+        return Err(draft.deny(
+            Error::HttpRequestBodySize(Some(len)),
+            format!(
+                "the request body is {len} bytes; at most {} are allowed",
+                caps.request_body_bytes
+            ),
+        ));
+    }
+    if shared.meter.open.fetch_add(1, Ordering::Relaxed) >= caps.connections {
+        shared.meter.open.fetch_sub(1, Ordering::Relaxed);
+        return Err(draft.deny(
+            Error::ConnectionLimitReached,
+            format!(
+                "the run already has {} connections open, its limit",
+                caps.connections
+            ),
+        ));
+    }
+    Ok(Slot(shared.meter.clone()))
+}
+
+/// A request's timeouts: the guest's wishes, held to the run's deadline.
+struct Timeouts {
+    connect: Duration,
+    first_byte: Duration,
+    between_bytes: Duration,
+}
+
+impl Timeouts {
+    /// `None` once the run's deadline has passed.
+    fn new(shared: &Shared, options: RequestOptions) -> Option<Timeouts> {
+        let remaining = shared.deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return None;
+        }
+        // A little past the deadline, so that the run's own deadline (which
+        // stops it with the `timeout` limit) is what ends a request held to it.
+        let ceiling = remaining + Duration::from_millis(100);
+        let clamp =
+            |wish: Option<Duration>, default: Duration| wish.unwrap_or(default).min(ceiling);
+        Some(Timeouts {
+            connect: clamp(options.connect_timeout, Duration::from_secs(10)),
+            first_byte: clamp(options.first_byte_timeout, remaining),
+            between_bytes: clamp(options.between_bytes_timeout, Duration::from_secs(60))
+                .max(Duration::from_millis(1)),
+        })
+    }
+}
+
+/// Resolves the target, refuses it if any address is in a prohibited
+/// network, connects to a checked address, and speaks TLS for `https`.
+async fn dial(
+    shared: &Shared,
+    target: &Target,
+    timeout: Duration,
+    draft: &mut Draft,
+) -> Result<Box<dyn Io>, Error> {
+    let Target { scheme, host, port } = target;
+    let addrs = shared
+        .egress
+        .resolver
+        .lookup(host, *port, timeout)
+        .await
+        .map_err(|e| {
+            draft.fail(
+                Error::DnsError {
+                    rcode: None,
+                    info_code: None,
+                },
+                e,
+            )
+        })?;
+    for addr in &addrs {
+        if let Err(why) = shared.egress.nets.check(host, addr.ip()) {
+            return Err(draft.deny(Error::DestinationIpProhibited, why));
+        }
+    }
+    let tcp = connect(&addrs, timeout)
+        .await
+        .map_err(|(e, what)| draft.fail(e, what))?;
+    let _ = tcp.set_nodelay(true);
+    if *scheme == Scheme::Http {
+        return Ok(Box::new(tcp));
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let name = match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => rustls::pki_types::ServerName::from(ip),
+        Err(_) => rustls::pki_types::ServerName::try_from(bare.to_string())
+            .map_err(|e| draft.fail(Error::HttpRequestUriInvalid, format!("TLS name: {e}")))?,
+    };
+    let connector = tokio_rustls::TlsConnector::from(shared.egress.tls.clone());
+    let tls = tokio::time::timeout(timeout, connector.connect(name, tcp))
+        .await
+        .map_err(|_| {
+            draft.fail(
+                Error::ConnectionTimeout,
+                "the TLS handshake timed out".into(),
+            )
+        })?
+        .map_err(|e| draft.fail(Error::TlsProtocolError, format!("TLS: {e}")))?;
+    Ok(Box::new(tls))
 }
 
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}

@@ -70,9 +70,8 @@ impl RunStatus {
         use RunStatus::*;
         matches!(
             (self, to),
-            (Pending, Running | Cancelled | Failed)
+            (Pending | Paused, Running | Cancelled | Failed)
                 | (Running, Paused | Completed | Failed | Cancelled | Pending)
-                | (Paused, Running | Cancelled | Failed)
         )
     }
 

@@ -57,6 +57,19 @@ pub enum LoadError {
     },
 }
 
+impl LoadError {
+    /// A stable snake_case code for the reason, as the API reports it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LoadError::Io { .. } => "unreadable",
+            LoadError::Compile(c) => c.code(),
+            LoadError::Describe(_) => "describe_failed",
+            LoadError::Metadata(_) => "invalid_metadata",
+            LoadError::Duplicate { .. } => "duplicate_version",
+        }
+    }
+}
+
 /// A plugin that failed to load, and why.
 #[derive(Debug)]
 pub struct LoadFailure {

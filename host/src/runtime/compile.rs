@@ -64,6 +64,24 @@ pub enum CompileError {
     Worker(String),
 }
 
+impl CompileError {
+    /// A stable snake_case code for the reason, as the API reports it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CompileError::TooLarge { .. } => "too_large",
+            CompileError::NotWasm => "not_wasm",
+            CompileError::CoreModule => "core_module",
+            CompileError::UnknownEncoding(_) => "unknown_encoding",
+            CompileError::Invalid(_) => "invalid_component",
+            CompileError::OverCodeCap(_) => "code_too_large",
+            CompileError::WrongWorld { .. } => "wrong_world",
+            CompileError::MissingExports(_) => "missing_exports",
+            CompileError::Timeout { .. } => "compile_timeout",
+            CompileError::Worker(_) => "compile_failed",
+        }
+    }
+}
+
 /// Where a compiled component came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompiledFrom {

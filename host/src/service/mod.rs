@@ -7,14 +7,14 @@
 mod config;
 mod error;
 mod jobs;
-mod limits;
+mod rate_limit;
 mod resolve;
 mod runs;
 
 pub use config::merge_patch;
 pub use error::{ServiceError, rfc3339};
 pub use jobs::{JobPatch, NewJob};
-pub use limits::RateLimit;
+pub use rate_limit::RateLimit;
 pub use runs::NewRun;
 
 use crate::registry::Catalog;

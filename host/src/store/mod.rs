@@ -26,7 +26,7 @@ pub use damage::Record;
 pub use list::{JobFilter, Page, RunFilter, SCAN_BUDGET, decode_cursor, encode_cursor};
 pub use logs::{LogFilter, LogRecord};
 pub use secrets::{MAX_SECRET_BYTES, MAX_SECRETS_PER_TENANT, SecretInfo};
-pub use webhooks::CALLBACK_STORE_TRIES;
+pub use webhooks::WEBHOOK_STORE_TRIES;
 
 use crate::events::EventHub;
 use crate::metrics::Metrics;
@@ -91,10 +91,10 @@ pub struct Store {
     checkpoints: sled::Tree,
     /// Run log lines by run id and sequence number.
     run_logs: sled::Tree,
-    /// Callbacks to deliver: run id → due time (Unix ms) and storage failures.
-    callbacks: sled::Tree,
-    /// Callbacks set aside after failing for storage reasons: run id → why.
-    callbacks_aside: sled::Tree,
+    /// Webhooks to deliver: run id → due time (Unix ms) and storage failures.
+    webhooks: sled::Tree,
+    /// Webhooks set aside after failing for storage reasons: run id → why.
+    webhooks_aside: sled::Tree,
     /// Webhook signing secrets by tenant.
     secrets: sled::Tree,
     /// Tenants' named secrets, sealed.
@@ -102,7 +102,7 @@ pub struct Store {
     /// The key tenants' secrets are sealed with.
     vault: Option<Arc<crate::vault::Vault>>,
     /// Woken when a callback is queued.
-    callbacks_ready: Arc<tokio::sync::Notify>,
+    webhooks_ready: Arc<tokio::sync::Notify>,
     /// Plugin records by job type and version.
     plugins: sled::Tree,
     /// Registry events by UUIDv7.
@@ -146,12 +146,13 @@ impl Store {
             queue: Queue::new(db.open_tree("queue")?),
             checkpoints: db.open_tree("checkpoints")?,
             run_logs: db.open_tree("run_logs")?,
-            callbacks: db.open_tree("callbacks")?,
-            callbacks_aside: db.open_tree("callbacks_aside")?,
+            // On-disk names from before the deliveries were called webhooks.
+            webhooks: db.open_tree("callbacks")?,
+            webhooks_aside: db.open_tree("callbacks_aside")?,
             secrets: db.open_tree("webhook_secrets")?,
             tenant_secrets: db.open_tree("tenant_secrets")?,
             vault: None,
-            callbacks_ready: Arc::new(tokio::sync::Notify::new()),
+            webhooks_ready: Arc::new(tokio::sync::Notify::new()),
             plugins: db.open_tree("plugins")?,
             plugin_events: db.open_tree("plugin_events")?,
             run_locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
@@ -343,7 +344,7 @@ impl Store {
                 self.run_index.insert(k, &[])?;
             }
             if run.status.is_terminal() && run.callback_url.is_some() {
-                self.queue_callback(run.uuid, 0)?;
+                self.queue_webhook(run.uuid, 0)?;
             }
         }
         self.runs.insert(id, encode(run))?;

@@ -91,7 +91,7 @@ impl Store {
             match serde_json::from_slice::<Stored>(&v) {
                 Ok(s) => out.push(s.info),
                 Err(e) => {
-                    tracing::warn!(key = %String::from_utf8_lossy(&k), error = %e, "a stored secret record is damaged; skipped")
+                    tracing::warn!(key = %String::from_utf8_lossy(&k), error = %e, "a stored secret record is damaged; skipped");
                 }
             }
         }

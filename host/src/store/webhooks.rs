@@ -1,4 +1,4 @@
-//! The durable callback queue (runs whose result must still be POSTed, with
+//! The durable webhook queue (runs whose result must still be POSTed, with
 //! when to try next) and the per-tenant webhook signing secrets.
 
 use super::{Record, Store, StoreError, encode};
@@ -6,8 +6,8 @@ use crate::model::{RunId, TenantId};
 use rand::RngCore;
 
 /// Storage failures (a run that cannot be read or recorded) a queued
-/// callback may meet before it is set aside.
-pub const CALLBACK_STORE_TRIES: u32 = 5;
+/// webhook may meet before it is set aside.
+pub const WEBHOOK_STORE_TRIES: u32 = 5;
 
 /// A queue entry: when the delivery is due (Unix ms), and how many times in
 /// a row it failed for a storage reason (absent in entries written before).
@@ -29,16 +29,16 @@ fn parse_entry(v: &[u8]) -> (u64, u32) {
 }
 
 impl Store {
-    /// Queues (or re-times) the delivery of `run`'s callback at `due_ms`.
-    pub fn queue_callback(&self, run: RunId, due_ms: u64) -> Result<(), StoreError> {
-        self.callbacks.insert(run.bytes(), &entry(due_ms, 0))?;
-        self.callbacks_ready.notify_one();
+    /// Queues (or re-times) the delivery of `run`'s webhook at `due_ms`.
+    pub fn queue_webhook(&self, run: RunId, due_ms: u64) -> Result<(), StoreError> {
+        self.webhooks.insert(run.bytes(), &entry(due_ms, 0))?;
+        self.webhooks_ready.notify_one();
         Ok(())
     }
 
-    /// Every queued callback: run and when it is due (Unix ms).
-    pub fn queued_callbacks(&self) -> Result<Vec<(RunId, u64)>, StoreError> {
-        self.callbacks
+    /// Every queued webhook: run and when it is due (Unix ms).
+    pub fn queued_webhooks(&self) -> Result<Vec<(RunId, u64)>, StoreError> {
+        self.webhooks
             .iter()
             .map(|kv| {
                 let (k, v) = kv?;
@@ -50,18 +50,18 @@ impl Store {
             .collect()
     }
 
-    /// Removes a callback from the queue.
-    pub fn done_callback(&self, run: RunId) -> Result<(), StoreError> {
-        self.callbacks.remove(run.bytes())?;
+    /// Removes a webhook from the queue.
+    pub fn done_webhook(&self, run: RunId) -> Result<(), StoreError> {
+        self.webhooks.remove(run.bytes())?;
         Ok(())
     }
 
-    /// Records that `run`'s callback failed for a storage reason (its run
+    /// Records that `run`'s webhook failed for a storage reason (its run
     /// could not be read or recorded): it is tried again after `backoff_ms`,
-    /// doubled for each failure in a row, and after [`CALLBACK_STORE_TRIES`]
+    /// doubled for each failure in a row, and after [`WEBHOOK_STORE_TRIES`]
     /// of them it is set aside, out of the queue, with `why`. Returns when
     /// it is due next, or `None` once set aside.
-    pub fn callback_failed(
+    pub fn webhook_failed(
         &self,
         run: RunId,
         now_ms: u64,
@@ -69,30 +69,30 @@ impl Store {
         why: &str,
     ) -> Result<Option<u64>, StoreError> {
         let key = run.bytes();
-        let failures = match self.callbacks.get(key)? {
+        let failures = match self.webhooks.get(key)? {
             Some(v) => parse_entry(&v).1 + 1,
             None => return Ok(None),
         };
-        if failures >= CALLBACK_STORE_TRIES {
+        if failures >= WEBHOOK_STORE_TRIES {
             let record = serde_json::json!({
                 "run_id": run.to_string(),
                 "tries": failures,
                 "error": why,
                 "set_aside_at_ms": now_ms,
             });
-            self.callbacks_aside.insert(key, encode(&record))?;
-            self.callbacks.remove(key)?;
-            self.metrics.callback_set_aside();
+            self.webhooks_aside.insert(key, encode(&record))?;
+            self.webhooks.remove(key)?;
+            self.metrics.webhook_set_aside();
             return Ok(None);
         }
         let due = now_ms.saturating_add(backoff_ms.saturating_mul(1 << (failures - 1)));
-        self.callbacks.insert(key, &entry(due, failures))?;
+        self.webhooks.insert(key, &entry(due, failures))?;
         Ok(Some(due))
     }
 
-    /// Callbacks set aside by [`Store::callback_failed`], by run.
-    pub fn callbacks_set_aside(&self) -> Result<Vec<(RunId, serde_json::Value)>, StoreError> {
-        self.callbacks_aside
+    /// Webhooks set aside by [`Store::webhook_failed`], by run.
+    pub fn webhooks_set_aside(&self) -> Result<Vec<(RunId, serde_json::Value)>, StoreError> {
+        self.webhooks_aside
             .iter()
             .map(|kv| {
                 let (k, v) = kv?;
@@ -102,9 +102,9 @@ impl Store {
             .collect()
     }
 
-    /// Woken when a callback is queued.
-    pub fn callbacks_ready(&self) -> &tokio::sync::Notify {
-        &self.callbacks_ready
+    /// Woken when a webhook is queued.
+    pub fn webhooks_ready(&self) -> &tokio::sync::Notify {
+        &self.webhooks_ready
     }
 
     /// The tenant's webhook signing secret (hex), created on first use.

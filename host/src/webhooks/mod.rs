@@ -53,17 +53,17 @@ async fn deliver_loop(store: Store, settings: Arc<Settings>) {
     let in_flight: Arc<Mutex<HashSet<RunId>>> = Arc::default();
     let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT));
     loop {
-        // Take the notification first, so that a callback queued while
+        // Take the notification first, so that a webhook queued while
         // this pass reads the queue wakes the next pass.
-        let ready = store.callbacks_ready().notified();
+        let ready = store.webhooks_ready().notified();
         let s = store.clone();
-        let queued = tokio::task::spawn_blocking(move || s.queued_callbacks())
+        let queued = tokio::task::spawn_blocking(move || s.queued_webhooks())
             .await
             .unwrap_or_else(|e| Err(StoreError::Task(e.to_string())));
         let queued = match queued {
             Ok(q) => q,
             Err(e) => {
-                tracing::error!(error = %e, "reading the callback queue failed");
+                tracing::error!(error = %e, "reading the webhook queue failed");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -92,7 +92,7 @@ async fn deliver_loop(store: Store, settings: Arc<Settings>) {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&run);
-                store.callbacks_ready().notify_one();
+                store.webhooks_ready().notify_one();
                 drop(permit);
             });
         }
@@ -109,16 +109,16 @@ async fn deliver_loop(store: Store, settings: Arc<Settings>) {
 /// set aside after a few, so a damaged record never keeps the loop busy.
 fn storage_failed(store: &Store, settings: &Settings, run: RunId, error: &StoreError) {
     let backoff_ms = settings.backoff.as_millis().max(1) as u64;
-    match store.callback_failed(run, now_ms(), backoff_ms, &error.to_string()) {
+    match store.webhook_failed(run, now_ms(), backoff_ms, &error.to_string()) {
         Ok(Some(due)) => tracing::warn!(
             run = %run, %error, retry_in_ms = due.saturating_sub(now_ms()),
-            "a callback could not be handled for a storage reason; retrying later"
+            "a webhook could not be handled for a storage reason; retrying later"
         ),
         Ok(None) => tracing::error!(
-            run = %run, %error, tries = crate::store::CALLBACK_STORE_TRIES,
-            "a callback kept failing for a storage reason; it is set aside"
+            run = %run, %error, tries = crate::store::WEBHOOK_STORE_TRIES,
+            "a webhook kept failing for a storage reason; it is set aside"
         ),
-        Err(e) => tracing::error!(run = %run, error = %e, "re-queueing a callback failed"),
+        Err(e) => tracing::error!(run = %run, error = %e, "re-queueing a webhook failed"),
     }
 }
 
@@ -133,17 +133,17 @@ enum DeliveryError {
     Transient(String),
 }
 
-/// One delivery attempt of `id`'s callback, and its record.
+/// One delivery attempt of `id`'s webhook, and its record.
 async fn deliver(store: &Store, settings: &Settings, id: RunId) -> Result<(), StoreError> {
     let Some(mut run) = store.run_any_tenant(id)? else {
-        return store.done_callback(id);
+        return store.done_webhook(id);
     };
     let Some(url) = run.callback_url.clone() else {
-        return store.done_callback(id);
+        return store.done_webhook(id);
     };
     if !run.status.is_terminal() {
         // Queued just before the terminal record was written: look again soon.
-        return store.queue_callback(id, now_ms() + 100);
+        return store.queue_webhook(id, now_ms() + 100);
     }
     let secret = store.webhook_secret(&run.tenant)?;
     let body = serde_json::to_vec(&run.view()).expect("runs serialise");
@@ -165,18 +165,18 @@ async fn deliver(store: &Store, settings: &Settings, id: RunId) -> Result<(), St
         Err(e) => Some(e.to_string()),
     };
     match failure {
-        None => store.done_callback(id)?,
+        None => store.done_webhook(id)?,
         Some(why) if run.callback_attempts <= settings.retries && !permanent => {
             let delay = settings.backoff * 2u32.saturating_pow(run.callback_attempts - 1);
             run.callback_error = Some(format!("{why}; retrying in {} ms", delay.as_millis()));
-            store.queue_callback(id, now_ms() + delay.as_millis() as u64)?;
+            store.queue_webhook(id, now_ms() + delay.as_millis() as u64)?;
         }
         Some(why) => {
             run.callback_error = Some(format!(
                 "{why}; gave up after {} attempts",
                 run.callback_attempts
             ));
-            store.done_callback(id)?;
+            store.done_webhook(id)?;
         }
     }
     store.update_run(run.status, &run)?;

@@ -72,7 +72,7 @@ fn renew(shared: &Shared) {
     for (id, recorder, cancel) in due {
         match recorder.renew(expires_at) {
             Ok(()) => {}
-            Err(e @ StoreError::Stale { .. }) | Err(e @ StoreError::Conflict) => {
+            Err(e @ (StoreError::Stale { .. } | StoreError::Conflict)) => {
                 tracing::warn!(run = %id, error = %e, "a running attempt lost its lease");
                 cancel.cancel();
             }

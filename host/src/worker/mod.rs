@@ -6,6 +6,7 @@
 
 mod execute;
 mod lease;
+mod recorder;
 mod recover;
 
 pub use recover::{MAX_ATTEMPTS, Recovered, recover};
@@ -49,7 +50,7 @@ pub(crate) struct Shared {
 struct Held {
     cancel: CancelToken,
     /// Set once the plugin is called: it renews the lease.
-    recorder: Option<Arc<execute::Recorder>>,
+    recorder: Option<Arc<recorder::Recorder>>,
     /// The lease is renewed until then (the run's timeout, the cancel grace
     /// and a margin): a worker still holding the run later is wedged.
     renew_until: Instant,
@@ -78,7 +79,7 @@ impl Shared {
 
     /// Hands the lease of a registered run to its recorder, renewed for at
     /// most `timeout` plus the cancel grace and a margin from now.
-    fn attach(&self, id: RunId, recorder: Arc<execute::Recorder>, timeout: Duration) {
+    fn attach(&self, id: RunId, recorder: Arc<recorder::Recorder>, timeout: Duration) {
         let grace = self.runtime.config().ceilings.cancel_grace;
         if let Some(held) = lock(&self.running).get_mut(&id) {
             held.recorder = Some(recorder);
@@ -164,7 +165,7 @@ impl Workers {
                     .name(format!("jobhost-worker-{i}"))
                     .spawn(move || {
                         crate::runtime::lower_this_thread();
-                        work(&shared, i)
+                        work(&shared, i);
                     })
                     .expect("spawning a worker thread")
             })
@@ -248,7 +249,7 @@ fn work(shared: &Shared, index: usize) {
                 // A bug must not take the worker down: the run keeps its
                 // lease, which lapses, and the keeper retries or fails it.
                 let done = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    execute::execute(shared, id, &holder)
+                    execute::execute(shared, id, &holder);
                 }));
                 if done.is_err() {
                     tracing::error!(run = %id, "a worker panicked while executing a run");

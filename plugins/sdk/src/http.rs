@@ -218,7 +218,7 @@ impl HttpError {
             .find_map(|c| c.downcast_ref::<ErrorCode>())
             .cloned();
         let (kind, what) = match &code {
-            Some(ErrorCode::HttpRequestDenied) | Some(ErrorCode::ConnectionLimitReached) => (
+            Some(ErrorCode::HttpRequestDenied | ErrorCode::ConnectionLimitReached) => (
                 HttpErrorKind::Denied,
                 "denied by the host: the destination is not granted to this job type version, \
                  or the run's request allowance is spent (the run's log says which)"
