@@ -5,6 +5,7 @@
 //! connection to a checked address and audits what happened.
 
 mod body;
+mod dial;
 pub mod policy;
 mod resolve;
 mod send;

@@ -7,15 +7,14 @@
 
 use super::Egress;
 use super::body::{CappedBody, CountedBody};
+use super::dial::{Target, Timeouts, dial};
 use crate::model::{Origin, Scheme};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// What the audit records of one request: never the path, query or headers.
@@ -57,7 +56,7 @@ pub(super) struct Shared {
     pub(super) egress: Arc<Egress>,
     allow: Arc<[Origin]>,
     pub(super) meter: Arc<HttpMeter>,
-    deadline: Instant,
+    pub(super) deadline: Instant,
     sink: AuditSink,
 }
 
@@ -135,7 +134,7 @@ impl Draft {
         (self.sink)(&self.audit);
     }
 
-    fn deny(&mut self, error: Error, why: String) -> Error {
+    pub(super) fn deny(&mut self, error: Error, why: String) -> Error {
         self.audit.denied = Some(why);
         self.emit();
         error
@@ -276,13 +275,6 @@ async fn send(
     Ok((response, io))
 }
 
-/// Where a request goes.
-struct Target {
-    scheme: Scheme,
-    host: String,
-    port: u16,
-}
-
 /// Checks a request against the run's caps and grant before anything is
 /// resolved or connected: the request count, the destination, a declared
 /// body size, the open connections. Returns the connection's slot.
@@ -339,117 +331,6 @@ fn admit(
         ));
     }
     Ok(Slot(shared.meter.clone()))
-}
-
-/// A request's timeouts: the guest's wishes, held to the run's deadline.
-struct Timeouts {
-    connect: Duration,
-    first_byte: Duration,
-    between_bytes: Duration,
-}
-
-impl Timeouts {
-    /// `None` once the run's deadline has passed.
-    fn new(shared: &Shared, options: RequestOptions) -> Option<Timeouts> {
-        let remaining = shared.deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return None;
-        }
-        // A little past the deadline, so that the run's own deadline (which
-        // stops it with the `timeout` limit) is what ends a request held to it.
-        let ceiling = remaining + Duration::from_millis(100);
-        let clamp =
-            |wish: Option<Duration>, default: Duration| wish.unwrap_or(default).min(ceiling);
-        Some(Timeouts {
-            connect: clamp(options.connect_timeout, Duration::from_secs(10)),
-            first_byte: clamp(options.first_byte_timeout, remaining),
-            between_bytes: clamp(options.between_bytes_timeout, Duration::from_secs(60))
-                .max(Duration::from_millis(1)),
-        })
-    }
-}
-
-/// Resolves the target, refuses it if any address is in a prohibited
-/// network, connects to a checked address, and speaks TLS for `https`.
-async fn dial(
-    shared: &Shared,
-    target: &Target,
-    timeout: Duration,
-    draft: &mut Draft,
-) -> Result<Box<dyn Io>, Error> {
-    let Target { scheme, host, port } = target;
-    let addrs = shared
-        .egress
-        .resolver
-        .lookup(host, *port, timeout)
-        .await
-        .map_err(|e| {
-            draft.fail(
-                Error::DnsError {
-                    rcode: None,
-                    info_code: None,
-                },
-                e,
-            )
-        })?;
-    for addr in &addrs {
-        if let Err(why) = shared.egress.nets.check(host, addr.ip()) {
-            return Err(draft.deny(Error::DestinationIpProhibited, why));
-        }
-    }
-    let tcp = connect(&addrs, timeout)
-        .await
-        .map_err(|(e, what)| draft.fail(e, what))?;
-    let _ = tcp.set_nodelay(true);
-    if *scheme == Scheme::Http {
-        return Ok(Box::new(tcp));
-    }
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let name = match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => rustls::pki_types::ServerName::from(ip),
-        Err(_) => rustls::pki_types::ServerName::try_from(bare.to_string())
-            .map_err(|e| draft.fail(Error::HttpRequestUriInvalid, format!("TLS name: {e}")))?,
-    };
-    let connector = tokio_rustls::TlsConnector::from(shared.egress.tls.clone());
-    let tls = tokio::time::timeout(timeout, connector.connect(name, tcp))
-        .await
-        .map_err(|_| {
-            draft.fail(
-                Error::ConnectionTimeout,
-                "the TLS handshake timed out".into(),
-            )
-        })?
-        .map_err(|e| draft.fail(Error::TlsProtocolError, format!("TLS: {e}")))?;
-    Ok(Box::new(tls))
-}
-
-trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
-
-/// Connects to the first address that answers within `timeout` in all.
-async fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, (Error, String)> {
-    let attempt = async {
-        let mut last = None;
-        for addr in addrs {
-            match TcpStream::connect(addr).await {
-                Ok(s) => return Ok(s),
-                Err(e) => last = Some((*addr, e)),
-            }
-        }
-        let (addr, e) = last.expect("a lookup returns at least one address");
-        Err((
-            Error::ConnectionRefused,
-            format!("connecting to {addr}: {e}"),
-        ))
-    };
-    tokio::time::timeout(timeout, attempt)
-        .await
-        .unwrap_or_else(|_| {
-            Err((
-                Error::ConnectionTimeout,
-                format!("no connection within {} ms", timeout.as_millis()),
-            ))
-        })
 }
 
 fn content_length(headers: &http::HeaderMap) -> Option<u64> {

@@ -9,12 +9,14 @@ mod grants;
 mod integers;
 mod plugin;
 mod sources;
+mod view;
 mod violations;
 mod watch;
 
-pub use catalog::{Catalog, CatalogError, PluginView};
+pub use catalog::{Catalog, CatalogError};
 pub use grants::{Approval, ApprovalState, CapabilityList, read_grants_file};
 pub use plugin::{ConfigError, Plugin};
+pub use view::PluginView;
 pub use violations::Violation;
 pub use watch::Watcher;
 

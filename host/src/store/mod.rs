@@ -19,6 +19,7 @@ mod list;
 mod logs;
 mod plugins;
 mod queue;
+mod runs;
 mod secrets;
 mod webhooks;
 
@@ -30,7 +31,7 @@ pub use webhooks::WEBHOOK_STORE_TRIES;
 
 use crate::events::EventHub;
 use crate::metrics::Metrics;
-use crate::model::{Job, JobId, JobRun, Lease, RunId, RunStatus, TenantId};
+use crate::model::{Job, JobId, JobRun, RunId, RunStatus, TenantId};
 use commit::GroupCommit;
 use queue::Queue;
 use std::collections::HashMap;
@@ -231,143 +232,6 @@ impl Store {
         }
     }
 
-    /// Saves a new run and queues it: index entries, then the record, then
-    /// the queue entry (recovery queues a pending run whose entry is missing).
-    pub fn insert_run(&self, run: &JobRun) -> Result<(), StoreError> {
-        debug_assert_eq!(run.status, RunStatus::Pending);
-        let id = run.uuid.bytes();
-        for k in keys::run_index_keys(
-            &run.tenant,
-            run.job_id,
-            run.job_type.as_str(),
-            run.status,
-            run.uuid,
-        ) {
-            self.run_index.insert(k, &[])?;
-        }
-        self.runs.insert(id, encode(run))?;
-        self.queue.push(run)?;
-        self.events.run_status(run);
-        Ok(())
-    }
-
-    /// A run of `tenant`; another tenant's run is `None`. A damaged run is
-    /// [`StoreError::Corrupt`] to its own tenant and `None` to any other.
-    pub fn run(&self, tenant: &TenantId, id: RunId) -> Result<Option<JobRun>, StoreError> {
-        match self.run_any_tenant(id) {
-            Ok(run) => Ok(run.filter(|r| r.tenant == *tenant)),
-            Err(e @ StoreError::Corrupt { .. }) => {
-                self.owned_damage(&self.run_index, keys::tenant_runs(tenant), id.bytes(), e)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// A run whatever its tenant (workers and recovery).
-    pub fn run_any_tenant(&self, id: RunId) -> Result<Option<JobRun>, StoreError> {
-        match self.runs.get(id.bytes())? {
-            Some(bytes) => Ok(Some(self.decode(Record::Run, &id.bytes(), &bytes)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Replaces a run if its stored status is still `expected`, moving its
-    /// status index entries and (un)queueing it as its new status requires.
-    pub fn update_run(&self, expected: RunStatus, run: &JobRun) -> Result<(), StoreError> {
-        self.update_run_if(expected, run, |_| Ok(()))
-    }
-
-    /// Writes a run's new state as `holder`, the worker holding its lease
-    /// for attempt `attempt`: refused with [`StoreError::Stale`] unless the
-    /// stored run is `running` in that attempt under that holder.
-    pub fn update_held(&self, run: &JobRun, holder: &str, attempt: u32) -> Result<(), StoreError> {
-        self.update_run_if(RunStatus::Running, run, |current| {
-            let held_by = current.lease.as_ref().map(|l| l.holder.as_str());
-            if current.attempt != attempt || held_by != Some(holder) {
-                return Err(StoreError::Stale {
-                    attempt,
-                    why: format!(
-                        "the run is in attempt {} held by {}",
-                        current.attempt,
-                        held_by.unwrap_or("nobody")
-                    ),
-                });
-            }
-            Ok(())
-        })
-    }
-
-    /// Writes the new state of a `running` run taken from a worker that no
-    /// longer holds it, unless its attempt or lease changed since it was read
-    /// as `attempt` and `lease` ([`StoreError::Conflict`] then).
-    pub fn take_over(
-        &self,
-        run: &JobRun,
-        attempt: u32,
-        lease: Option<&Lease>,
-    ) -> Result<(), StoreError> {
-        self.update_run_if(RunStatus::Running, run, |current| {
-            if (current.attempt, current.lease.as_ref()) == (attempt, lease) {
-                Ok(())
-            } else {
-                Err(StoreError::Conflict)
-            }
-        })
-    }
-
-    /// [`Store::update_run`] with a further condition on the stored run.
-    /// Every write is also refused when it carries an older attempt than
-    /// the stored one, so attempts only grow.
-    pub fn update_run_if(
-        &self,
-        expected: RunStatus,
-        run: &JobRun,
-        check: impl FnOnce(&JobRun) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let id = run.uuid.bytes();
-        let _run = self.run_lock(&id);
-        let current = self.runs.get(id)?.ok_or(StoreError::Conflict)?;
-        let current: JobRun = self.decode(Record::Run, &id, &current)?;
-        if run.attempt < current.attempt {
-            return Err(StoreError::Stale {
-                attempt: run.attempt,
-                why: format!("attempt {} has started", current.attempt),
-            });
-        }
-        if current.status != expected {
-            return Err(StoreError::Conflict);
-        }
-        check(&current)?;
-        let moved = run.status != expected;
-        if moved {
-            for k in keys::status_keys(&run.tenant, run.status, id) {
-                self.run_index.insert(k, &[])?;
-            }
-            if run.status.is_terminal() && run.callback_url.is_some() {
-                self.queue_webhook(run.uuid, 0)?;
-            }
-        }
-        self.runs.insert(id, encode(run))?;
-        if moved {
-            for k in keys::status_keys(&run.tenant, expected, id) {
-                self.run_index.remove(k)?;
-            }
-        }
-        if run.status == RunStatus::Pending {
-            self.queue.push(run)?;
-        } else if expected == RunStatus::Pending {
-            self.queue.remove(run)?;
-        }
-        if moved {
-            self.events.run_status(run);
-        } else if (run.progress, &run.progress_message)
-            != (current.progress, &current.progress_message)
-        {
-            self.events.run_progress(run);
-        }
-        Ok(())
-    }
-
     /// Takes the next queued run regardless of tenant: highest priority,
     /// then oldest.
     pub fn pop_queue(&self) -> Result<Option<RunId>, StoreError> {
@@ -384,11 +248,6 @@ impl Store {
         cap: usize,
     ) -> Result<Option<(RunId, TenantId)>, StoreError> {
         self.queue.pop(running, cap)
-    }
-
-    /// The lock serialising changes to run `id`.
-    fn run_lock(&self, id: &[u8; 16]) -> MutexGuard<'_, ()> {
-        lock(&self.run_locks[usize::from(id[15]) % RUN_LOCK_STRIPES])
     }
 
     /// Runs waiting in the queue.
@@ -454,6 +313,8 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod queue_tests;
 #[cfg(test)]
 mod roundtrip;
 #[cfg(test)]
