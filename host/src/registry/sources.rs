@@ -42,22 +42,11 @@ impl Registry {
         {
             let source = format!("published:{}", r.sha256);
             let path = dir.join(format!("{}.wasm", r.sha256));
-            let loaded = std::fs::read(&path)
-                .map_err(|e| LoadError::Io {
-                    path: path.clone(),
-                    source: e,
-                })
-                .and_then(|bytes| {
-                    if sha256_hex(&bytes) != r.sha256 {
-                        return Err(LoadError::Io {
-                            path: path.clone(),
-                            source: std::io::Error::other("content does not match its digest"),
-                        });
-                    }
-                    let mut p = Self::prepare(runtime, &bytes, &source)?;
-                    p.origin = PluginOrigin::Published;
-                    self.insert(p)
-                });
+            let loaded = read(&path, Some(&r.sha256)).and_then(|bytes| {
+                let mut p = Self::prepare(runtime, &bytes, &source)?;
+                p.origin = PluginOrigin::Published;
+                self.insert(p)
+            });
             if let Err(error) = loaded {
                 failures.push(LoadFailure { source, error });
             }
@@ -80,16 +69,26 @@ impl Registry {
         let mut failures = Vec::new();
         for path in files {
             let source = path.display().to_string();
-            let loaded = std::fs::read(&path)
-                .map_err(|e| LoadError::Io {
-                    path: path.clone(),
-                    source: e,
-                })
-                .and_then(|bytes| self.load(runtime, &bytes, &source));
+            let loaded = read(&path, None).and_then(|bytes| self.load(runtime, &bytes, &source));
             if let Err(error) = loaded {
                 failures.push(LoadFailure { source, error });
             }
         }
         Ok(failures)
     }
+}
+
+/// A component file's bytes, checked against `sha256` when given.
+fn read(path: &Path, sha256: Option<&str>) -> Result<Vec<u8>, LoadError> {
+    let unreadable = |source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes = std::fs::read(path).map_err(unreadable)?;
+    if sha256.is_some_and(|d| sha256_hex(&bytes) != d) {
+        return Err(unreadable(std::io::Error::other(
+            "content does not match its digest",
+        )));
+    }
+    Ok(bytes)
 }

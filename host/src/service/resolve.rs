@@ -43,24 +43,28 @@ impl Service {
 
     /// The loaded version `job` is pinned to.
     pub fn pinned(&self, job: &Job) -> Result<Arc<Plugin>, ServiceError> {
-        self.inner
-            .catalog
-            .snapshot()
-            .get(job.job_type.as_str(), &job.job_type_version)
-            .cloned()
-            .ok_or_else(|| ServiceError::JobTypeUnavailable {
-                job: job.uuid,
-                job_type: job.job_type.to_string(),
-                version: job.job_type_version.clone(),
-            })
+        pinned_in(&self.inner.catalog.snapshot(), job)
     }
 
     /// The version `job` is pinned to, if it may take new runs.
     pub(super) fn runnable(&self, job: &Job) -> Result<Arc<Plugin>, ServiceError> {
-        let plugin = self.pinned(job)?;
-        approved(&self.inner.catalog.snapshot(), &plugin)?;
+        let registry = self.inner.catalog.snapshot();
+        let plugin = pinned_in(&registry, job)?;
+        approved(&registry, &plugin)?;
         Ok(plugin)
     }
+}
+
+/// The version `job` is pinned to in `registry`.
+fn pinned_in(registry: &Registry, job: &Job) -> Result<Arc<Plugin>, ServiceError> {
+    registry
+        .get(job.job_type.as_str(), &job.job_type_version)
+        .cloned()
+        .ok_or_else(|| ServiceError::JobTypeUnavailable {
+            job: job.uuid,
+            job_type: job.job_type.to_string(),
+            version: job.job_type_version.clone(),
+        })
 }
 
 /// Refused while `plugin` declares capabilities no operator approved: it
