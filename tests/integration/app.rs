@@ -33,11 +33,15 @@ pub struct InProcess {
 }
 
 impl App {
-    /// Builds a server on a fresh data directory, with `serve` flags.
+    /// Builds a server on a fresh data directory, with `serve` flags (two
+    /// workers unless they say otherwise).
     pub fn start(flags: &[&str]) -> App {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().to_str().unwrap().to_string();
-        let mut args = vec!["jobhost", "--data-dir", &data, "serve", "--workers", "2"];
+        let mut args = vec!["jobhost", "--data-dir", &data, "serve"];
+        if !flags.contains(&"--workers") {
+            args.extend(["--workers", "2"]);
+        }
         args.extend(flags);
         let config = jobhost::cli::serve_config(args).expect("a valid command line");
         let tokens = dir.path().join("tokens.json");

@@ -31,6 +31,7 @@ mod hostile_clients;
 mod isolation;
 mod job_changes;
 mod leases;
+mod lists;
 mod llm;
 mod logs;
 mod metrics;

@@ -7,7 +7,7 @@ use super::{ApiError, AppState, paging};
 use crate::auth::Caller;
 use crate::model::{Job, JobId};
 use crate::service::{JobPatch, NewJob};
-use crate::store::JobFilter;
+use crate::store::{JobFilter, RunFilter};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -123,6 +123,7 @@ pub(super) async fn list(
         "created_after",
         "created_before",
         "include_deleted",
+        "order",
         "limit",
         "cursor",
     ])?;
@@ -138,6 +139,7 @@ pub(super) async fn list(
         created_after: q.one::<Rfc3339>("created_after")?.map(|t| t.0),
         created_before: q.one::<Rfc3339>("created_before")?.map(|t| t.0),
         include_deleted: q.one("include_deleted")?.unwrap_or(false),
+        order: q.one("order")?.unwrap_or_default(),
     };
     let page = state.service.jobs(&caller, &filter, cursor, limit)?;
     Ok(super::page_body(page))
@@ -149,12 +151,34 @@ pub(super) fn load(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Jo
     Ok(state.service.job(caller, id)?)
 }
 
+/// `GET /jobs/{id}`: the job; with `include_runs=N` also its newest `N`
+/// runs (at most a page).
 pub(super) async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Job>, ApiError> {
-    Ok(Json(load(&state, &caller, &id)?))
+    q: QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    q.only(&["include_runs"])?;
+    let include_runs: usize = q.one("include_runs")?.unwrap_or(0);
+    if include_runs > super::MAX_LIMIT {
+        return Err(ApiError::bad_request(format!(
+            "include_runs must be between 0 and {}, not {include_runs}",
+            super::MAX_LIMIT
+        )));
+    }
+    let job = load(&state, &caller, &id)?;
+    let mut body = serde_json::to_value(&job).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if include_runs > 0 {
+        let filter = RunFilter {
+            job_id: Some(job.uuid),
+            ..RunFilter::default()
+        };
+        let page = state.service.runs(&caller, &filter, None, include_runs)?;
+        let runs: Vec<_> = page.items.iter().map(crate::model::JobRun::view).collect();
+        body["runs"] = json!(runs);
+    }
+    Ok(Json(body))
 }
 
 pub(super) async fn update(

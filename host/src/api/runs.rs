@@ -5,7 +5,7 @@
 use super::extract::{Body, QueryPairs, Rfc3339, parse_id};
 use super::{ApiError, AppState, paging};
 use crate::auth::Caller;
-use crate::model::{JobRun, RunId};
+use crate::model::{JobRun, RunId, RunStatus};
 use crate::service::NewRun;
 use crate::store::RunFilter;
 use axum::Json;
@@ -56,17 +56,36 @@ pub(super) async fn list(
         "created_by_users",
         "created_after",
         "created_before",
+        "active",
+        "order",
         "limit",
         "cursor",
     ])?;
     let (limit, cursor) = paging(&q)?;
+    let mut statuses: Vec<RunStatus> = q.parse_all("statuses")?;
+    if q.one("active")?.unwrap_or(false) {
+        statuses = if statuses.is_empty() {
+            RunStatus::ACTIVE.to_vec()
+        } else {
+            let picked: Vec<RunStatus> = statuses
+                .into_iter()
+                .filter(|s| RunStatus::ACTIVE.contains(s))
+                .collect();
+            if picked.is_empty() {
+                return Err(ApiError::bad_request(
+                    "active=true keeps pending, running and paused runs; the statuses given are none of them",
+                ));
+            }
+            picked
+        };
+    }
     let filter = RunFilter {
         job_id: q
             .one::<String>("job_id")?
             .map(|j| parse_id("job", &j))
             .transpose()?,
         job_types: q.all("job_types").into_iter().map(String::from).collect(),
-        statuses: q.parse_all("statuses")?,
+        statuses,
         created_by_users: q
             .all("created_by_users")
             .into_iter()
@@ -74,6 +93,7 @@ pub(super) async fn list(
             .collect(),
         created_after: q.one::<Rfc3339>("created_after")?.map(|t| t.0),
         created_before: q.one::<Rfc3339>("created_before")?.map(|t| t.0),
+        order: q.one("order")?.unwrap_or_default(),
     };
     let page = state.service.runs(&caller, &filter, cursor, limit)?;
     let views: Vec<_> = page.items.iter().map(JobRun::view).collect();

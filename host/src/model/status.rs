@@ -45,6 +45,9 @@ impl RunStatus {
         RunStatus::Cancelled,
     ];
 
+    /// The statuses of a run that is not finished.
+    pub const ACTIVE: [RunStatus; 3] = [RunStatus::Pending, RunStatus::Running, RunStatus::Paused];
+
     /// Stable lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,6 +1,6 @@
-//! Listing jobs and runs, newest first, one page at a time. The most
-//! selective index is scanned in reverse between id bounds (ids are UUIDv7,
-//! so time filters are key ranges); other filters apply to what it yields.
+//! Listing jobs and runs, newest or oldest first, one page at a time. The
+//! most selective index is scanned between id bounds (ids are UUIDv7, so
+//! time filters are key ranges); other filters apply to what it yields.
 //! A page scans at most [`SCAN_BUDGET`] index entries, so every page is
 //! cheap however many records are stored; a page cut short by the budget
 //! still carries a cursor.
@@ -12,10 +12,32 @@ use uuid::Uuid;
 /// Index entries one page may scan.
 pub const SCAN_BUDGET: usize = 10_000;
 
+/// Which records a list yields first.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Oldest first.
+    Asc,
+    /// Newest first.
+    #[default]
+    Desc,
+}
+
+impl std::str::FromStr for Order {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "asc" => Ok(Order::Asc),
+            "desc" => Ok(Order::Desc),
+            _ => Err(format!("`{s}` is not an order; expected asc or desc")),
+        }
+    }
+}
+
 /// One page of a list.
 #[derive(Debug)]
 pub struct Page<T> {
-    /// The records, newest first.
+    /// The records, in the order asked for.
     pub items: Vec<T>,
     /// Where the next page starts; `None` when this one reached the end.
     pub next_cursor: Option<String>,
@@ -36,6 +58,8 @@ pub struct RunFilter {
     pub created_after: Option<Timestamp>,
     /// Created strictly before.
     pub created_before: Option<Timestamp>,
+    /// Newest or oldest first.
+    pub order: Order,
 }
 
 /// Filters of `GET /jobs`; empty lists mean "any".
@@ -53,6 +77,8 @@ pub struct JobFilter {
     pub created_before: Option<Timestamp>,
     /// Include soft-deleted jobs.
     pub include_deleted: bool,
+    /// Newest or oldest first.
+    pub order: Order,
 }
 
 /// Encodes the id a page ended at.
@@ -69,28 +95,39 @@ fn unix_ms(t: Timestamp) -> u64 {
     (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64
 }
 
-/// Id bounds `[low, high)` from the time filters and the cursor.
+/// Id bounds `[low, high)` from the time filters and the cursor (the last
+/// id of the previous page: what comes after it in `order`).
 fn bounds(
     after: Option<Timestamp>,
     before: Option<Timestamp>,
     cursor: Option<[u8; 16]>,
+    order: Order,
 ) -> ([u8; 16], [u8; 16]) {
-    let low = after.map(|t| keys::id_floor(unix_ms(t))).unwrap_or([0; 16]);
+    let mut low = after.map(|t| keys::id_floor(unix_ms(t))).unwrap_or([0; 16]);
     let mut high = before
         .map(|t| keys::id_floor(unix_ms(t) + 1))
         .unwrap_or([0xff; 16]);
-    if let Some(c) = cursor {
-        high = high.min(c);
+    match (cursor, order) {
+        (Some(c), Order::Desc) => high = high.min(c),
+        (Some(c), Order::Asc) => {
+            // Past the last id there is nothing: an empty range.
+            let next = u128::from_be_bytes(c).checked_add(1).map(u128::to_be_bytes);
+            low = low.max(next.unwrap_or([0xff; 16]));
+            if next.is_none() {
+                high = low;
+            }
+        }
+        (None, _) => {}
     }
     (low, high)
 }
 
-/// Ids under several prefixes between bounds, merged newest first.
+/// Ids under several prefixes between bounds, merged in `order`.
 fn scan(
     tree: &sled::Tree,
     prefixes: &[Vec<u8>],
-    low: [u8; 16],
-    high: [u8; 16],
+    (low, high): ([u8; 16], [u8; 16]),
+    order: Order,
 ) -> impl Iterator<Item = Result<[u8; 16], StoreError>> {
     type Ids = Box<dyn Iterator<Item = Result<[u8; 16], StoreError>>>;
     let mut iters: Vec<Ids> = prefixes
@@ -100,7 +137,12 @@ fn scan(
             let (mut lo, mut hi) = (p.clone(), p.clone());
             lo.extend_from_slice(&low);
             hi.extend_from_slice(&high);
-            let it = tree.range(lo..hi).rev().map(move |kv| {
+            let range = tree.range(lo..hi);
+            let ids: Box<dyn Iterator<Item = _>> = match order {
+                Order::Desc => Box::new(range.rev()),
+                Order::Asc => Box::new(range),
+            };
+            let it = ids.map(move |kv| {
                 let (k, _) = kv?;
                 super::damage::id_in_key(Record::IndexEntry, &k, plen)
             });
@@ -119,15 +161,17 @@ fn scan(
                 }
             }
         }
-        let best = (0..heads.len())
-            .filter(|i| heads[*i].is_some())
-            .max_by_key(|i| heads[*i])?;
+        let ready = (0..heads.len()).filter(|i| heads[*i].is_some());
+        let best = match order {
+            Order::Desc => ready.max_by_key(|i| heads[*i])?,
+            Order::Asc => ready.min_by_key(|i| heads[*i])?,
+        };
         heads[best].take().map(Ok)
     })
 }
 
 impl Store {
-    /// A page of `tenant`'s runs matching `filter`, newest first.
+    /// A page of `tenant`'s runs matching `filter`, in its order.
     pub fn list_runs(
         &self,
         tenant: &TenantId,
@@ -152,8 +196,14 @@ impl Store {
         } else {
             vec![keys::tenant_runs(tenant)]
         };
-        let (low, high) = bounds(filter.created_after, filter.created_before, cursor);
-        self.page(scan(&self.run_index, &prefixes, low, high), limit, |id| {
+        let range = bounds(
+            filter.created_after,
+            filter.created_before,
+            cursor,
+            filter.order,
+        );
+        let ids = scan(&self.run_index, &prefixes, range, filter.order);
+        self.page(ids, limit, |id| {
             let Some(bytes) = self.runs.get(id)? else {
                 return Ok(None);
             };
@@ -174,7 +224,7 @@ impl Store {
         })
     }
 
-    /// A page of `tenant`'s jobs matching `filter`, newest first.
+    /// A page of `tenant`'s jobs matching `filter`, in its order.
     pub fn list_jobs(
         &self,
         tenant: &TenantId,
@@ -182,9 +232,15 @@ impl Store {
         cursor: Option<[u8; 16]>,
         limit: usize,
     ) -> Result<Page<Job>, StoreError> {
-        let (low, high) = bounds(filter.created_after, filter.created_before, cursor);
+        let range = bounds(
+            filter.created_after,
+            filter.created_before,
+            cursor,
+            filter.order,
+        );
         let prefixes = [keys::tenant_jobs(tenant)];
-        self.page(scan(&self.job_index, &prefixes, low, high), limit, |id| {
+        let ids = scan(&self.job_index, &prefixes, range, filter.order);
+        self.page(ids, limit, |id| {
             let Some(bytes) = self.jobs.get(id)? else {
                 return Ok(None);
             };
@@ -242,7 +298,8 @@ impl Store {
     /// The newest run of a job.
     pub fn latest_run(&self, tenant: &TenantId, job: JobId) -> Result<Option<JobRun>, StoreError> {
         let prefixes = [keys::job_runs(tenant, job)];
-        match scan(&self.run_index, &prefixes, [0; 16], [0xff; 16]).next() {
+        let all = ([0; 16], [0xff; 16]);
+        match scan(&self.run_index, &prefixes, all, Order::Desc).next() {
             Some(id) => self.run(tenant, RunId(Uuid::from_bytes(id?))),
             None => Ok(None),
         }
@@ -256,7 +313,7 @@ impl Store {
     ) -> Result<Vec<JobRun>, StoreError> {
         let filter = RunFilter {
             job_id: Some(job),
-            statuses: vec![RunStatus::Pending, RunStatus::Running, RunStatus::Paused],
+            statuses: RunStatus::ACTIVE.to_vec(),
             ..RunFilter::default()
         };
         let mut out = Vec::new();

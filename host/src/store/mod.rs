@@ -24,7 +24,7 @@ mod secrets;
 mod webhooks;
 
 pub use damage::Record;
-pub use list::{JobFilter, Page, RunFilter, SCAN_BUDGET, decode_cursor, encode_cursor};
+pub use list::{JobFilter, Order, Page, RunFilter, SCAN_BUDGET, decode_cursor, encode_cursor};
 pub use logs::{LogFilter, LogRecord};
 pub use secrets::{MAX_SECRET_BYTES, MAX_SECRETS_PER_TENANT, SecretInfo};
 pub use webhooks::WEBHOOK_STORE_TRIES;
