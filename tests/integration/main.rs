@@ -40,6 +40,7 @@ mod options;
 mod plugins;
 mod registry;
 mod reload;
+mod rerun;
 mod secrets;
 mod streams;
 mod tokens;

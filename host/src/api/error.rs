@@ -334,6 +334,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::Config(e) => e.into(),
             ServiceError::Transition(e) => e.into(),
             ServiceError::Store(e) => e.into(),
+            ServiceError::RunNotFinished { run, status } => conflict(
+                "run_not_finished",
+                json!({"job_run_id": run, "status": status}),
+            ),
             ServiceError::CancelRace(_) => ApiError::Internal(message),
         }
     }

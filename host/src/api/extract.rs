@@ -6,7 +6,7 @@ use super::{ApiError, AppState};
 use crate::auth::Caller;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
 use http::header;
 use http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -52,14 +52,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
                     .next()
                     .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
             });
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
-            BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
-                ApiError::PayloadTooLarge {
-                    limit: state.max_body_bytes,
-                }
-            }
-            other => ApiError::bad_request(format!("could not read the request body: {other}")),
-        })?;
+        let bytes = read(req, state).await?;
         if !is_json {
             return Err(ApiError::bad_request(
                 "the request body must be JSON (Content-Type: application/json)",
@@ -96,6 +89,36 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
         })?;
         Ok(Body(value))
     }
+}
+
+/// A body that may be left out: no bytes (or only whitespace) is `None`;
+/// anything else must be a valid JSON body of type `T`.
+impl<T: DeserializeOwned> OptionalFromRequest<AppState> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Option<Self>, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = read(Request::from_parts(parts.clone(), body), state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        <Body<T> as FromRequest<AppState>>::from_request(req, state)
+            .await
+            .map(Some)
+    }
+}
+
+/// The request body's bytes, within the body limit.
+async fn read(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
+            ApiError::PayloadTooLarge {
+                limit: state.max_body_bytes,
+            }
+        }
+        other => ApiError::bad_request(format!("could not read the request body: {other}")),
+    })
 }
 
 /// Query parameters, repeatable (`?statuses=a&statuses=b`).

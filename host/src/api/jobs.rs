@@ -91,7 +91,7 @@ impl From<UpdateJob> for JobPatch {
 
 /// An RFC 3339 timestamp in a JSON body.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Rfc3339Field(crate::model::Timestamp);
+pub(super) struct Rfc3339Field(pub(super) crate::model::Timestamp);
 
 impl<'de> Deserialize<'de> for Rfc3339Field {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

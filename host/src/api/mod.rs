@@ -57,6 +57,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/job-runs"),
     ("get", "/api/v1/job-runs/{job_run_id}"),
     ("post", "/api/v1/job-runs/{job_run_id}/cancel"),
+    ("post", "/api/v1/job-runs/{job_run_id}/rerun"),
     ("get", "/api/v1/job-runs/{job_run_id}/logs"),
     ("get", "/api/v1/job-runs/{job_run_id}/events"),
     ("get", "/api/v1/events"),
@@ -118,6 +119,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/job-runs", post(runs::create).get(runs::list))
         .route("/api/v1/job-runs/{job_run_id}", get(runs::get))
         .route("/api/v1/job-runs/{job_run_id}/cancel", post(runs::cancel))
+        .route("/api/v1/job-runs/{job_run_id}/rerun", post(runs::rerun))
         .route("/api/v1/job-runs/{job_run_id}/logs", get(logs::list))
         .route("/api/v1/job-runs/{job_run_id}/events", get(stream::run))
         .route("/api/v1/events", get(stream::all))

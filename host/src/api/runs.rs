@@ -6,7 +6,7 @@ use super::extract::{Body, QueryPairs, Rfc3339, parse_id};
 use super::{ApiError, AppState, paging};
 use crate::auth::Caller;
 use crate::model::{JobRun, RunId, RunStatus};
-use crate::service::NewRun;
+use crate::service::{NewRun, Rerun};
 use crate::store::RunFilter;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -127,5 +127,41 @@ pub(super) async fn cancel(
     let cancelled = state.service.cancel(&caller, id).await?;
     Ok(Json(
         json!({"message": format!("Job run {raw_id} cancelled"), "cancelled_count": u32::from(cancelled)}),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RerunBody {
+    #[serde(default)]
+    config: Option<Value>,
+    #[serde(default)]
+    job_type_version: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::whole_i32")]
+    priority: Option<i32>,
+    #[serde(default)]
+    expected_updated_at: Option<super::jobs::Rfc3339Field>,
+}
+
+/// `POST /job-runs/{id}/rerun`: a new run of a finished run's job, from its
+/// config with optional overrides. The body may be empty.
+pub(super) async fn rerun(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+    body: Option<Body<RerunBody>>,
+) -> Result<Response, ApiError> {
+    let id: RunId = parse_id("job run", &raw_id)?;
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let how = Rerun {
+        config: body.config,
+        job_type_version: body.job_type_version,
+        priority: body.priority,
+        expected_updated_at: body.expected_updated_at.map(|t| t.0),
+    };
+    let run = state.service.rerun(&caller, id, how).await?;
+    Ok(super::created(
+        format!("/api/v1/job-runs/{}", run.uuid),
+        run.view(),
     ))
 }

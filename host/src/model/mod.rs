@@ -15,6 +15,7 @@ mod policies;
 mod receipt;
 mod records;
 mod status;
+mod trigger;
 
 pub use capabilities::{
     Capabilities, Destination, HttpNeeds, MAX_DESTINATIONS, Origin, Scheme, SecretNeed,
@@ -31,3 +32,4 @@ pub use records::{
     Job, JobRun, Lease, RunErrorInfo, RunErrorKind, RunTiming, RunView, Timestamp, now,
 };
 pub use status::{RunStatus, TransitionError};
+pub use trigger::Trigger;

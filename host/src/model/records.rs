@@ -1,6 +1,6 @@
 //! The job and job-run records, stored as JSON and served as they are.
 
-use super::{JobId, RunId, RunStatus, TenantId};
+use super::{JobId, RunId, RunStatus, TenantId, Trigger};
 use super::{OutputReference, Receipt, StopReason};
 use crate::job_type::JobTypeId;
 use serde::{Deserialize, Serialize};
@@ -173,6 +173,12 @@ pub struct JobRun {
     pub config: Value,
     /// Current status.
     pub status: RunStatus,
+    /// What created it.
+    #[serde(default)]
+    pub trigger: Trigger,
+    /// The run this one reruns.
+    #[serde(default)]
+    pub rerun_of: Option<RunId>,
     /// Queue priority: higher runs first.
     pub priority: i32,
     /// Attempt number, from 1; grows when a crashed run is retried.
@@ -268,6 +274,8 @@ impl JobRun {
             job_type_version: job.job_type_version.clone(),
             config,
             status: RunStatus::Pending,
+            trigger: Trigger::Api,
+            rerun_of: None,
             priority: job.priority,
             attempt: 1,
             progress: 0,

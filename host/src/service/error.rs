@@ -1,7 +1,7 @@
 //! Why an operation of the service was refused: one typed reason per case,
 //! which each front end turns into its own shape (REST in `api::error`).
 
-use crate::model::{JobId, PluginStatus, RunId, Timestamp, TransitionError};
+use crate::model::{JobId, PluginStatus, RunId, RunStatus, Timestamp, TransitionError};
 use crate::registry::{CapabilityList, ConfigError};
 use crate::store::StoreError;
 
@@ -143,6 +143,14 @@ pub enum ServiceError {
     /// The run's status does not allow the change.
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// The run has not finished, so it cannot be rerun.
+    #[error("run {run} is {status}; only a finished run can be rerun")]
+    RunNotFinished {
+        /// The run.
+        run: RunId,
+        /// Its status.
+        status: RunStatus,
+    },
     /// A run kept changing under a cancel.
     #[error("run {0} kept changing while being cancelled")]
     CancelRace(RunId),

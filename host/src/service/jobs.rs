@@ -132,16 +132,7 @@ impl Service {
                 to_run: false,
             });
         }
-        let current = job.updated_at.unwrap_or(job.created_at);
-        if let Some(expected) = patch.expected_updated_at
-            && expected != current
-        {
-            return Err(ServiceError::StaleUpdate {
-                job: id,
-                expected,
-                current,
-            });
-        }
+        let current = fresh(&job, patch.expected_updated_at)?;
         if patch.config.is_some() || patch.job_type_version.is_some() {
             let plugin = match &patch.job_type_version {
                 Some(req) => self.resolve(caller, job.job_type.as_str(), Some(req))?,
@@ -236,5 +227,19 @@ impl Service {
             },
             None => Ok(None),
         }
+    }
+}
+
+/// The job's last change, when it is `expected` (if given); refused with
+/// [`ServiceError::StaleUpdate`] when the job changed since.
+pub(super) fn fresh(job: &Job, expected: Option<Timestamp>) -> Result<Timestamp, ServiceError> {
+    let current = job.updated_at.unwrap_or(job.created_at);
+    match expected {
+        Some(expected) if expected != current => Err(ServiceError::StaleUpdate {
+            job: job.uuid,
+            expected,
+            current,
+        }),
+        _ => Ok(current),
     }
 }

@@ -8,6 +8,7 @@ mod config;
 mod error;
 mod jobs;
 mod rate_limit;
+mod rerun;
 mod resolve;
 mod runs;
 
@@ -15,6 +16,7 @@ pub use config::merge_patch;
 pub use error::{ServiceError, rfc3339};
 pub use jobs::{JobPatch, NewJob};
 pub use rate_limit::RateLimit;
+pub use rerun::Rerun;
 pub use runs::NewRun;
 
 use crate::registry::Catalog;

@@ -37,7 +37,7 @@ impl Service {
                 job_type: job_type.to_string(),
             });
         }
-        approved(&registry, plugin)?;
+        approved_in(&registry, plugin)?;
         Ok(plugin.clone())
     }
 
@@ -50,7 +50,7 @@ impl Service {
     pub(super) fn runnable(&self, job: &Job) -> Result<Arc<Plugin>, ServiceError> {
         let registry = self.inner.catalog.snapshot();
         let plugin = pinned_in(&registry, job)?;
-        approved(&registry, &plugin)?;
+        approved_in(&registry, &plugin)?;
         Ok(plugin)
     }
 }
@@ -69,7 +69,7 @@ fn pinned_in(registry: &Registry, job: &Job) -> Result<Arc<Plugin>, ServiceError
 
 /// Refused while `plugin` declares capabilities no operator approved: it
 /// takes no new jobs or runs until one does.
-fn approved(registry: &Registry, plugin: &Plugin) -> Result<(), ServiceError> {
+pub(super) fn approved_in(registry: &Registry, plugin: &Plugin) -> Result<(), ServiceError> {
     let approval = registry.approval(plugin);
     if approval.state != ApprovalState::Pending {
         return Ok(());

@@ -28,14 +28,16 @@ pub struct NewRun {
 impl Service {
     /// Queues a run of a job of the caller's tenant, durably.
     pub async fn trigger(&self, caller: &Caller, new: NewRun) -> Result<JobRun, ServiceError> {
-        let store = &self.inner.store;
-        let queued = store.queue_len();
-        if queued >= self.inner.max_queued_runs {
-            return Err(ServiceError::QueueFull {
-                queued,
-                max: self.inner.max_queued_runs,
-            });
-        }
+        self.check_room(1)?;
+        let run = self.prepare(caller, &new)?;
+        self.admit(std::slice::from_ref(&run)).await?;
+        Ok(run)
+    }
+
+    /// A pending run of a job of the caller's tenant, validated and not yet
+    /// stored: the job's config with the overrides merged in and checked
+    /// against the job's version, at the priority and callback asked for.
+    pub(super) fn prepare(&self, caller: &Caller, new: &NewRun) -> Result<JobRun, ServiceError> {
         let job = self.job(caller, new.job_id)?;
         if job.is_deleted {
             return Err(ServiceError::JobDeleted {
@@ -52,13 +54,32 @@ impl Service {
         )?;
         let mut run = JobRun::pending(&job, config, caller.user.clone());
         run.priority = check_priority(new.priority.unwrap_or(job.priority))?;
-        if let Some(url) = new.callback_url {
-            run.callback_url = self.check_callback(Some(url))?;
+        if let Some(url) = &new.callback_url {
+            run.callback_url = self.check_callback(Some(url.clone()))?;
         }
-        store.insert_run(&run)?;
+        Ok(run)
+    }
+
+    /// Refused when `adding` more runs would overfill the queue.
+    pub(super) fn check_room(&self, adding: usize) -> Result<(), ServiceError> {
+        let queued = self.inner.store.queue_len();
+        let max = self.inner.max_queued_runs;
+        if queued + adding > max {
+            return Err(ServiceError::QueueFull { queued, max });
+        }
+        Ok(())
+    }
+
+    /// Stores and queues prepared runs, durably (one group commit for all),
+    /// and wakes the workers.
+    pub(super) async fn admit(&self, runs: &[JobRun]) -> Result<(), ServiceError> {
+        let store = &self.inner.store;
+        for run in runs {
+            store.insert_run(run)?;
+        }
         store.flush().await?;
         self.inner.workers.notify();
-        Ok(run)
+        Ok(())
     }
 
     /// A run of the caller's tenant.
