@@ -11,7 +11,7 @@ use common::http::{Conn, runtime};
 use common::{serve, token};
 use hyper::{Method, StatusCode};
 use jobhost::job_type::JobTypeId;
-use jobhost::model::{JobId, JobRun, RunId, RunStatus, TenantId, now};
+use jobhost::model::{Job, JobId, JobRun, RunId, RunStatus, TenantId, now};
 use jobhost::store::Store;
 use serde_json::json;
 use std::path::Path;
@@ -141,36 +141,22 @@ fn lists(runs: usize) {
             } else {
                 RunStatus::Completed
             };
-            let mut run = JobRun {
-                uuid: RunId::new(),
-                tenant: tenant.clone(),
-                job_id: jobs[i % jobs.len()],
-                job_name: "bench".into(),
-                job_type: job_type.clone(),
-                job_type_version: semver::Version::new(1, 0, 0),
-                config: json!({"job_type": "text_stats", "text": "hi"}),
-                status: RunStatus::Pending,
-                priority: 0,
-                attempt: 1,
-                progress: 100,
-                progress_message: Some("done".into()),
-                output: Some(json!({"words": 1})),
-                output_references: vec![],
-                error: None,
-                lease: None,
-                receipt: None,
-                created_by: "bench@example.com".into(),
-                created_at: t,
-                updated_at: t,
-                started_at: Some(t),
-                finished_at: Some(t),
-                is_deleted: false,
-                callback_url: None,
-                callback_attempts: 0,
-                callback_sent_at: None,
-                callback_status_code: None,
-                callback_error: None,
-            };
+            let config = json!({"job_type": "text_stats", "text": "hi"});
+            let mut job = Job::new(
+                tenant.clone(),
+                job_type.clone(),
+                semver::Version::new(1, 0, 0),
+                config.clone(),
+                "bench@example.com",
+            );
+            job.uuid = jobs[i % jobs.len()];
+            job.name = "bench".into();
+            let mut run = JobRun::pending(&job, config, "bench@example.com");
+            (run.created_at, run.updated_at) = (t, t);
+            (run.started_at, run.finished_at) = (Some(t), Some(t));
+            run.progress = 100;
+            run.progress_message = Some("done".into());
+            run.output = Some(json!({"words": 1}));
             store.insert_run(&run).unwrap();
             store.pop_queue().unwrap();
             run.status = status;
