@@ -10,6 +10,7 @@ pub mod cli;
 pub mod durable;
 pub mod egress;
 pub mod events;
+mod faults;
 pub mod job_type;
 pub mod listener;
 pub mod metrics;

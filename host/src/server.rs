@@ -58,6 +58,8 @@ pub struct ServeConfig {
     pub http: crate::listener::Limits,
     /// `POST /jobs` per token per minute (0: unlimited).
     pub job_creates_per_minute: u32,
+    /// How long idempotency keys are remembered.
+    pub idempotency_ttl: Duration,
     /// Largest JSON request body, in bytes.
     pub max_body_bytes: usize,
     /// Caps on open event streams.
@@ -169,6 +171,7 @@ impl Host {
             ServiceLimits {
                 max_queued_runs: config.max_queued_runs,
                 job_creates_per_minute: config.job_creates_per_minute,
+                idempotency_ttl: config.idempotency_ttl,
             },
         );
         let state = AppState {
@@ -184,6 +187,7 @@ impl Host {
             max_body_bytes: config.max_body_bytes,
         };
         tokio::spawn(sweep_logs(store.clone(), config.log_retention));
+        tokio::spawn(sweep_idempotency(store.clone(), config.idempotency_ttl));
         crate::webhooks::start(store, config.webhooks.clone());
         Ok(Host {
             config,
@@ -350,6 +354,25 @@ async fn sweep_logs(store: Store, retention: Duration) {
             Ok(Ok(n)) => tracing::info!(lines = n, "dropped run logs past their retention"),
             Ok(Err(e)) => tracing::warn!(error = %e, "dropping old run logs failed"),
             Err(e) => tracing::warn!(error = %e, "the log sweep failed"),
+        }
+    }
+}
+
+/// Drops expired idempotency records, every minute (or every tenth of the
+/// retention when that is shorter).
+async fn sweep_idempotency(store: Store, ttl: Duration) {
+    let period = (ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(60));
+    let mut every = tokio::time::interval(period);
+    loop {
+        every.tick().await;
+        let store = store.clone();
+        let swept =
+            tokio::task::spawn_blocking(move || store.forget_expired(crate::model::now())).await;
+        match swept {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::debug!(keys = n, "forgot expired idempotency keys"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "forgetting expired idempotency keys failed"),
+            Err(e) => tracing::warn!(error = %e, "the idempotency sweep failed"),
         }
     }
 }

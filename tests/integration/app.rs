@@ -93,17 +93,21 @@ impl Drop for App {
 }
 
 impl InProcess {
-    /// Sends one request; `body` with its content type.
+    /// Sends one request; `body` with its content type, and extra headers.
     pub fn send(
         &self,
         method: &str,
         uri: &str,
         token: &str,
         body: Option<(&str, Vec<u8>)>,
+        headers: &[(&str, &str)],
     ) -> Reply {
         let mut request = http::Request::builder()
             .method(method.to_ascii_uppercase().as_str())
             .uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if !token.is_empty() {
             request = request.header("authorization", format!("Bearer {token}"));
         }

@@ -28,6 +28,7 @@ mod fairness;
 mod health;
 mod hostile;
 mod hostile_clients;
+mod idempotency;
 mod isolation;
 mod job_changes;
 mod leases;

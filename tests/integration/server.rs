@@ -63,6 +63,11 @@ impl Server {
 
     /// Starts a server on an existing data directory (tokens are read from it).
     pub fn spawn(data: &Path, extra: &[&str]) -> Server {
+        Server::spawn_env(data, extra, &[])
+    }
+
+    /// [`Server::spawn`] with extra environment variables.
+    pub fn spawn_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut args = vec![
             "--workers".into(),
             "2".into(),
@@ -71,7 +76,7 @@ impl Server {
         ];
         args.extend(extra.iter().map(Into::into));
         let jobhost_test_support::process::Listening { child, base, .. } =
-            jobhost_test_support::process::serve(JOBHOST, data, args, Stdio::inherit());
+            jobhost_test_support::process::serve_env(JOBHOST, data, args, Stdio::inherit(), env);
         Server {
             child,
             base,
@@ -187,16 +192,37 @@ impl Api {
 
     /// One request to `path` (below `/api/v1`); `body` with its content type.
     pub fn send(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> Reply {
+        self.try_send(method, path, body, &[]).unwrap()
+    }
+
+    /// One request with extra headers; `Err` when no answer came (the
+    /// connection failed or closed).
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, String> {
         let url = format!("{}{path}", self.base);
         if let Some(app) = &self.app {
-            return app.send(method, &url, &self.token, body);
+            return Ok(app.send(method, &url, &self.token, body, headers));
         }
         let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
         let mut request = self.client.request(method, url).bearer_auth(&self.token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some((content_type, bytes)) = body {
             request = request.header("content-type", content_type).body(bytes);
         }
-        reply(request.send().unwrap())
+        request.send().map(reply).map_err(|e| e.to_string())
+    }
+
+    /// POSTs JSON with extra headers.
+    pub fn post_with(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
+        self.try_send("post", path, Api::json(body), headers)
+            .unwrap()
     }
 
     fn json(value: &Value) -> Option<(&'static str, Vec<u8>)> {

@@ -338,6 +338,12 @@ impl From<ServiceError> for ApiError {
                 "run_not_finished",
                 json!({"job_run_id": run, "status": status}),
             ),
+            ServiceError::IdempotencyKeyInUse { key } => {
+                conflict("idempotency_key_in_use", json!({"idempotency_key": key}))
+            }
+            ServiceError::IdempotencyKeyReused { key } => {
+                unprocessable("idempotency_key_reused", json!({"idempotency_key": key}))
+            }
             ServiceError::CancelRace(_) => ApiError::Internal(message),
         }
     }

@@ -3,10 +3,11 @@
 //! to a [`Service`](crate::service::Service) operation and back.
 
 use super::extract::{Body, QueryPairs, Rfc3339, parse_id};
+use super::idempotency::{KeyHeader, replayed};
 use super::{ApiError, AppState, paging};
 use crate::auth::Caller;
 use crate::model::{Job, JobId};
-use crate::service::{JobPatch, NewJob};
+use crate::service::{JobPatch, NewJob, Once};
 use crate::store::{JobFilter, RunFilter};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -105,9 +106,20 @@ impl<'de> Deserialize<'de> for Rfc3339Field {
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    KeyHeader(key): KeyHeader,
     Body(body): Body<CreateJob>,
 ) -> Result<Response, ApiError> {
-    let job = state.service.create_job(&caller, body.into()).await?;
+    let job = match key {
+        None => state.service.create_job(&caller, body.into()).await?,
+        Some(key) => match state
+            .service
+            .create_job_once(&caller, body.into(), &key)
+            .await?
+        {
+            Once::Fresh(job) => job,
+            Once::Replayed(first) => return Ok(replayed(first)),
+        },
+    };
     Ok(super::created(format!("/api/v1/jobs/{}", job.uuid), &job))
 }
 

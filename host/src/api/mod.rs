@@ -5,6 +5,7 @@ mod error;
 mod extract;
 mod head;
 mod health;
+mod idempotency;
 mod job_metrics;
 mod jobs;
 mod logs;

@@ -3,10 +3,11 @@
 //! [`Service`](crate::service::Service) operation and back.
 
 use super::extract::{Body, QueryPairs, Rfc3339, parse_id};
+use super::idempotency::{KeyHeader, replayed};
 use super::{ApiError, AppState, paging};
 use crate::auth::Caller;
 use crate::model::{JobRun, RunId, RunStatus};
-use crate::service::{NewRun, Rerun};
+use crate::service::{NewRun, Once, Rerun};
 use crate::store::RunFilter;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -29,6 +30,7 @@ pub(super) struct CreateRun {
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    KeyHeader(key): KeyHeader,
     Body(body): Body<CreateRun>,
 ) -> Result<Response, ApiError> {
     let new = NewRun {
@@ -37,7 +39,13 @@ pub(super) async fn create(
         priority: body.priority,
         callback_url: body.callback_url,
     };
-    let run = state.service.trigger(&caller, new).await?;
+    let run = match key {
+        None => state.service.trigger(&caller, new).await?,
+        Some(key) => match state.service.trigger_once(&caller, new, &key).await? {
+            Once::Fresh(run) => run,
+            Once::Replayed(first) => return Ok(replayed(first)),
+        },
+    };
     Ok(super::created(
         format!("/api/v1/job-runs/{}", run.uuid),
         run.view(),

@@ -70,6 +70,10 @@ pub(super) struct ServeArgs {
     /// Jobs one token may create per minute (also the burst); 0 = unlimited.
     #[arg(long, env = "JOBHOST_JOB_CREATE_RATE", default_value_t = 30)]
     job_create_rate: u32,
+    /// Seconds an `Idempotency-Key` is remembered after its first request.
+    #[arg(long, env = "JOBHOST_IDEMPOTENCY_TTL_SECS", default_value_t = crate::service::DEFAULT_IDEMPOTENCY_TTL.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=30 * 86_400))]
+    idempotency_ttl_secs: u64,
     /// Milliseconds a client gets to send a request's headers.
     #[arg(long, env = "JOBHOST_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
     header_timeout_ms: u64,
@@ -129,6 +133,7 @@ pub(super) fn config(common: Common, args: ServeArgs) -> anyhow::Result<ServeCon
         log_retention: Duration::from_secs(args.log_retention_hours * 3600),
         metrics_public: args.metrics_public,
         job_creates_per_minute: args.job_create_rate,
+        idempotency_ttl: Duration::from_secs(args.idempotency_ttl_secs),
         max_body_bytes: args.max_body_bytes as usize,
         streams: crate::events::StreamLimits {
             per_token: args.max_streams_per_token as usize,

@@ -151,6 +151,22 @@ pub enum ServiceError {
         /// Its status.
         status: RunStatus,
     },
+    /// A request with this idempotency key is still being served.
+    #[error(
+        "a request with idempotency key `{key}` is still being served; retry once it has answered"
+    )]
+    IdempotencyKeyInUse {
+        /// The key.
+        key: String,
+    },
+    /// The idempotency key was used for a different request.
+    #[error(
+        "idempotency key `{key}` was used for a different request; use a new key for a new request"
+    )]
+    IdempotencyKeyReused {
+        /// The key.
+        key: String,
+    },
     /// A run kept changing under a cancel.
     #[error("run {0} kept changing while being cancelled")]
     CancelRace(RunId),

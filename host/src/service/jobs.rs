@@ -4,16 +4,20 @@
 //! request), and a job's latest run.
 
 use super::config::patched;
-use super::{MAX_DESCRIPTION, MAX_NAME, Service, ServiceError, check_priority, check_text};
+use super::idempotency::digest;
+use super::{
+    IdempotencyKey, MAX_DESCRIPTION, MAX_NAME, Once, Service, ServiceError, check_priority,
+    check_text,
+};
 use crate::auth::Caller;
 use crate::events::EventKind;
 use crate::model::{Job, JobId, JobRun, Timestamp, now};
-use crate::store::{JobFilter, Page};
+use crate::store::{Created, JobFilter, Page};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// A job to create.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct NewJob {
     /// The job type.
     pub job_type: String,
@@ -57,6 +61,35 @@ pub struct JobPatch {
 impl Service {
     /// Creates a job for `caller`, durably, and announces it.
     pub async fn create_job(&self, caller: &Caller, new: NewJob) -> Result<Job, ServiceError> {
+        let job = self.new_job(caller, new)?;
+        self.save_new_job(&job).await?;
+        Ok(job)
+    }
+
+    /// [`Service::create_job`] under an idempotency key: the same request
+    /// under the same key answers the first job as it was created.
+    pub async fn create_job_once(
+        &self,
+        caller: &Caller,
+        new: NewJob,
+        key: &IdempotencyKey,
+    ) -> Result<Once<Job>, ServiceError> {
+        let request = serde_json::to_value(&new).unwrap_or_default();
+        let claim = match self.claim(caller, key, digest("job", &request))? {
+            Ok(claim) => claim,
+            Err(first) => return Ok(Once::Replayed(first)),
+        };
+        let job = self.new_job(caller, new)?;
+        let body = serde_json::to_value(&job).unwrap_or_default();
+        claim.remember(Created::Job(job.uuid), 201, body)?;
+        self.save_new_job(&job).await?;
+        crate::faults::after_commit();
+        Ok(Once::Fresh(job))
+    }
+
+    /// A new job of `caller`, validated, not yet stored (the rate limit is
+    /// taken).
+    fn new_job(&self, caller: &Caller, new: NewJob) -> Result<Job, ServiceError> {
         self.inner.job_creates.take(caller, "creating jobs")?;
         let plugin = self.resolve(caller, &new.job_type, new.job_type_version.as_deref())?;
         let mut config = new.config.unwrap_or_else(|| json!({}));
@@ -84,11 +117,16 @@ impl Service {
         job.source_session_id = new.source_session_id;
         job.source_project_id = new.source_project_id;
         job.callback_url = self.check_callback(new.callback_url)?;
-        let store = &self.inner.store;
-        store.put_job(&job)?;
-        store.flush().await?;
-        store.events().job(EventKind::JobCreated, &job);
         Ok(job)
+    }
+
+    /// Stores a new job durably and announces it.
+    async fn save_new_job(&self, job: &Job) -> Result<(), ServiceError> {
+        let store = &self.inner.store;
+        store.put_job(job)?;
+        store.flush().await?;
+        store.events().job(EventKind::JobCreated, job);
+        Ok(())
     }
 
     /// A job of the caller's tenant.

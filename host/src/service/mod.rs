@@ -6,6 +6,7 @@
 
 mod config;
 mod error;
+mod idempotency;
 mod jobs;
 mod rate_limit;
 mod rerun;
@@ -14,6 +15,7 @@ mod runs;
 
 pub use config::merge_patch;
 pub use error::{ServiceError, rfc3339};
+pub use idempotency::{DEFAULT_IDEMPOTENCY_TTL, IdempotencyKey, Once};
 pub use jobs::{JobPatch, NewJob};
 pub use rate_limit::RateLimit;
 pub use rerun::Rerun;
@@ -47,6 +49,10 @@ struct Inner {
     webhooks: Arc<Policy>,
     max_queued_runs: usize,
     job_creates: RateLimit,
+    /// How long idempotency keys are remembered.
+    idempotency_ttl: std::time::Duration,
+    /// Idempotency keys of requests being served now.
+    in_flight: std::sync::Mutex<std::collections::HashSet<Vec<u8>>>,
 }
 
 /// How a [`Service`] is limited.
@@ -56,6 +62,8 @@ pub struct ServiceLimits {
     pub max_queued_runs: usize,
     /// Job creations per token per minute (0: unlimited).
     pub job_creates_per_minute: u32,
+    /// How long idempotency keys are remembered.
+    pub idempotency_ttl: std::time::Duration,
 }
 
 impl Service {
@@ -76,6 +84,8 @@ impl Service {
                 webhooks,
                 max_queued_runs: limits.max_queued_runs,
                 job_creates: RateLimit::new(limits.job_creates_per_minute),
+                idempotency_ttl: limits.idempotency_ttl,
+                in_flight: Default::default(),
             }),
         }
     }
@@ -94,6 +104,10 @@ impl Service {
     pub fn workers(&self) -> &Arc<Workers> {
         &self.inner.workers
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Checks a priority is within [`PRIORITY_RANGE`].

@@ -2,10 +2,11 @@
 //! validated), read, list, cancel.
 
 use super::config::patched;
-use super::{Service, ServiceError, check_priority};
+use super::idempotency::digest;
+use super::{IdempotencyKey, Once, Service, ServiceError, check_priority};
 use crate::auth::Caller;
 use crate::model::{JobId, JobRun, RunId, RunStatus, now};
-use crate::store::{Page, RunFilter, StoreError};
+use crate::store::{Created, Page, RunFilter, StoreError};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 const CANCEL_WAIT: Duration = Duration::from_secs(2);
 
 /// A run to trigger.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct NewRun {
     /// The job to run.
     pub job_id: JobId,
@@ -32,6 +33,28 @@ impl Service {
         let run = self.prepare(caller, &new)?;
         self.admit(std::slice::from_ref(&run)).await?;
         Ok(run)
+    }
+
+    /// [`Service::trigger`] under an idempotency key: the same request
+    /// under the same key answers the first run as it was created.
+    pub async fn trigger_once(
+        &self,
+        caller: &Caller,
+        new: NewRun,
+        key: &IdempotencyKey,
+    ) -> Result<Once<JobRun>, ServiceError> {
+        let request = serde_json::to_value(&new).unwrap_or_default();
+        let claim = match self.claim(caller, key, digest("job_run", &request))? {
+            Ok(claim) => claim,
+            Err(first) => return Ok(Once::Replayed(first)),
+        };
+        self.check_room(1)?;
+        let run = self.prepare(caller, &new)?;
+        let body = serde_json::to_value(run.view()).unwrap_or_default();
+        claim.remember(Created::Run(run.uuid), 201, body)?;
+        self.admit(std::slice::from_ref(&run)).await?;
+        crate::faults::after_commit();
+        Ok(Once::Fresh(run))
     }
 
     /// A pending run of a job of the caller's tenant, validated and not yet

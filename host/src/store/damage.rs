@@ -27,6 +27,8 @@ pub enum Record {
     QueueEntry,
     /// A webhook delivery waiting or set aside.
     WebhookDelivery,
+    /// The first answer to a request with an idempotency key.
+    Idempotency,
 }
 
 impl Record {
@@ -41,6 +43,7 @@ impl Record {
             Record::IndexEntry => "index_entry",
             Record::QueueEntry => "queue_entry",
             Record::WebhookDelivery => "webhook_delivery",
+            Record::Idempotency => "idempotency_record",
         }
     }
 
@@ -59,7 +62,10 @@ impl Record {
             }
             Record::LogLine => hex::encode(key),
             Record::Plugin => String::from_utf8_lossy(key).replacen('\0', "@", 1),
-            Record::IndexEntry | Record::QueueEntry | Record::WebhookDelivery => hex::encode(key),
+            Record::IndexEntry
+            | Record::QueueEntry
+            | Record::WebhookDelivery
+            | Record::Idempotency => hex::encode(key),
         }
     }
 }
@@ -95,6 +101,7 @@ impl fmt::Display for Record {
             Record::IndexEntry => "index entry",
             Record::QueueEntry => "queue entry",
             Record::WebhookDelivery => "webhook delivery",
+            Record::Idempotency => "idempotency record",
         })
     }
 }

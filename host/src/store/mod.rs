@@ -14,6 +14,7 @@
 
 mod commit;
 mod damage;
+mod idempotency;
 mod keys;
 mod list;
 mod logs;
@@ -24,6 +25,7 @@ mod secrets;
 mod webhooks;
 
 pub use damage::Record;
+pub use idempotency::{Created, MAX_IDEMPOTENCY_KEY, Remembered};
 pub use list::{JobFilter, Order, Page, RunFilter, SCAN_BUDGET, decode_cursor, encode_cursor};
 pub use logs::{LogFilter, LogRecord};
 pub use secrets::{MAX_SECRET_BYTES, MAX_SECRETS_PER_TENANT, SecretInfo};
@@ -108,6 +110,10 @@ pub struct Store {
     plugins: sled::Tree,
     /// Registry events by UUIDv7.
     plugin_events: sled::Tree,
+    /// First answers to requests with an idempotency key.
+    idempotency: sled::Tree,
+    /// Idempotency records by expiry time (Unix ms), for the sweep.
+    idempotency_expiry: sled::Tree,
     commit: GroupCommit,
     /// Serialise the changes of one run (striped by id).
     run_locks: Arc<[Mutex<()>; RUN_LOCK_STRIPES]>,
@@ -156,6 +162,8 @@ impl Store {
             webhooks_ready: Arc::new(tokio::sync::Notify::new()),
             plugins: db.open_tree("plugins")?,
             plugin_events: db.open_tree("plugin_events")?,
+            idempotency: db.open_tree("idempotency")?,
+            idempotency_expiry: db.open_tree("idempotency_expiry")?,
             run_locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
             events: Arc::new(EventHub::default()),
             commit: GroupCommit::new(db.clone()),

@@ -26,8 +26,24 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    serve_env(bin, data, args, stderr, &[])
+}
+
+/// [`serve`] with extra environment variables.
+pub fn serve_env<I, S>(
+    bin: &str,
+    data: &Path,
+    args: I,
+    stderr: Stdio,
+    env: &[(&str, &str)],
+) -> Listening
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let started = Instant::now();
     let mut child = Command::new(bin)
+        .envs(env.iter().copied())
         .arg("--data-dir")
         .arg(data)
         .args(["serve", "--listen", "127.0.0.1:0"])
