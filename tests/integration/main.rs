@@ -15,6 +15,7 @@ mod webhooks;
 mod api_jobs;
 mod api_runs;
 mod author;
+mod batch;
 mod cache;
 mod cli;
 mod configs;

@@ -107,6 +107,17 @@ impl ApiError {
         }
     }
 
+    /// The error as one item of a batch answer: `{"index", "status",
+    /// "error": {"type", "message", "details"}}`.
+    pub(crate) fn item(&self, index: usize) -> Value {
+        let (status, kind, details) = self.parts();
+        json!({
+            "index": index,
+            "status": status.as_u16(),
+            "error": {"type": kind, "message": self.to_string(), "details": details},
+        })
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, Value) {
         match self {
             ApiError::BadRequest { details, .. } => {
@@ -343,6 +354,13 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::IdempotencyKeyReused { key } => {
                 unprocessable("idempotency_key_reused", json!({"idempotency_key": key}))
+            }
+            ServiceError::BatchRefused { failures } => {
+                let items: Vec<Value> = failures
+                    .into_iter()
+                    .map(|(index, e)| ApiError::from(e).item(index))
+                    .collect();
+                unprocessable("batch_refused", json!({"items": items}))
             }
             ServiceError::CancelRace(_) => ApiError::Internal(message),
         }

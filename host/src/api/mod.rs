@@ -56,6 +56,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/jobs/{job_id}/metrics"),
     ("post", "/api/v1/job-runs"),
     ("get", "/api/v1/job-runs"),
+    ("post", "/api/v1/job-runs/batch"),
     ("get", "/api/v1/job-runs/{job_run_id}"),
     ("post", "/api/v1/job-runs/{job_run_id}/cancel"),
     ("post", "/api/v1/job-runs/{job_run_id}/rerun"),
@@ -118,6 +119,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/jobs/{job_id}/latest-run", get(jobs::latest_run))
         .route("/api/v1/jobs/{job_id}/metrics", get(job_metrics::get))
         .route("/api/v1/job-runs", post(runs::create).get(runs::list))
+        .route("/api/v1/job-runs/batch", post(runs::batch))
         .route("/api/v1/job-runs/{job_run_id}", get(runs::get))
         .route("/api/v1/job-runs/{job_run_id}/cancel", post(runs::cancel))
         .route("/api/v1/job-runs/{job_run_id}/rerun", post(runs::rerun))

@@ -6,12 +6,13 @@ use super::extract::{Body, QueryPairs, Rfc3339, parse_id};
 use super::idempotency::{KeyHeader, replayed};
 use super::{ApiError, AppState, paging};
 use crate::auth::Caller;
-use crate::model::{JobRun, RunId, RunStatus};
-use crate::service::{NewRun, Once, Rerun};
+use crate::model::{JobId, JobRun, RunId, RunStatus};
+use crate::service::{BatchItem, IdempotencyKey, ItemOutcome, NewRun, Once, Rerun};
 use crate::store::RunFilter;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -172,4 +173,85 @@ pub(super) async fn rerun(
         format!("/api/v1/job-runs/{}", run.uuid),
         run.view(),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BatchBody {
+    items: Vec<BatchItemBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchItemBody {
+    job_id: JobId,
+    #[serde(default)]
+    config: Option<Value>,
+    #[serde(default, deserialize_with = "super::extract::whole_i32")]
+    priority: Option<i32>,
+    #[serde(default)]
+    callback_url: Option<String>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+/// `POST /job-runs/batch`: up to 1,000 runs in one request and one group
+/// commit; all or nothing unless `partial=true`.
+pub(super) async fn batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: QueryPairs,
+    Body(body): Body<BatchBody>,
+) -> Result<Response, ApiError> {
+    q.only(&["partial"])?;
+    let partial = q.one("partial")?.unwrap_or(false);
+    let mut items = Vec::with_capacity(body.items.len());
+    for (i, item) in body.items.into_iter().enumerate() {
+        let key = match item.idempotency_key {
+            Some(k) => Some(IdempotencyKey::parse("idempotency_key", &k).map_err(|e| {
+                ApiError::BadRequest {
+                    message: format!("items[{i}].{e}"),
+                    details: json!({"path": format!("items[{i}].idempotency_key")}),
+                }
+            })?),
+            None => None,
+        };
+        items.push(BatchItem {
+            run: NewRun {
+                job_id: item.job_id,
+                config: item.config,
+                priority: item.priority,
+                callback_url: item.callback_url,
+            },
+            key,
+        });
+    }
+    let outcomes = state.service.trigger_batch(&caller, items, partial).await?;
+    let (mut created, mut replayed, mut refused) = (0, 0, 0);
+    let items: Vec<Value> = outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(index, outcome)| match outcome {
+            ItemOutcome::Created(run) => {
+                created += 1;
+                json!({"index": index, "status": 201, "run": run.view()})
+            }
+            ItemOutcome::Replayed(first) => {
+                replayed += 1;
+                json!({"index": index, "status": first.status, "replayed": true, "run": first.body})
+            }
+            ItemOutcome::Refused(e) => {
+                refused += 1;
+                ApiError::from(e).item(index)
+            }
+        })
+        .collect();
+    let status = if created > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let body =
+        json!({"created": created, "replayed": replayed, "refused": refused, "items": items});
+    Ok((status, Json(body)).into_response())
 }

@@ -167,6 +167,12 @@ pub enum ServiceError {
         /// The key.
         key: String,
     },
+    /// Items of a batch were refused, so nothing was queued.
+    #[error("{} of the batch's runs were refused (items {}); nothing was queued", failures.len(), item_list(failures))]
+    BatchRefused {
+        /// Each refused item's index and why.
+        failures: Vec<(usize, ServiceError)>,
+    },
     /// A run kept changing under a cancel.
     #[error("run {0} kept changing while being cancelled")]
     CancelRace(RunId),
@@ -191,6 +197,18 @@ fn yanked_note(yanked: &[String]) -> String {
     } else {
         format!(" that is not yanked (yanked: {})", yanked.join(", "))
     }
+}
+
+fn item_list(failures: &[(usize, ServiceError)]) -> String {
+    let mut list: Vec<String> = failures
+        .iter()
+        .take(10)
+        .map(|(i, _)| i.to_string())
+        .collect();
+    if failures.len() > 10 {
+        list.push("...".into());
+    }
+    list.join(", ")
 }
 
 fn awaiting_list(awaiting: &CapabilityList) -> String {

@@ -4,6 +4,7 @@
 //! them today, and every later front end (MCP, the web UI, the CLI) calls
 //! the same ones, so validation, authorisation and run logic exist once.
 
+mod batch;
 mod config;
 mod error;
 mod idempotency;
@@ -13,6 +14,7 @@ mod rerun;
 mod resolve;
 mod runs;
 
+pub use batch::{BatchItem, ItemOutcome, MAX_BATCH};
 pub use config::merge_patch;
 pub use error::{ServiceError, rfc3339};
 pub use idempotency::{DEFAULT_IDEMPOTENCY_TTL, IdempotencyKey, Once};

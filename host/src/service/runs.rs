@@ -5,9 +5,11 @@ use super::config::patched;
 use super::idempotency::digest;
 use super::{IdempotencyKey, Once, Service, ServiceError, check_priority};
 use crate::auth::Caller;
-use crate::model::{JobId, JobRun, RunId, RunStatus, now};
+use crate::model::{Job, JobId, JobRun, RunId, RunStatus, now};
+use crate::registry::Plugin;
 use crate::store::{Created, Page, RunFilter, StoreError};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a cancel waits for a running plugin to stop.
@@ -61,7 +63,17 @@ impl Service {
     /// stored: the job's config with the overrides merged in and checked
     /// against the job's version, at the priority and callback asked for.
     pub(super) fn prepare(&self, caller: &Caller, new: &NewRun) -> Result<JobRun, ServiceError> {
-        let job = self.job(caller, new.job_id)?;
+        let (job, plugin) = self.runnable_job(caller, new.job_id)?;
+        self.run_of(caller, &job, &plugin, new)
+    }
+
+    /// A job of the caller's tenant that may take new runs, and its version.
+    pub(super) fn runnable_job(
+        &self,
+        caller: &Caller,
+        id: JobId,
+    ) -> Result<(Job, Arc<Plugin>), ServiceError> {
+        let job = self.job(caller, id)?;
         if job.is_deleted {
             return Err(ServiceError::JobDeleted {
                 job: job.uuid,
@@ -69,13 +81,24 @@ impl Service {
             });
         }
         let plugin = self.runnable(&job)?;
+        Ok((job, plugin))
+    }
+
+    /// A pending run of `job` (running `plugin`) as `new` asks.
+    pub(super) fn run_of(
+        &self,
+        caller: &Caller,
+        job: &Job,
+        plugin: &Plugin,
+        new: &NewRun,
+    ) -> Result<JobRun, ServiceError> {
         let config = patched(
-            &plugin,
+            plugin,
             &job.config,
             new.config.as_ref(),
             "run-time overrides must be a JSON object (a JSON merge patch)",
         )?;
-        let mut run = JobRun::pending(&job, config, caller.user.clone());
+        let mut run = JobRun::pending(job, config, caller.user.clone());
         run.priority = check_priority(new.priority.unwrap_or(job.priority))?;
         if let Some(url) = &new.callback_url {
             run.callback_url = self.check_callback(Some(url.clone()))?;
@@ -95,7 +118,10 @@ impl Service {
 
     /// Stores and queues prepared runs, durably (one group commit for all),
     /// and wakes the workers.
-    pub(super) async fn admit(&self, runs: &[JobRun]) -> Result<(), ServiceError> {
+    pub(super) async fn admit<'a>(
+        &self,
+        runs: impl IntoIterator<Item = &'a JobRun>,
+    ) -> Result<(), ServiceError> {
         let store = &self.inner.store;
         for run in runs {
             store.insert_run(run)?;
