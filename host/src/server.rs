@@ -38,6 +38,9 @@ pub struct ServeConfig {
     pub lease_ttl: Duration,
     /// How long a component from outside the binary may take to compile.
     pub compile_timeout: Duration,
+    /// The jobhost binary run as the compile worker; this process's own
+    /// when `None` (set it when embedding the server in another program).
+    pub compile_program: Option<PathBuf>,
     /// Token file; defaults to `DATA_DIR/tokens.json`.
     pub tokens_file: Option<PathBuf>,
     /// Use the precompiled cache.
@@ -116,7 +119,10 @@ impl Host {
             max_component_bytes: config.max_plugin_bytes,
             cache_dir: config.cache.then(|| config.data_dir.join("cache")),
             compile_worker: Some(CompileWorker {
-                program: std::env::current_exe().context("finding the jobhost binary")?,
+                program: match &config.compile_program {
+                    Some(program) => program.clone(),
+                    None => std::env::current_exe().context("finding the jobhost binary")?,
+                },
                 timeout: config.compile_timeout,
                 memory_bytes: crate::runtime::COMPILE_MEMORY_BYTES,
             }),

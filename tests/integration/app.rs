@@ -36,14 +36,25 @@ impl App {
     /// Builds a server on a fresh data directory, with `serve` flags (two
     /// workers unless they say otherwise).
     pub fn start(flags: &[&str]) -> App {
+        App::start_with(&[], flags)
+    }
+
+    /// [`App::start`] with copies of these components in its plugins directory.
+    pub fn start_with(plugins: &[&str], flags: &[&str]) -> App {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().to_str().unwrap().to_string();
+        let plugins_dir = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugins_dir).unwrap();
+        for (i, plugin) in plugins.iter().enumerate() {
+            std::fs::copy(plugin, plugins_dir.join(format!("{i}.wasm"))).unwrap();
+        }
         let mut args = vec!["jobhost", "--data-dir", &data, "serve"];
         if !flags.contains(&"--workers") {
             args.extend(["--workers", "2"]);
         }
         args.extend(flags);
-        let config = jobhost::cli::serve_config(args).expect("a valid command line");
+        let mut config = jobhost::cli::serve_config(args).expect("a valid command line");
+        config.compile_program = Some(env!("CARGO_BIN_EXE_jobhost").into());
         let tokens = dir.path().join("tokens.json");
         let token = |user: &str, tenant: &str, role: Role| {
             jobhost::auth::file::create(&tokens, user, tenant, role)

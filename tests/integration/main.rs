@@ -43,6 +43,7 @@ mod plugins;
 mod registry;
 mod reload;
 mod rerun;
+mod retries;
 mod secrets;
 mod streams;
 mod tokens;

@@ -237,3 +237,14 @@ pub fn whole_i32<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>, 
         _ => Err(out_of_range()),
     }
 }
+
+/// Reads a field that may be absent (`None`), `null` (`Some(None)`: remove
+/// it) or a value (`Some(Some(v))`).
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    use serde::Deserialize;
+    Option::<T>::deserialize(d).map(Some)
+}

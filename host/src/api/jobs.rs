@@ -6,7 +6,7 @@ use super::extract::{Body, QueryPairs, Rfc3339, parse_id};
 use super::idempotency::{KeyHeader, replayed};
 use super::{ApiError, AppState, paging};
 use crate::auth::Caller;
-use crate::model::{Job, JobId};
+use crate::model::{Job, JobId, RetryPolicy};
 use crate::service::{JobPatch, NewJob, Once};
 use crate::store::{JobFilter, RunFilter};
 use axum::Json;
@@ -37,6 +37,8 @@ pub(super) struct CreateJob {
     source_project_id: Option<Uuid>,
     #[serde(default)]
     callback_url: Option<String>,
+    #[serde(default)]
+    retry: Option<RetryPolicy>,
 }
 
 impl From<CreateJob> for NewJob {
@@ -51,6 +53,7 @@ impl From<CreateJob> for NewJob {
             source_session_id: b.source_session_id,
             source_project_id: b.source_project_id,
             callback_url: b.callback_url,
+            retry: b.retry,
         }
     }
 }
@@ -74,6 +77,9 @@ pub(super) struct UpdateJob {
     priority: Option<i32>,
     #[serde(default)]
     expected_updated_at: Option<Rfc3339Field>,
+    /// A retry policy; `null` goes back to the job type's.
+    #[serde(default, deserialize_with = "super::extract::nullable")]
+    retry: Option<Option<RetryPolicy>>,
 }
 
 impl From<UpdateJob> for JobPatch {
@@ -86,6 +92,7 @@ impl From<UpdateJob> for JobPatch {
             description: b.description,
             priority: b.priority,
             expected_updated_at: b.expected_updated_at.map(|t| t.0),
+            retry: b.retry,
         }
     }
 }

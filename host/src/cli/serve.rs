@@ -124,6 +124,7 @@ pub(super) fn config(common: Common, args: ServeArgs) -> anyhow::Result<ServeCon
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
         lease_ttl: Duration::from_millis(args.lease_ttl_ms.max(50)),
         compile_timeout: Duration::from_millis(args.compile_timeout_ms.max(1)),
+        compile_program: None,
         tokens_file: args.tokens_file,
         cache: !common.no_cache,
         max_queued_runs: args.max_queued_runs,

@@ -5,6 +5,7 @@
 //! published job type versions and registry events, and what job types
 //! declare (capabilities, policies) and operators grant.
 
+mod attempts;
 mod capabilities;
 mod grants;
 mod ids;
@@ -17,6 +18,7 @@ mod records;
 mod status;
 mod trigger;
 
+pub use attempts::Attempt;
 pub use capabilities::{
     Capabilities, Destination, HttpNeeds, MAX_DESTINATIONS, Origin, Scheme, SecretNeed,
     check_secret_name,
@@ -26,7 +28,7 @@ pub use ids::{JobId, RunId, TenantId};
 pub use logs::{LogLevel, LogSource};
 pub use output::{OutputData, OutputReference, RunOutput};
 pub use plugins::{PluginOrigin, PluginRecord, PluginStatus, RegistryEvent, RegistryEventKind};
-pub use policies::{InterruptedPolicy, RetryPolicy, SideEffects};
+pub use policies::{InterruptedPolicy, RetryOn, RetryPolicy, Retryable, SideEffects};
 pub use receipt::{Receipt, StopReason};
 pub use records::{
     Job, JobRun, Lease, RunErrorInfo, RunErrorKind, RunTiming, RunView, Timestamp, now,

@@ -1,6 +1,6 @@
 //! The job and job-run records, stored as JSON and served as they are.
 
-use super::{JobId, RunId, RunStatus, TenantId, Trigger};
+use super::{Attempt, JobId, RetryPolicy, RunId, RunStatus, TenantId, Trigger};
 use super::{OutputReference, Receipt, StopReason};
 use crate::job_type::JobTypeId;
 use serde::{Deserialize, Serialize};
@@ -53,6 +53,9 @@ pub struct Job {
     /// Where its runs' results are POSTed when they finish (a run may override it).
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// Its runs' retry policy, over the job type's.
+    #[serde(default)]
+    pub retry: Option<RetryPolicy>,
 }
 
 impl Job {
@@ -81,6 +84,7 @@ impl Job {
             source_session_id: None,
             source_project_id: None,
             callback_url: None,
+            retry: None,
         }
     }
 }
@@ -181,8 +185,19 @@ pub struct JobRun {
     pub rerun_of: Option<RunId>,
     /// Queue priority: higher runs first.
     pub priority: i32,
-    /// Attempt number, from 1; grows when a crashed run is retried.
+    /// Attempt number, from 1; grows with each retry, after a failure or
+    /// an interruption.
     pub attempt: u32,
+    /// The attempts that ended, oldest first.
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    /// While the run waits to be retried: when its next attempt may start.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub next_attempt_at: Option<Timestamp>,
+    /// How it is retried: the job's policy, else its job type's, else the
+    /// host's.
+    #[serde(default = "host_retry")]
+    pub retry: RetryPolicy,
     /// Progress from 0 to 100.
     pub progress: u8,
     /// The plugin's last progress message.
@@ -229,6 +244,10 @@ pub struct JobRun {
     /// Why the last delivery failed, if it did.
     #[serde(default)]
     pub callback_error: Option<String>,
+}
+
+fn host_retry() -> RetryPolicy {
+    RetryPolicy::HOST_DEFAULT
 }
 
 /// A worker's hold on a running attempt. The worker renews it while the
@@ -278,6 +297,9 @@ impl JobRun {
             rerun_of: None,
             priority: job.priority,
             attempt: 1,
+            attempts: Vec::new(),
+            next_attempt_at: None,
+            retry: job.retry.unwrap_or(RetryPolicy::HOST_DEFAULT),
             progress: 0,
             progress_message: None,
             output: None,

@@ -170,11 +170,13 @@ impl TryFrom<v2::jobhost::plugin::types::JobTypeInfo> for PluginInfo {
                 .collect(),
         };
         capabilities.check()?;
-        let retry = i.retry.map(|r| RetryPolicy {
-            max_attempts: r.max_attempts,
-            initial_delay_ms: r.initial_delay_ms,
-            multiplier: r.multiplier,
-            max_delay_ms: r.max_delay_ms,
+        let retry = i.retry.map(|r| {
+            RetryPolicy::declared(
+                r.max_attempts,
+                r.initial_delay_ms,
+                r.multiplier,
+                r.max_delay_ms,
+            )
         });
         if let Some(r) = &retry {
             r.check()?;

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::auth::Caller;
 use crate::events::EventKind;
-use crate::model::{Job, JobId, JobRun, Timestamp, now};
+use crate::model::{Job, JobId, JobRun, RetryPolicy, Timestamp, now};
 use crate::store::{Created, JobFilter, Page};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -37,6 +37,8 @@ pub struct NewJob {
     pub source_project_id: Option<Uuid>,
     /// Where finished runs are POSTed.
     pub callback_url: Option<String>,
+    /// Its runs' retry policy, over the job type's.
+    pub retry: Option<RetryPolicy>,
 }
 
 /// Changes to a job; each field left `None` is kept.
@@ -56,6 +58,8 @@ pub struct JobPatch {
     pub priority: Option<i32>,
     /// Refuse the change unless the job was last changed at this time.
     pub expected_updated_at: Option<Timestamp>,
+    /// A new retry policy; `Some(None)` goes back to the job type's.
+    pub retry: Option<Option<RetryPolicy>>,
 }
 
 impl Service {
@@ -117,6 +121,7 @@ impl Service {
         job.source_session_id = new.source_session_id;
         job.source_project_id = new.source_project_id;
         job.callback_url = self.check_callback(new.callback_url)?;
+        job.retry = check_retry(new.retry)?;
         Ok(job)
     }
 
@@ -197,6 +202,9 @@ impl Service {
         }
         if let Some(url) = patch.callback_url {
             job.callback_url = self.check_callback((!url.is_empty()).then_some(url))?;
+        }
+        if let Some(retry) = patch.retry {
+            job.retry = check_retry(retry)?;
         }
         let mut updated = now();
         if updated <= current {
@@ -280,4 +288,14 @@ pub(super) fn fresh(job: &Job, expected: Option<Timestamp>) -> Result<Timestamp,
         }),
         _ => Ok(current),
     }
+}
+
+/// A job's retry policy, checked.
+fn check_retry(retry: Option<RetryPolicy>) -> Result<Option<RetryPolicy>, ServiceError> {
+    if let Some(policy) = &retry {
+        policy
+            .check()
+            .map_err(|m| ServiceError::field("retry", m))?;
+    }
+    Ok(retry)
 }

@@ -76,6 +76,7 @@ impl Service {
         )?;
         let mut run = JobRun::pending(&job, config, caller.user.clone());
         run.job_type_version = plugin.info.version.clone();
+        run.retry = super::runs::retry_policy(&job, &plugin);
         run.trigger = Trigger::Rerun;
         run.rerun_of = Some(first.uuid);
         run.priority = check_priority(how.priority.unwrap_or(first.priority))?;

@@ -5,7 +5,7 @@ use super::config::patched;
 use super::idempotency::digest;
 use super::{IdempotencyKey, Once, Service, ServiceError, check_priority};
 use crate::auth::Caller;
-use crate::model::{Job, JobId, JobRun, RunId, RunStatus, now};
+use crate::model::{Job, JobId, JobRun, RetryPolicy, RunId, RunStatus, now};
 use crate::registry::Plugin;
 use crate::store::{Created, Page, RunFilter, StoreError};
 use serde_json::Value;
@@ -99,6 +99,7 @@ impl Service {
             "run-time overrides must be a JSON object (a JSON merge patch)",
         )?;
         let mut run = JobRun::pending(job, config, caller.user.clone());
+        run.retry = retry_policy(job, plugin);
         run.priority = check_priority(new.priority.unwrap_or(job.priority))?;
         if let Some(url) = &new.callback_url {
             run.callback_url = self.check_callback(Some(url.clone()))?;
@@ -176,6 +177,7 @@ impl Service {
                     let from = run.status;
                     run.status = from.transition(RunStatus::Cancelled)?;
                     run.updated_at = now();
+                    run.next_attempt_at = None;
                     run.finished_at = Some(run.updated_at);
                     match store.update_run(from, &run) {
                         Ok(()) => return Ok(true),
@@ -225,4 +227,11 @@ impl Service {
         }
         Err(ServiceError::CancelRace(run.uuid))
     }
+}
+
+/// A run's retry policy: the job's, else its job type's, else the host's.
+pub(super) fn retry_policy(job: &Job, plugin: &Plugin) -> RetryPolicy {
+    job.retry
+        .or(plugin.info.retry)
+        .unwrap_or(RetryPolicy::HOST_DEFAULT)
 }

@@ -150,7 +150,7 @@ impl Store {
             job_index: db.open_tree("job_index")?,
             runs: db.open_tree("runs")?,
             run_index: db.open_tree("run_index")?,
-            queue: Queue::new(db.open_tree("queue")?),
+            queue: Queue::new(db.open_tree("queue")?, db.open_tree("queue_waiting")?),
             checkpoints: db.open_tree("checkpoints")?,
             run_logs: db.open_tree("run_logs")?,
             // On-disk names from before the deliveries were called webhooks.
@@ -170,7 +170,8 @@ impl Store {
             metrics,
             db,
         };
-        store.queue = Queue::open(store.queue.tree().clone(), &store)?;
+        let (queue, waiting) = store.queue.trees();
+        store.queue = Queue::open(queue.clone(), waiting.clone(), &store)?;
         Ok(store)
     }
 

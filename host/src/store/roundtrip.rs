@@ -139,6 +139,21 @@ fn full_run(status: RunStatus) -> JobRun {
     r.callback_sent_at = Some(t);
     r.callback_status_code = Some(204);
     r.callback_error = Some("the receiver answered 500".into());
+    r.trigger = crate::model::Trigger::Rerun;
+    r.rerun_of = Some(crate::model::RunId::new());
+    r.next_attempt_at = Some(t);
+    r.retry = crate::model::RetryPolicy {
+        jitter: 0.25,
+        retry_on: crate::model::RetryOn::of(&[crate::model::Retryable::Fuel]),
+        ..crate::model::RetryPolicy::declared(7, 10, 1.5, 100)
+    };
+    r.attempts = vec![crate::model::Attempt {
+        attempt: 1,
+        started_at: Some(t),
+        finished_at: t,
+        status: RunStatus::Failed,
+        error: r.error.clone(),
+    }];
     r
 }
 
@@ -188,6 +203,7 @@ fn jobs_round_trip() {
         source_session_id: Some(uuid::Uuid::now_v7()),
         source_project_id: Some(uuid::Uuid::now_v7()),
         callback_url: Some("https://example.com/hook".into()),
+        retry: Some(crate::model::RetryPolicy::declared(2, 0, 1.0, 0)),
     };
     round_trip(&s, &job);
     round_trip(
@@ -198,6 +214,7 @@ fn jobs_round_trip() {
             source_session_id: None,
             source_project_id: None,
             callback_url: None,
+            retry: None,
             ..job
         },
     );

@@ -133,7 +133,7 @@ impl Store {
         if run.status == RunStatus::Pending {
             self.queue.push(run)?;
         } else if expected == RunStatus::Pending {
-            self.queue.remove(run)?;
+            self.queue.remove(&current)?;
         }
         if moved {
             self.events.run_status(run);

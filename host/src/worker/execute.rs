@@ -92,6 +92,7 @@ fn claim(shared: &Shared, id: RunId, holder: &str) -> Result<Option<Claimed>, St
     run.status = RunStatus::Running;
     run.started_at = Some(now());
     run.updated_at = now();
+    run.next_attempt_at = None;
     run.lease = Some(Lease {
         holder: holder.to_string(),
         expires_at: run.updated_at + shared.lease_ttl,
@@ -182,12 +183,28 @@ fn settle(
         }
         outcome => {
             let verdict = outcome.verdict();
-            run.status = verdict.status;
-            run.error = verdict.error;
-            if let Some(out) = verdict.output {
-                run.progress = 100;
-                run.output = Some(out.value);
-                run.output_references = out.references;
+            run.end_attempt(verdict.status, verdict.error.clone(), run.updated_at);
+            match verdict.error {
+                Some(error) if run.retry.retries(&error, run.attempt) => {
+                    let delay = run.retry.delay_ms(run.attempt, rand::random::<f64>());
+                    let at = run.updated_at + Duration::from_millis(delay);
+                    tracing::info!(
+                        attempt = run.attempt,
+                        error = error.kind.as_str(),
+                        delay_ms = delay,
+                        "the run will be retried"
+                    );
+                    run.queue_next_attempt(Some(at));
+                }
+                error => {
+                    run.status = verdict.status;
+                    run.error = error;
+                    if let Some(out) = verdict.output {
+                        run.progress = 100;
+                        run.output = Some(out.value);
+                        run.output_references = out.references;
+                    }
+                }
             }
         }
     }

@@ -7,10 +7,12 @@ use crate::model::{JobRun, RunErrorInfo, RunErrorKind, RunStatus, now};
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
 
-/// Attempts a run gets before an interruption fails it.
-pub const MAX_ATTEMPTS: u32 = 3;
+/// Attempts a run gets in all unless its retry policy says otherwise.
+pub const MAX_ATTEMPTS: u32 = crate::model::RetryPolicy::HOST_DEFAULT.max_attempts;
 
-/// Moves an interrupted run to its next state per `policy`.
+/// Moves an interrupted run to its next state per `policy`: another
+/// attempt (at once) while its retry policy's ceiling allows, else failed.
+/// The interrupted attempt is kept on the run.
 pub(crate) fn interrupted(run: &mut JobRun, policy: InterruptedPolicy, why: &str) {
     let now = now();
     run.updated_at = now;
@@ -19,23 +21,24 @@ pub(crate) fn interrupted(run: &mut JobRun, policy: InterruptedPolicy, why: &str
         policy,
         InterruptedPolicy::Resume | InterruptedPolicy::Restart
     );
-    if retry && run.attempt < MAX_ATTEMPTS {
-        run.status = RunStatus::Pending;
-        run.attempt += 1;
-        run.started_at = None;
+    let error = |message: String| RunErrorInfo::new(RunErrorKind::Interrupted, message);
+    if retry && run.attempt < run.retry.max_attempts {
+        run.end_attempt(RunStatus::Failed, Some(error(why.to_string())), now);
+        run.queue_next_attempt(None);
         if policy == InterruptedPolicy::Restart {
             run.progress = 0;
             run.progress_message = None;
         }
     } else {
-        run.status = RunStatus::Failed;
-        run.finished_at = Some(now);
         let message = if retry {
             format!("{why}; gave up after {} attempts", run.attempt)
         } else {
             format!("{why}; the job type does not retry interrupted runs")
         };
-        run.error = Some(RunErrorInfo::new(RunErrorKind::Interrupted, message));
+        run.end_attempt(RunStatus::Failed, Some(error(message.clone())), now);
+        run.status = RunStatus::Failed;
+        run.finished_at = Some(now);
+        run.error = Some(error(message));
     }
 }
 
@@ -72,4 +75,53 @@ pub fn recover(store: &Store, registry: &Registry) -> Result<Recovered, StoreErr
     }
     store.flush_blocking()?;
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Job, RetryPolicy, TenantId};
+
+    fn running(max_attempts: u32, attempt: u32) -> JobRun {
+        let job = Job::new(
+            TenantId("t".into()),
+            crate::job_type::JobTypeId::parse("x").unwrap(),
+            semver::Version::new(1, 0, 0),
+            serde_json::json!({}),
+            "a@example.com",
+        );
+        let mut run = JobRun::pending(&job, serde_json::json!({}), "a@example.com");
+        run.retry = RetryPolicy::declared(max_attempts, 0, 1.0, 0);
+        run.status = RunStatus::Running;
+        run.attempt = attempt;
+        run
+    }
+
+    #[test]
+    fn interruptions_and_failures_share_the_attempt_ceiling() {
+        // Attempt 1 failed and was retried by the policy; the host stops
+        // under attempt 2 of 2: no third attempt.
+        let mut run = running(2, 2);
+        interrupted(&mut run, InterruptedPolicy::Resume, "the host stopped");
+        assert_eq!(run.status, RunStatus::Failed);
+        assert!(
+            run.error
+                .as_ref()
+                .unwrap()
+                .message
+                .contains("gave up after 2 attempts")
+        );
+        assert_eq!(run.attempts.len(), 1);
+
+        let mut run = running(5, 2);
+        interrupted(&mut run, InterruptedPolicy::Restart, "the host stopped");
+        assert_eq!((run.status, run.attempt), (RunStatus::Pending, 3));
+        assert_eq!(
+            run.next_attempt_at, None,
+            "an interrupted run goes again at once"
+        );
+        let kept = &run.attempts[0];
+        assert_eq!((kept.attempt, kept.status), (2, RunStatus::Failed));
+        assert_eq!(kept.error.as_ref().unwrap().kind, RunErrorKind::Interrupted);
+    }
 }
