@@ -15,6 +15,7 @@ mod plugins;
 mod policies;
 mod receipt;
 mod records;
+mod schedule;
 mod status;
 mod trigger;
 
@@ -33,5 +34,6 @@ pub use receipt::{Receipt, StopReason};
 pub use records::{
     Job, JobRun, Lease, RunErrorInfo, RunErrorKind, RunTiming, RunView, Timestamp, now,
 };
+pub use schedule::{CatchUp, Cron, Overlap, Schedule, ScheduleError};
 pub use status::{RunStatus, TransitionError};
 pub use trigger::Trigger;
