@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod model;
 pub mod registry;
 pub mod runtime;
+pub mod scheduler;
 pub mod server;
 pub mod service;
 pub mod store;

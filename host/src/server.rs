@@ -102,6 +102,7 @@ pub struct Host {
     config: ServeConfig,
     state: AppState,
     workers: Arc<Workers>,
+    scheduler: crate::scheduler::Running,
     watcher: Option<Watcher>,
     tokens_file: PathBuf,
     created_token: Option<String>,
@@ -180,6 +181,7 @@ impl Host {
                 idempotency_ttl: config.idempotency_ttl,
             },
         );
+        let scheduler = service.start_scheduler(tokio::runtime::Handle::current());
         let state = AppState {
             store: store.clone(),
             catalog,
@@ -199,6 +201,7 @@ impl Host {
             config,
             state,
             workers,
+            scheduler,
             watcher,
             tokens_file,
             created_token,
@@ -253,17 +256,20 @@ impl Host {
         Ok(())
     }
 
-    /// Stops the plugins directory watcher and the workers (running runs
-    /// get the grace period), and flushes the store.
+    /// Stops the plugins directory watcher, the scheduler and the workers
+    /// (running runs get the grace period), and flushes the store.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let Host {
             config,
             state,
             workers,
+            scheduler,
             watcher,
             ..
         } = self;
         drop(watcher);
+        // The scheduler's thread holds the service (and so the workers).
+        tokio::task::spawn_blocking(move || scheduler.stop()).await?;
         tracing::info!("shutting down: no new runs; waiting for running ones");
         let store = state.store.clone();
         // The router's state holds the workers too.

@@ -44,6 +44,7 @@ mod registry;
 mod reload;
 mod rerun;
 mod retries;
+mod schedules;
 mod secrets;
 mod streams;
 mod tokens;

@@ -2,8 +2,10 @@
 //! triggering runs, kill -9 at a random moment, restart. After every cycle:
 //! every acknowledged job and run exists with its acknowledged content; once
 //! recovery has run, every run ends in exactly one terminal status that
-//! never changes afterwards, none stays `running`, attempts only grow. The
-//! same with SIGTERM instead of kill -9.
+//! never changes afterwards, none stays `running`, attempts only grow. A
+//! job scheduled every second (catching up every missed tick) runs every
+//! tick exactly once through all of it. The same with SIGTERM instead of
+//! kill -9.
 //!
 //! `JOBHOST_TORTURE_CYCLES` sets the cycles (20 by default; the long run in
 //! RELIABILITY.md uses 200).
@@ -146,6 +148,18 @@ fn settle(api: &Api) -> HashMap<String, Value> {
 fn torture(graceful: bool) {
     let first = Server::start_args(&[], &["--job-create-rate", "0"]);
     let (user_token, mut dir_holder) = (first.user.clone(), None);
+    let scheduled = {
+        let r = first.api(&user_token).post(
+            "/jobs",
+            &json!({
+                "job_type": "text_stats",
+                "config": {"text": "every second"},
+                "schedule": {"cron": "* * * * * *", "overlap": "allow", "catch_up": "all", "catch_up_window_secs": 3600},
+            }),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["uuid"].as_str().unwrap().to_string()
+    };
     let mut server = Some(first);
     let acked = Arc::new(Mutex::new(Acked::default()));
     let mut finals: HashMap<String, (String, Value)> = HashMap::new();
@@ -232,12 +246,17 @@ fn torture(graceful: bool) {
         drop(acked);
         server = Some(s);
     }
+    let ticks = check_ticks(
+        &server.expect("a running server").api(&user_token),
+        &scheduled,
+    );
     let acked = acked.lock().unwrap();
     let retried = attempts.values().filter(|a| **a > 1).count();
     let interrupted = finals.values().filter(|(s, _)| s == "failed").count();
     println!(
         "torture ({}): {n} cycles, {} jobs and {} runs acknowledged, {} runs checked, \
-         {retried} resumed after an interruption, {interrupted} failed after {} attempts, lost 0",
+         {retried} resumed after an interruption, {interrupted} failed after {} attempts, lost 0; \
+         {ticks} schedule ticks, each run once",
         if graceful { "SIGTERM" } else { "kill -9" },
         acked.jobs.len(),
         acked.runs.len(),
@@ -248,6 +267,37 @@ fn torture(graceful: bool) {
         acked.runs.len() >= n,
         "the load acknowledged too few runs to mean much"
     );
+}
+
+/// The scheduled job's ticks so far: one run each, every second from the
+/// first to the last, none twice. Returns how many.
+fn check_ticks(api: &Api, job: &str) -> usize {
+    let r = api.send("post", &format!("/jobs/{job}/schedule/pause"), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut ticks: Vec<i64> = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = api.get(&format!("/job-runs?job_id={job}&limit=100{cursor}"));
+        assert_eq!(page.status, 200, "{}", page.body);
+        for r in page.body["items"].as_array().unwrap() {
+            let at = r["scheduled_for"].as_str().expect("a scheduled run");
+            let at =
+                time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+                    .unwrap();
+            ticks.push(at.unix_timestamp());
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    ticks.sort_unstable();
+    let doubled: Vec<_> = ticks.windows(2).filter(|w| w[0] == w[1]).collect();
+    assert!(doubled.is_empty(), "ticks run twice: {doubled:?}");
+    let gaps: Vec<_> = ticks.windows(2).filter(|w| w[1] - w[0] != 1).collect();
+    assert!(gaps.is_empty(), "ticks lost between: {gaps:?}");
+    assert!(ticks.len() >= 5, "too few ticks to mean much: {ticks:?}");
+    ticks.len()
 }
 
 #[test]

@@ -362,6 +362,7 @@ impl From<ServiceError> for ApiError {
                     .collect();
                 unprocessable("batch_refused", json!({"items": items}))
             }
+            ServiceError::NoSchedule { job } => conflict("no_schedule", json!({"job_id": job})),
             ServiceError::CancelRace(_) => ApiError::Internal(message),
         }
     }

@@ -6,7 +6,7 @@ use super::extract::{Body, QueryPairs, Rfc3339, parse_id};
 use super::idempotency::{KeyHeader, replayed};
 use super::{ApiError, AppState, paging};
 use crate::auth::Caller;
-use crate::model::{Job, JobId, RetryPolicy};
+use crate::model::{Job, JobId, RetryPolicy, Schedule};
 use crate::service::{JobPatch, NewJob, Once};
 use crate::store::{JobFilter, RunFilter};
 use axum::Json;
@@ -39,6 +39,8 @@ pub(super) struct CreateJob {
     callback_url: Option<String>,
     #[serde(default)]
     retry: Option<RetryPolicy>,
+    #[serde(default)]
+    schedule: Option<Schedule>,
 }
 
 impl From<CreateJob> for NewJob {
@@ -54,6 +56,7 @@ impl From<CreateJob> for NewJob {
             source_project_id: b.source_project_id,
             callback_url: b.callback_url,
             retry: b.retry,
+            schedule: b.schedule,
         }
     }
 }
@@ -80,6 +83,9 @@ pub(super) struct UpdateJob {
     /// A retry policy; `null` goes back to the job type's.
     #[serde(default, deserialize_with = "super::extract::nullable")]
     retry: Option<Option<RetryPolicy>>,
+    /// A schedule; `null` removes it.
+    #[serde(default, deserialize_with = "super::extract::nullable")]
+    schedule: Option<Option<Schedule>>,
 }
 
 impl From<UpdateJob> for JobPatch {
@@ -93,6 +99,7 @@ impl From<UpdateJob> for JobPatch {
             priority: b.priority,
             expected_updated_at: b.expected_updated_at.map(|t| t.0),
             retry: b.retry,
+            schedule: b.schedule,
         }
     }
 }
@@ -127,7 +134,11 @@ pub(super) async fn create(
             Once::Replayed(first) => return Ok(replayed(first)),
         },
     };
-    Ok(super::created(format!("/api/v1/jobs/{}", job.uuid), &job))
+    let state = state.service.schedule_state(&job)?;
+    Ok(super::created(
+        format!("/api/v1/jobs/{}", job.uuid),
+        job.view(state.as_ref()),
+    ))
 }
 
 pub(super) async fn list(
@@ -161,7 +172,15 @@ pub(super) async fn list(
         order: q.one("order")?.unwrap_or_default(),
     };
     let page = state.service.jobs(&caller, &filter, cursor, limit)?;
-    Ok(super::page_body(page))
+    let mut views = Vec::with_capacity(page.items.len());
+    for job in &page.items {
+        let schedule = state.service.schedule_state(job)?;
+        views.push(serde_json::to_value(job.view(schedule.as_ref())).map_err(internal)?);
+    }
+    Ok(super::page_body(crate::store::Page {
+        items: views,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// A job of the caller's tenant, or 404.
@@ -178,7 +197,8 @@ pub(super) async fn get(
     Path(id): Path<String>,
     q: QueryPairs,
 ) -> Result<Json<Value>, ApiError> {
-    q.only(&["include_runs"])?;
+    q.only(&["include_runs", "include_schedule"])?;
+    let include_schedule = q.one("include_schedule")?.unwrap_or(false);
     let include_runs: usize = q.one("include_runs")?.unwrap_or(0);
     if include_runs > super::MAX_LIMIT {
         return Err(ApiError::bad_request(format!(
@@ -187,7 +207,11 @@ pub(super) async fn get(
         )));
     }
     let job = load(&state, &caller, &id)?;
-    let mut body = serde_json::to_value(&job).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let schedule = state.service.schedule_state(&job)?;
+    let mut body = serde_json::to_value(job.view(schedule.as_ref())).map_err(internal)?;
+    if include_schedule {
+        body["upcoming_runs"] = json!(upcoming(&job, schedule.as_ref()));
+    }
     if include_runs > 0 {
         let filter = RunFilter {
             job_id: Some(job.uuid),
@@ -205,11 +229,33 @@ pub(super) async fn update(
     caller: Caller,
     Path(id): Path<String>,
     Body(body): Body<UpdateJob>,
-) -> Result<Json<Job>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let id: JobId = parse_id("job", &id)?;
+    let job = state.service.patch_job(&caller, id, body.into()).await?;
+    let schedule = state.service.schedule_state(&job)?;
     Ok(Json(
-        state.service.patch_job(&caller, id, body.into()).await?,
+        serde_json::to_value(job.view(schedule.as_ref())).map_err(internal)?,
     ))
+}
+
+fn internal(e: serde_json::Error) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+/// How many upcoming ticks `include_schedule=true` lists.
+const UPCOMING: usize = 5;
+
+/// The next ticks of a job's schedule, as RFC 3339 (none when paused).
+pub(super) fn upcoming(job: &Job, state: Option<&crate::model::ScheduleState>) -> Vec<String> {
+    let (Some(schedule), Some(state)) = (&job.schedule, state) else {
+        return Vec::new();
+    };
+    let (Ok(cron), Some(first)) = (schedule.compile(), state.next_run_at) else {
+        return Vec::new();
+    };
+    let mut ticks = vec![first];
+    ticks.extend(cron.between(first, first + time::Duration::days(3660), UPCOMING - 1));
+    ticks.iter().map(crate::service::rfc3339).collect()
 }
 
 pub(super) async fn delete(

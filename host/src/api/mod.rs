@@ -11,6 +11,7 @@ mod jobs;
 mod logs;
 mod plugins;
 mod runs;
+mod schedules;
 mod schemas;
 mod secrets;
 mod stream;
@@ -54,6 +55,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/jobs/{job_id}"),
     ("get", "/api/v1/jobs/{job_id}/latest-run"),
     ("get", "/api/v1/jobs/{job_id}/metrics"),
+    ("post", "/api/v1/jobs/{job_id}/schedule/pause"),
+    ("post", "/api/v1/jobs/{job_id}/schedule/resume"),
+    ("post", "/api/v1/jobs/{job_id}/schedule/run-now"),
     ("post", "/api/v1/job-runs"),
     ("get", "/api/v1/job-runs"),
     ("post", "/api/v1/job-runs/batch"),
@@ -118,6 +122,18 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/jobs/{job_id}/latest-run", get(jobs::latest_run))
         .route("/api/v1/jobs/{job_id}/metrics", get(job_metrics::get))
+        .route(
+            "/api/v1/jobs/{job_id}/schedule/pause",
+            post(schedules::pause),
+        )
+        .route(
+            "/api/v1/jobs/{job_id}/schedule/resume",
+            post(schedules::resume),
+        )
+        .route(
+            "/api/v1/jobs/{job_id}/schedule/run-now",
+            post(schedules::run_now),
+        )
         .route("/api/v1/job-runs", post(runs::create).get(runs::list))
         .route("/api/v1/job-runs/batch", post(runs::batch))
         .route("/api/v1/job-runs/{job_run_id}", get(runs::get))

@@ -32,8 +32,8 @@ pub use plugins::{PluginOrigin, PluginRecord, PluginStatus, RegistryEvent, Regis
 pub use policies::{InterruptedPolicy, RetryOn, RetryPolicy, Retryable, SideEffects};
 pub use receipt::{Receipt, StopReason};
 pub use records::{
-    Job, JobRun, Lease, RunErrorInfo, RunErrorKind, RunTiming, RunView, Timestamp, now,
+    Job, JobRun, JobView, Lease, RunErrorInfo, RunErrorKind, RunTiming, RunView, Timestamp, now,
 };
-pub use schedule::{CatchUp, Cron, Overlap, Schedule, ScheduleError};
+pub use schedule::{CatchUp, Cron, Overlap, Plan, Schedule, ScheduleError, ScheduleState};
 pub use status::{RunStatus, TransitionError};
 pub use trigger::Trigger;

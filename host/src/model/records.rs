@@ -1,6 +1,8 @@
 //! The job and job-run records, stored as JSON and served as they are.
 
-use super::{Attempt, JobId, RetryPolicy, RunId, RunStatus, TenantId, Trigger};
+use super::{
+    Attempt, JobId, RetryPolicy, RunId, RunStatus, Schedule, ScheduleState, TenantId, Trigger,
+};
 use super::{OutputReference, Receipt, StopReason};
 use crate::job_type::JobTypeId;
 use serde::{Deserialize, Serialize};
@@ -56,6 +58,9 @@ pub struct Job {
     /// Its runs' retry policy, over the job type's.
     #[serde(default)]
     pub retry: Option<RetryPolicy>,
+    /// When it runs by itself.
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
 }
 
 impl Job {
@@ -85,6 +90,7 @@ impl Job {
             source_project_id: None,
             callback_url: None,
             retry: None,
+            schedule: None,
         }
     }
 }
@@ -183,6 +189,9 @@ pub struct JobRun {
     /// The run this one reruns.
     #[serde(default)]
     pub rerun_of: Option<RunId>,
+    /// The schedule's tick this run is for.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub scheduled_for: Option<Timestamp>,
     /// Queue priority: higher runs first.
     pub priority: i32,
     /// Attempt number, from 1; grows with each retry, after a failure or
@@ -295,6 +304,7 @@ impl JobRun {
             status: RunStatus::Pending,
             trigger: Trigger::Api,
             rerun_of: None,
+            scheduled_for: None,
             priority: job.priority,
             attempt: 1,
             attempts: Vec::new(),
@@ -337,6 +347,35 @@ impl JobRun {
             timing: self.timing(),
         }
     }
+}
+
+impl Job {
+    /// The job as the API shows it, with its schedule's state.
+    pub fn view<'a>(&'a self, state: Option<&ScheduleState>) -> JobView<'a> {
+        JobView {
+            job: self,
+            schedule_state: state.map(|s| if s.paused { "paused" } else { "active" }),
+            next_run_at: state.and_then(|s| s.next_run_at),
+            last_scheduled_at: state.and_then(|s| s.last_scheduled_at),
+            last_schedule_error: state.and_then(|s| s.last_error.clone()),
+            skipped_ticks: state.map(|s| s.skipped_ticks),
+        }
+    }
+}
+
+/// A job as the API shows it: the record and where its schedule stands
+/// (all `null` for a job without a schedule).
+#[derive(Debug, Serialize)]
+pub struct JobView<'a> {
+    #[serde(flatten)]
+    job: &'a Job,
+    schedule_state: Option<&'static str>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    next_run_at: Option<Timestamp>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    last_scheduled_at: Option<Timestamp>,
+    last_schedule_error: Option<String>,
+    skipped_ticks: Option<u64>,
 }
 
 /// A run as the API shows it: the record and its timing.

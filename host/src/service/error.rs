@@ -173,6 +173,12 @@ pub enum ServiceError {
         /// Each refused item's index and why.
         failures: Vec<(usize, ServiceError)>,
     },
+    /// The job has no schedule.
+    #[error("job {job} has no schedule; set one with PATCH /jobs/{job} and a `schedule`")]
+    NoSchedule {
+        /// The job.
+        job: JobId,
+    },
     /// A run kept changing under a cancel.
     #[error("run {0} kept changing while being cancelled")]
     CancelRace(RunId),

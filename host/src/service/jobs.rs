@@ -5,13 +5,14 @@
 
 use super::config::patched;
 use super::idempotency::digest;
+use super::schedules::check_schedule;
 use super::{
     IdempotencyKey, MAX_DESCRIPTION, MAX_NAME, Once, Service, ServiceError, check_priority,
     check_text,
 };
 use crate::auth::Caller;
 use crate::events::EventKind;
-use crate::model::{Job, JobId, JobRun, RetryPolicy, Timestamp, now};
+use crate::model::{Job, JobId, JobRun, RetryPolicy, Schedule, ScheduleState, Timestamp, now};
 use crate::store::{Created, JobFilter, Page};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -39,6 +40,8 @@ pub struct NewJob {
     pub callback_url: Option<String>,
     /// Its runs' retry policy, over the job type's.
     pub retry: Option<RetryPolicy>,
+    /// When it runs by itself.
+    pub schedule: Option<Schedule>,
 }
 
 /// Changes to a job; each field left `None` is kept.
@@ -60,13 +63,15 @@ pub struct JobPatch {
     pub expected_updated_at: Option<Timestamp>,
     /// A new retry policy; `Some(None)` goes back to the job type's.
     pub retry: Option<Option<RetryPolicy>>,
+    /// A new schedule; `Some(None)` removes it.
+    pub schedule: Option<Option<Schedule>>,
 }
 
 impl Service {
     /// Creates a job for `caller`, durably, and announces it.
     pub async fn create_job(&self, caller: &Caller, new: NewJob) -> Result<Job, ServiceError> {
         let job = self.new_job(caller, new)?;
-        self.save_new_job(&job).await?;
+        self.save_new_job(&job, new_schedule_state(&job)).await?;
         Ok(job)
     }
 
@@ -84,9 +89,10 @@ impl Service {
             Err(first) => return Ok(Once::Replayed(first)),
         };
         let job = self.new_job(caller, new)?;
-        let body = serde_json::to_value(&job).unwrap_or_default();
+        let state = new_schedule_state(&job);
+        let body = serde_json::to_value(job.view(state.as_ref())).unwrap_or_default();
         claim.remember(Created::Job(job.uuid), 201, body)?;
-        self.save_new_job(&job).await?;
+        self.save_new_job(&job, state).await?;
         crate::faults::after_commit();
         Ok(Once::Fresh(job))
     }
@@ -122,13 +128,23 @@ impl Service {
         job.source_project_id = new.source_project_id;
         job.callback_url = self.check_callback(new.callback_url)?;
         job.retry = check_retry(new.retry)?;
+        check_schedule(&new.schedule)?;
+        job.schedule = new.schedule;
         Ok(job)
     }
 
-    /// Stores a new job durably and announces it.
-    async fn save_new_job(&self, job: &Job) -> Result<(), ServiceError> {
+    /// Stores a new job and its schedule's state durably and announces it.
+    async fn save_new_job(
+        &self,
+        job: &Job,
+        state: Option<ScheduleState>,
+    ) -> Result<(), ServiceError> {
         let store = &self.inner.store;
         store.put_job(job)?;
+        if let Some(state) = &state {
+            store.put_schedule_state(state)?;
+            self.inner.scheduler.set(job.uuid, state.next_run_at);
+        }
         store.flush().await?;
         store.events().job(EventKind::JobCreated, job);
         Ok(())
@@ -206,6 +222,10 @@ impl Service {
         if let Some(retry) = patch.retry {
             job.retry = check_retry(retry)?;
         }
+        if let Some(schedule) = patch.schedule {
+            check_schedule(&schedule)?;
+            job.schedule = schedule;
+        }
         let mut updated = now();
         if updated <= current {
             updated = current + time::Duration::microseconds(1);
@@ -213,6 +233,7 @@ impl Service {
         job.updated_at = Some(updated);
         let store = &self.inner.store;
         store.put_job(&job)?;
+        self.sync_schedule(&job)?;
         store.flush().await?;
         store.events().job(EventKind::JobUpdated, &job);
         Ok(job)
@@ -247,6 +268,7 @@ impl Service {
             job.is_deleted = true;
             job.updated_at = Some(now());
             store.put_job(&job)?;
+            self.sync_schedule(&job)?;
         }
         store.flush().await?;
         if newly {
@@ -298,4 +320,16 @@ fn check_retry(retry: Option<RetryPolicy>) -> Result<Option<RetryPolicy>, Servic
             .map_err(|m| ServiceError::field("retry", m))?;
     }
     Ok(retry)
+}
+
+/// The state of a new job's schedule, if it has one: its first tick is the
+/// first after now.
+fn new_schedule_state(job: &Job) -> Option<ScheduleState> {
+    let cron = job.schedule.as_ref()?.compile().ok()?;
+    Some(ScheduleState::new(
+        job.tenant.clone(),
+        job.uuid,
+        &cron,
+        now(),
+    ))
 }

@@ -13,6 +13,7 @@ mod rate_limit;
 mod rerun;
 mod resolve;
 mod runs;
+mod schedules;
 
 pub use batch::{BatchItem, ItemOutcome, MAX_BATCH};
 pub use config::merge_patch;
@@ -55,6 +56,8 @@ struct Inner {
     idempotency_ttl: std::time::Duration,
     /// Idempotency keys of requests being served now.
     in_flight: std::sync::Mutex<std::collections::HashSet<Vec<u8>>>,
+    /// When to look at which job's schedule.
+    scheduler: crate::scheduler::Scheduler,
 }
 
 /// How a [`Service`] is limited.
@@ -88,6 +91,7 @@ impl Service {
                 job_creates: RateLimit::new(limits.job_creates_per_minute),
                 idempotency_ttl: limits.idempotency_ttl,
                 in_flight: Default::default(),
+                scheduler: Default::default(),
             }),
         }
     }
@@ -105,6 +109,11 @@ impl Service {
     /// The worker pool.
     pub fn workers(&self) -> &Arc<Workers> {
         &self.inner.workers
+    }
+
+    /// Starts the scheduler thread on this service.
+    pub fn start_scheduler(&self, rt: tokio::runtime::Handle) -> crate::scheduler::Running {
+        self.inner.scheduler.start(self.clone(), rt)
     }
 }
 

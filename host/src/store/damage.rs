@@ -29,6 +29,8 @@ pub enum Record {
     WebhookDelivery,
     /// The first answer to a request with an idempotency key.
     Idempotency,
+    /// Where a job's schedule stands.
+    ScheduleState,
 }
 
 impl Record {
@@ -44,6 +46,7 @@ impl Record {
             Record::QueueEntry => "queue_entry",
             Record::WebhookDelivery => "webhook_delivery",
             Record::Idempotency => "idempotency_record",
+            Record::ScheduleState => "schedule_state",
         }
     }
 
@@ -55,7 +58,7 @@ impl Record {
                 .unwrap_or_else(|_| hex::encode(b))
         };
         match self {
-            Record::Job | Record::Run | Record::RegistryEvent => uuid(key),
+            Record::Job | Record::Run | Record::RegistryEvent | Record::ScheduleState => uuid(key),
             Record::LogLine if key.len() == 20 => {
                 let seq = u32::from_be_bytes(key[16..].try_into().expect("four bytes"));
                 format!("{} line {seq}", uuid(&key[..16]))
@@ -102,6 +105,7 @@ impl fmt::Display for Record {
             Record::QueueEntry => "queue entry",
             Record::WebhookDelivery => "webhook delivery",
             Record::Idempotency => "idempotency record",
+            Record::ScheduleState => "schedule state",
         })
     }
 }

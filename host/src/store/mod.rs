@@ -21,6 +21,7 @@ mod logs;
 mod plugins;
 mod queue;
 mod runs;
+mod schedules;
 mod secrets;
 mod webhooks;
 
@@ -114,6 +115,8 @@ pub struct Store {
     idempotency: sled::Tree,
     /// Idempotency records by expiry time (Unix ms), for the sweep.
     idempotency_expiry: sled::Tree,
+    /// Schedule states by job id.
+    schedules: sled::Tree,
     commit: GroupCommit,
     /// Serialise the changes of one run (striped by id).
     run_locks: Arc<[Mutex<()>; RUN_LOCK_STRIPES]>,
@@ -164,6 +167,7 @@ impl Store {
             plugin_events: db.open_tree("plugin_events")?,
             idempotency: db.open_tree("idempotency")?,
             idempotency_expiry: db.open_tree("idempotency_expiry")?,
+            schedules: db.open_tree("schedules")?,
             run_locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
             events: Arc::new(EventHub::default()),
             commit: GroupCommit::new(db.clone()),

@@ -142,6 +142,7 @@ fn full_run(status: RunStatus) -> JobRun {
     r.trigger = crate::model::Trigger::Rerun;
     r.rerun_of = Some(crate::model::RunId::new());
     r.next_attempt_at = Some(t);
+    r.scheduled_for = Some(t);
     r.retry = crate::model::RetryPolicy {
         jitter: 0.25,
         retry_on: crate::model::RetryOn::of(&[crate::model::Retryable::Fuel]),
@@ -204,6 +205,13 @@ fn jobs_round_trip() {
         source_project_id: Some(uuid::Uuid::now_v7()),
         callback_url: Some("https://example.com/hook".into()),
         retry: Some(crate::model::RetryPolicy::declared(2, 0, 1.0, 0)),
+        schedule: Some(crate::model::Schedule {
+            cron: "0 9 * * MON-FRI".into(),
+            timezone: "Europe/Berlin".into(),
+            overlap: crate::model::Overlap::Queue,
+            catch_up: crate::model::CatchUp::All,
+            catch_up_window_secs: 3600,
+        }),
     };
     round_trip(&s, &job);
     round_trip(
@@ -215,6 +223,7 @@ fn jobs_round_trip() {
             source_project_id: None,
             callback_url: None,
             retry: None,
+            schedule: None,
             ..job
         },
     );
