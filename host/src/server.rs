@@ -63,6 +63,8 @@ pub struct ServeConfig {
     pub job_creates_per_minute: u32,
     /// How long idempotency keys are remembered.
     pub idempotency_ttl: Duration,
+    /// Runs that may be suspended in memory at once.
+    pub max_paused_in_memory: usize,
     /// Largest JSON request body, in bytes.
     pub max_body_bytes: usize,
     /// Caps on open event streams.
@@ -179,6 +181,7 @@ impl Host {
                 max_queued_runs: config.max_queued_runs,
                 job_creates_per_minute: config.job_creates_per_minute,
                 idempotency_ttl: config.idempotency_ttl,
+                max_paused_in_memory: config.max_paused_in_memory,
             },
         );
         let scheduler = service.start_scheduler(tokio::runtime::Handle::current());

@@ -313,3 +313,46 @@ fn a_full_pool_is_reported_as_busy_not_as_a_plugin_failure() {
         report.outcome
     );
 }
+
+/// A run suspended in place: the time suspended does not count against its
+/// deadline, it goes on from where it stood, and it stops when the rest of
+/// its time is up.
+#[test]
+fn time_suspended_does_not_count_against_the_deadline() {
+    let rt = runtime();
+    let p = plugin(&rt, HOSTILE);
+    let suspended_for = Duration::from_millis(1200);
+    let run = |attack: &str, size: usize| {
+        let mut req = request(&p, json!({"attack": attack, "size": size}));
+        req.limits.timeout = Duration::from_millis(800);
+        let cancel = CancelToken::new();
+        let control = cancel.clone();
+        let pauser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            control.suspend();
+            std::thread::sleep(suspended_for);
+            assert!(control.is_suspended(), "parked at an epoch tick");
+            control.resume();
+        });
+        let started = Instant::now();
+        let report = rt.run(&p.compiled, &req, Arc::new(Collector::default()), &cancel);
+        pauser.join().unwrap();
+        (report, started.elapsed(), cancel.suspended_for())
+    };
+    // A loop with 800 ms to run: stopped by its deadline 800 ms of running
+    // time later, not 800 ms of wall time.
+    let (report, took, parked) = run("loop", 0);
+    assert_stopped(&report, StopReason::Timeout);
+    assert!(parked >= suspended_for, "{parked:?}");
+    assert!(
+        took >= Duration::from_millis(800) + suspended_for,
+        "{took:?}"
+    );
+    // A computation shorter than its deadline completes, suspended or not.
+    let (report, _, _) = run("compute", 200);
+    assert!(
+        matches!(report.outcome, Outcome::Completed(_)),
+        "{:?}",
+        report.outcome
+    );
+}

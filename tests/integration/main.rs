@@ -39,6 +39,7 @@ mod logs;
 mod metrics;
 mod openapi;
 mod options;
+mod pause;
 mod plugins;
 mod registry;
 mod reload;

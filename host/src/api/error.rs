@@ -363,6 +363,17 @@ impl From<ServiceError> for ApiError {
                 unprocessable("batch_refused", json!({"items": items}))
             }
             ServiceError::NoSchedule { job } => conflict("no_schedule", json!({"job_id": job})),
+            ServiceError::RunNotPausable { run, .. } => {
+                conflict("run_not_pausable", json!({"job_run_id": run}))
+            }
+            ServiceError::TooManyPausedInMemory { max } => conflict(
+                "too_many_paused",
+                json!({"limit": {"name": "max_paused_in_memory", "max": max}}),
+            ),
+            ServiceError::RunNotPaused { run, status } => conflict(
+                "run_not_paused",
+                json!({"job_run_id": run, "status": status}),
+            ),
             ServiceError::CancelRace(_) => ApiError::Internal(message),
         }
     }

@@ -64,6 +64,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/job-runs/{job_run_id}"),
     ("post", "/api/v1/job-runs/{job_run_id}/cancel"),
     ("post", "/api/v1/job-runs/{job_run_id}/rerun"),
+    ("post", "/api/v1/job-runs/{job_run_id}/pause"),
+    ("post", "/api/v1/job-runs/{job_run_id}/resume"),
     ("get", "/api/v1/job-runs/{job_run_id}/logs"),
     ("get", "/api/v1/job-runs/{job_run_id}/events"),
     ("get", "/api/v1/events"),
@@ -139,6 +141,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/job-runs/{job_run_id}", get(runs::get))
         .route("/api/v1/job-runs/{job_run_id}/cancel", post(runs::cancel))
         .route("/api/v1/job-runs/{job_run_id}/rerun", post(runs::rerun))
+        .route("/api/v1/job-runs/{job_run_id}/pause", post(runs::pause))
+        .route("/api/v1/job-runs/{job_run_id}/resume", post(runs::resume))
         .route("/api/v1/job-runs/{job_run_id}/logs", get(logs::list))
         .route("/api/v1/job-runs/{job_run_id}/events", get(stream::run))
         .route("/api/v1/events", get(stream::all))

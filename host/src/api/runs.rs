@@ -255,3 +255,31 @@ pub(super) async fn batch(
         json!({"created": created, "replayed": replayed, "refused": refused, "items": items});
     Ok((status, Json(body)).into_response())
 }
+
+/// `POST /job-runs/{id}/pause`: 200 with the paused run, or 202 with the
+/// running run (`pause_requested`) when it pauses at its next checkpoint.
+pub(super) async fn pause(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: RunId = parse_id("job run", &raw_id)?;
+    let run = state.service.pause(&caller, id).await?;
+    let status = if run.status == RunStatus::Paused {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(run.view())).into_response())
+}
+
+/// `POST /job-runs/{id}/resume`: the run, queued again or running again.
+pub(super) async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: RunId = parse_id("job run", &raw_id)?;
+    let run = state.service.resume(&caller, id).await?;
+    Ok(Json(run.view()).into_response())
+}

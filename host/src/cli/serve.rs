@@ -70,6 +70,10 @@ pub(super) struct ServeArgs {
     /// Jobs one token may create per minute (also the burst); 0 = unlimited.
     #[arg(long, env = "JOBHOST_JOB_CREATE_RATE", default_value_t = 30)]
     job_create_rate: u32,
+    /// Runs that may be paused in memory at once (their instance held, and a
+    /// worker thread started in the stead of each); past it a pause is 409.
+    #[arg(long, env = "JOBHOST_MAX_PAUSED_IN_MEMORY", default_value_t = 8)]
+    max_paused_in_memory: usize,
     /// Seconds an `Idempotency-Key` is remembered after its first request.
     #[arg(long, env = "JOBHOST_IDEMPOTENCY_TTL_SECS", default_value_t = crate::service::DEFAULT_IDEMPOTENCY_TTL.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=30 * 86_400))]
@@ -135,6 +139,7 @@ pub(super) fn config(common: Common, args: ServeArgs) -> anyhow::Result<ServeCon
         metrics_public: args.metrics_public,
         job_creates_per_minute: args.job_create_rate,
         idempotency_ttl: Duration::from_secs(args.idempotency_ttl_secs),
+        max_paused_in_memory: args.max_paused_in_memory,
         max_body_bytes: args.max_body_bytes as usize,
         streams: crate::events::StreamLimits {
             per_token: args.max_streams_per_token as usize,

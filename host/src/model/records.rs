@@ -1,7 +1,8 @@
 //! The job and job-run records, stored as JSON and served as they are.
 
 use super::{
-    Attempt, JobId, RetryPolicy, RunId, RunStatus, Schedule, ScheduleState, TenantId, Trigger,
+    Attempt, JobId, Paused, RetryPolicy, RunId, RunStatus, Schedule, ScheduleState, TenantId,
+    Trigger,
 };
 use super::{OutputReference, Receipt, StopReason};
 use crate::job_type::JobTypeId;
@@ -183,6 +184,12 @@ pub struct JobRun {
     pub config: Value,
     /// Current status.
     pub status: RunStatus,
+    /// While paused: how, and since when.
+    #[serde(default)]
+    pub paused: Option<Paused>,
+    /// A pause was asked for; the run pauses at its next checkpoint.
+    #[serde(default)]
+    pub pause_requested: bool,
     /// What created it.
     #[serde(default)]
     pub trigger: Trigger,
@@ -302,6 +309,8 @@ impl JobRun {
             job_type_version: job.job_type_version.clone(),
             config,
             status: RunStatus::Pending,
+            paused: None,
+            pause_requested: false,
             trigger: Trigger::Api,
             rerun_of: None,
             scheduled_for: None,

@@ -1,6 +1,7 @@
 //! Run statuses and the transitions allowed between them:
 //! pending → running → completed | failed | cancelled, with paused between
-//! running and running, and pending → cancelled. Terminal states never change.
+//! running and running (or pending, when it resumes from a checkpoint),
+//! pending ⇄ paused, and pending → cancelled. Terminal states never change.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -74,6 +75,8 @@ impl RunStatus {
         matches!(
             (self, to),
             (Pending | Paused, Running | Cancelled | Failed)
+                | (Pending, Paused)
+                | (Paused, Pending)
                 | (Running, Paused | Completed | Failed | Cancelled | Pending)
         )
     }

@@ -119,15 +119,16 @@ pub(crate) fn call(
     }
 }
 
-/// Resolves once the call has been held past its deadline, or past the
-/// grace after a cancellation, by more than the epoch callback needs to
-/// stop wasm code: then the plugin is in a host call.
+/// Resolves once the call has been held past its deadline (less the time
+/// it was suspended), or past the grace after a cancellation, by more than
+/// the epoch callback needs to stop wasm code: then the plugin is in a host
+/// call.
 async fn watchdog(deadline: Instant, cancel: &CancelToken, grace: Duration) -> StopReason {
     let slack = TICK * 2;
     loop {
         tokio::time::sleep(TICK).await;
         let now = Instant::now();
-        if now >= deadline + slack {
+        if now >= deadline + cancel.suspended_for() + slack && !cancel.is_suspended() {
             return StopReason::Timeout;
         }
         if let Some(at) = cancel.cancelled_at()
@@ -171,6 +172,9 @@ pub(crate) fn classify(
 ) -> CallError {
     if let Some(reason) = stop {
         return CallError::Stopped(reason);
+    }
+    if error.downcast_ref::<state::PausedAtCheckpoint>().is_some() {
+        return CallError::Paused;
     }
     if let Some(busy) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
         return CallError::Busy(busy.to_string());

@@ -131,6 +131,9 @@ pub enum CallError {
     /// It trapped.
     #[error("trapped: {0}")]
     Trapped(String),
+    /// It stopped at a checkpoint because its run was paused.
+    #[error("paused at a checkpoint")]
+    Paused,
     /// Every instance slot is in use; try again later.
     #[error("the host is busy: {0}")]
     Busy(String),
@@ -263,6 +266,7 @@ impl Runtime {
             Err(CallError::Trapped(m)) => Outcome::Trapped(scrub(m)),
             Err(CallError::Busy(m)) => Outcome::HostBusy(m),
             Err(CallError::Malformed(m)) => Outcome::Trapped(scrub(m)),
+            Err(CallError::Paused) => Outcome::Paused,
         };
         RunReport { outcome, receipt }
     }

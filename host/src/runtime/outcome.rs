@@ -20,6 +20,8 @@ pub enum Outcome {
     Trapped(String),
     /// The run never started: every instance slot was in use. Retrying later succeeds.
     HostBusy(String),
+    /// The run was paused and stopped at a checkpoint, to continue from it.
+    Paused,
 }
 
 /// How a run ended and what it used.
@@ -35,7 +37,8 @@ pub struct RunReport {
 /// result or error.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
-    /// `completed`, `failed` or `cancelled`.
+    /// `completed`, `failed` or `cancelled` (`paused` for a run paused at
+    /// a checkpoint).
     pub status: RunStatus,
     /// The result, when completed.
     pub output: Option<RunOutput>,
@@ -61,6 +64,11 @@ impl Outcome {
             },
             Outcome::Cancelled => Verdict {
                 status: RunStatus::Cancelled,
+                output: None,
+                error: None,
+            },
+            Outcome::Paused => Verdict {
+                status: RunStatus::Paused,
                 output: None,
                 error: None,
             },

@@ -135,13 +135,21 @@ impl RunState {
         self.limiter.hit.or(lock(&self.meter).stop)
     }
 
-    /// Runs on every epoch tick: enforces the deadline and forced cancellation.
+    /// Runs on every epoch tick: parks the instance while it is suspended,
+    /// and enforces the deadline (less the time suspended) and forced
+    /// cancellation.
     pub(crate) fn on_tick(
         mut store: StoreContextMut<'_, RunState>,
     ) -> wasmtime::Result<UpdateDeadline> {
         let state = store.data_mut();
+        if state.cancel.suspension_asked() && !state.cancel.is_cancelled() {
+            return Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(state.cancel.clone().parked()),
+            ));
+        }
         let now = Instant::now();
-        if now >= state.deadline {
+        if now >= state.deadline + state.cancel.suspended_for() {
             return Err(lock(&state.meter).stop_with(StopReason::Timeout));
         }
         if let Some(at) = state.cancel.cancelled_at()
@@ -152,6 +160,11 @@ impl RunState {
         Ok(UpdateDeadline::Continue(1))
     }
 }
+
+/// A plugin stopped at a checkpoint because its run was paused.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("paused at a checkpoint")]
+pub(crate) struct PausedAtCheckpoint;
 
 impl WasiView for RunState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -205,6 +218,10 @@ impl RunState {
         }
         meter.book.observer().checkpoint(&state);
         self.checkpoints += 1;
+        if self.cancel.stops_at_checkpoint() {
+            // Paused: the checkpoint is kept; the run continues from it.
+            return Err(wasmtime::Error::new(PausedAtCheckpoint));
+        }
         Ok(())
     }
 }

@@ -179,8 +179,33 @@ pub enum ServiceError {
         /// The job.
         job: JobId,
     },
-    /// A run kept changing under a cancel.
-    #[error("run {0} kept changing while being cancelled")]
+    /// The run cannot be paused or resumed here.
+    #[error("run {run} cannot be paused or resumed: {why}")]
+    RunNotPausable {
+        /// The run.
+        run: RunId,
+        /// Why.
+        why: String,
+    },
+    /// As many runs as allowed are suspended in memory.
+    #[error(
+        "{max} runs are suspended in memory already, the most --max-paused-in-memory allows; \
+         resume or cancel one first"
+    )]
+    TooManyPausedInMemory {
+        /// The cap.
+        max: usize,
+    },
+    /// The run is not paused.
+    #[error("run {run} is {status}, not paused")]
+    RunNotPaused {
+        /// The run.
+        run: RunId,
+        /// Its status.
+        status: RunStatus,
+    },
+    /// A run kept changing under a cancel or a pause.
+    #[error("run {0} kept changing while being cancelled or paused")]
     CancelRace(RunId),
     /// Storage failed.
     #[error(transparent)]

@@ -9,6 +9,7 @@ mod config;
 mod error;
 mod idempotency;
 mod jobs;
+mod pause;
 mod rate_limit;
 mod rerun;
 mod resolve;
@@ -51,6 +52,7 @@ struct Inner {
     workers: Arc<Workers>,
     webhooks: Arc<Policy>,
     max_queued_runs: usize,
+    max_paused_in_memory: usize,
     job_creates: RateLimit,
     /// How long idempotency keys are remembered.
     idempotency_ttl: std::time::Duration,
@@ -69,6 +71,8 @@ pub struct ServiceLimits {
     pub job_creates_per_minute: u32,
     /// How long idempotency keys are remembered.
     pub idempotency_ttl: std::time::Duration,
+    /// Runs that may be suspended in memory at once.
+    pub max_paused_in_memory: usize,
 }
 
 impl Service {
@@ -88,6 +92,7 @@ impl Service {
                 workers,
                 webhooks,
                 max_queued_runs: limits.max_queued_runs,
+                max_paused_in_memory: limits.max_paused_in_memory,
                 job_creates: RateLimit::new(limits.job_creates_per_minute),
                 idempotency_ttl: limits.idempotency_ttl,
                 in_flight: Default::default(),

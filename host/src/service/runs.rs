@@ -5,7 +5,7 @@ use super::config::patched;
 use super::idempotency::digest;
 use super::{IdempotencyKey, Once, Service, ServiceError, check_priority};
 use crate::auth::Caller;
-use crate::model::{Job, JobId, JobRun, RetryPolicy, RunId, RunStatus, now};
+use crate::model::{Job, JobId, JobRun, PauseMode, RetryPolicy, RunId, RunStatus, now};
 use crate::registry::Plugin;
 use crate::store::{Created, Page, RunFilter, StoreError};
 use serde_json::Value;
@@ -172,12 +172,14 @@ impl Service {
     pub(super) async fn cancel_run(&self, mut run: JobRun) -> Result<bool, ServiceError> {
         let store = &self.inner.store;
         for _ in 0..5 {
+            let in_memory = run.paused.is_some_and(|p| p.mode == PauseMode::InMemory);
             match run.status {
-                RunStatus::Pending | RunStatus::Paused => {
+                RunStatus::Pending | RunStatus::Paused if !in_memory => {
                     let from = run.status;
                     run.status = from.transition(RunStatus::Cancelled)?;
                     run.updated_at = now();
                     run.next_attempt_at = None;
+                    run.paused = None;
                     run.finished_at = Some(run.updated_at);
                     match store.update_run(from, &run) {
                         Ok(()) => return Ok(true),
@@ -185,7 +187,7 @@ impl Service {
                         Err(e) => return Err(e.into()),
                     }
                 }
-                RunStatus::Running => {
+                RunStatus::Running | RunStatus::Paused => {
                     let workers = &self.inner.workers;
                     if workers.cancel(run.uuid) {
                         let workers = workers.clone();

@@ -56,9 +56,11 @@ impl Store {
 
     /// Writes a run's new state as `holder`, the worker holding its lease
     /// for attempt `attempt`: refused with [`StoreError::Stale`] unless the
-    /// stored run is `running` in that attempt under that holder.
+    /// stored run is `running` (or `paused` in memory) in that attempt under
+    /// that holder.
     pub fn update_held(&self, run: &JobRun, holder: &str, attempt: u32) -> Result<(), StoreError> {
-        self.update_run_if(RunStatus::Running, run, |current| {
+        let held = |s: RunStatus| matches!(s, RunStatus::Running | RunStatus::Paused);
+        self.update_run_where(held, run, |current| {
             let held_by = current.lease.as_ref().map(|l| l.holder.as_str());
             if current.attempt != attempt || held_by != Some(holder) {
                 return Err(StoreError::Stale {
@@ -74,8 +76,8 @@ impl Store {
         })
     }
 
-    /// Writes the new state of a `running` run taken from a worker that no
-    /// longer holds it, unless its attempt or lease changed since it was read
+    /// Writes the new state of a `running` (or `paused` in memory) run taken
+    /// from a worker that no longer holds it, unless its attempt or lease changed since it was read
     /// as `attempt` and `lease` ([`StoreError::Conflict`] then).
     pub fn take_over(
         &self,
@@ -83,7 +85,8 @@ impl Store {
         attempt: u32,
         lease: Option<&Lease>,
     ) -> Result<(), StoreError> {
-        self.update_run_if(RunStatus::Running, run, |current| {
+        let held = |s: RunStatus| matches!(s, RunStatus::Running | RunStatus::Paused);
+        self.update_run_where(held, run, |current| {
             if (current.attempt, current.lease.as_ref()) == (attempt, lease) {
                 Ok(())
             } else {
@@ -101,6 +104,16 @@ impl Store {
         run: &JobRun,
         check: impl FnOnce(&JobRun) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        self.update_run_where(|s| s == expected, run, check)
+    }
+
+    /// [`Store::update_run_if`] for a stored status that `expected` accepts.
+    fn update_run_where(
+        &self,
+        expected: impl Fn(RunStatus) -> bool,
+        run: &JobRun,
+        check: impl FnOnce(&JobRun) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let id = run.uuid.bytes();
         let _run = self.run_lock(&id);
         let current = self.runs.get(id)?.ok_or(StoreError::Conflict)?;
@@ -111,9 +124,10 @@ impl Store {
                 why: format!("attempt {} has started", current.attempt),
             });
         }
-        if current.status != expected {
+        if !expected(current.status) {
             return Err(StoreError::Conflict);
         }
+        let expected = current.status;
         check(&current)?;
         let moved = run.status != expected;
         if moved {

@@ -5,8 +5,8 @@
 use super::Shared;
 use super::recorder::{Clock, Recorder};
 use crate::model::{
-    InterruptedPolicy, JobRun, Lease, RunErrorInfo, RunErrorKind, RunId, RunStatus, TenantId,
-    Timestamp, now,
+    InterruptedPolicy, JobRun, Lease, PauseMode, Paused, RunErrorInfo, RunErrorKind, RunId,
+    RunStatus, TenantId, Timestamp, now,
 };
 use crate::registry::{Plugin, Registry};
 use crate::runtime::{CancelToken, Outcome, RunAccess, RunReport, RunRequest};
@@ -90,7 +90,8 @@ fn claim(shared: &Shared, id: RunId, holder: &str) -> Result<Option<Claimed>, St
     drop(registry);
     let cancel = shared.register(id);
     run.status = RunStatus::Running;
-    run.started_at = Some(now());
+    // A run resumed from a checkpoint goes on with its attempt.
+    run.started_at.get_or_insert_with(now);
     run.updated_at = now();
     run.next_attempt_at = None;
     run.lease = Some(Lease {
@@ -130,8 +131,10 @@ fn call(
         cancel,
     } = claimed;
     let id = run.uuid;
+    // A checkpoint exists once an earlier execution saved one: an attempt
+    // that was interrupted or failed, or a pause at a checkpoint.
     let checkpoint = match plugin.info.interrupted {
-        InterruptedPolicy::Resume if run.attempt > 1 => shared.store.checkpoint(id)?,
+        InterruptedPolicy::Resume => shared.store.checkpoint(id)?,
         _ => None,
     };
     let request = RunRequest {
@@ -169,10 +172,22 @@ fn settle(
     run.receipt = Some(report.receipt);
     run.updated_at = now();
     run.lease = None;
+    // A pause that came as the attempt ended is moot.
+    run.paused = None;
+    run.pause_requested = false;
     match report.outcome {
         _ if interrupted => {
             // Shutdown ran out of grace: treat it like a crash of this attempt.
             super::recover::interrupted(&mut run, policy, "the host shut down while it ran");
+        }
+        Outcome::Paused => {
+            // Stopped at a checkpoint: it continues from it once resumed.
+            run.status = RunStatus::Paused;
+            run.paused = Some(Paused {
+                mode: PauseMode::Checkpoint,
+                at: run.updated_at,
+            });
+            run.pause_requested = false;
         }
         Outcome::HostBusy(_) => {
             // Every instance slot is taken: back to the queue, after a pause
@@ -217,7 +232,11 @@ fn settle(
 /// Writes the settled run as the holder of attempt `attempt`, releases it,
 /// and counts a finished run.
 fn record(shared: &Shared, run: &JobRun, holder: &str, attempt: u32) -> Result<(), StoreError> {
-    let result = shared.store.update_held(run, holder, attempt);
+    let mut result = shared.store.update_held(run, holder, attempt);
+    if result.is_ok() && run.status == RunStatus::Paused {
+        // A pause is rare and said to survive restarts: on disk at once.
+        result = shared.store.flush_blocking();
+    }
     tracing::info!(
         status = run.status.as_str(),
         attempt = run.attempt,

@@ -65,7 +65,7 @@ fn renew(shared: &Shared) {
     let now_instant = Instant::now();
     let due: Vec<_> = lock(&shared.running)
         .iter()
-        .filter(|(_, held)| now_instant < held.renew_until)
+        .filter(|(_, held)| now_instant < held.renew_until + held.cancel.suspended_for())
         .filter_map(|(id, held)| Some((*id, held.recorder.clone()?, held.cancel.clone())))
         .collect();
     let expires_at = now() + shared.lease_ttl;

@@ -6,9 +6,11 @@
 
 mod execute;
 mod lease;
+mod pause;
 mod recorder;
 mod recover;
 
+pub use pause::PauseResult;
 pub use recover::{MAX_ATTEMPTS, Recovered, recover};
 
 use crate::model::{RunId, TenantId};
@@ -29,7 +31,7 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     pub(crate) runtime: Arc<Runtime>,
     /// Runs executing now.
-    running: Mutex<HashMap<RunId, Held>>,
+    running: Mutex<HashMap<RunId, Executing>>,
     /// Runs taken from the queue and not yet finished, by tenant.
     taken: Mutex<HashMap<TenantId, usize>>,
     /// The most runs one tenant may have executing at once.
@@ -44,22 +46,32 @@ pub(crate) struct Shared {
     stopping: AtomicBool,
     /// Set when the shutdown grace is over: running runs are being interrupted.
     pub(crate) interrupting: AtomicBool,
+    /// Threads started in the stead of threads holding suspended runs.
+    extra: Mutex<Vec<JoinHandle<()>>>,
+    /// How many such threads were started (names them).
+    extra_started: std::sync::atomic::AtomicUsize,
+    /// Threads to retire: a suspended run resumed or ended.
+    retire: std::sync::atomic::AtomicUsize,
 }
 
 /// A run executing here.
-struct Held {
+struct Executing {
     cancel: CancelToken,
     /// Set once the plugin is called: it renews the lease.
     recorder: Option<Arc<recorder::Recorder>>,
     /// The lease is renewed until then (the run's timeout, the cancel grace
-    /// and a margin): a worker still holding the run later is wedged.
+    /// and a margin), plus the time suspended: a worker still holding the
+    /// run later is wedged.
     renew_until: Instant,
+    /// Suspended in place (a thread was started in its stead): its
+    /// tenant, whose cap it does not count against meanwhile.
+    suspended: Option<TenantId>,
 }
 
 /// Beyond its limits, how long a run's lease is still renewed.
 const RENEW_MARGIN: Duration = Duration::from_secs(5);
 
-type Running = HashMap<RunId, Held>;
+type Running = HashMap<RunId, Executing>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -68,10 +80,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     fn register(&self, id: RunId) -> CancelToken {
         let cancel = CancelToken::new();
-        let held = Held {
+        let held = Executing {
             cancel: cancel.clone(),
             recorder: None,
             renew_until: Instant::now() + RENEW_MARGIN,
+            suspended: None,
         };
         lock(&self.running).insert(id, held);
         cancel
@@ -109,7 +122,13 @@ impl Shared {
     }
 
     fn unregister(&self, id: RunId) {
-        lock(&self.running).remove(&id);
+        if lock(&self.running)
+            .remove(&id)
+            .is_some_and(|h| h.suspended.is_some())
+        {
+            // Its stand-in thread retires.
+            self.retire.fetch_add(1, Ordering::SeqCst);
+        }
         self.wake.notify_all();
     }
 }
@@ -157,6 +176,9 @@ impl Workers {
             wake: Condvar::new(),
             stopping: AtomicBool::new(false),
             interrupting: AtomicBool::new(false),
+            extra: Mutex::default(),
+            extra_started: Default::default(),
+            retire: Default::default(),
         });
         let threads = (0..count)
             .map(|i| {
@@ -236,6 +258,10 @@ impl Workers {
         for t in self.threads {
             let _ = t.join();
         }
+        let extra = std::mem::take(&mut *lock(&self.shared.extra));
+        for t in extra {
+            let _ = t.join();
+        }
         self.keeper.stop();
     }
 }
@@ -243,6 +269,13 @@ impl Workers {
 fn work(shared: &Shared, index: usize) {
     let holder = format!("{}/{index}", shared.instance);
     while !shared.stopping.load(Ordering::SeqCst) {
+        // One thread more than the pool's size runs per suspended run.
+        let retiring = shared
+            .retire
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if retiring.is_ok() {
+            return;
+        }
         match Taken::next(shared) {
             Ok(Some(taken)) => {
                 let id = taken.run;
@@ -280,7 +313,23 @@ impl<'a> Taken<'a> {
     /// executing, below the per-tenant cap.
     fn next(shared: &'a Shared) -> Result<Option<Taken<'a>>, crate::store::StoreError> {
         let mut taken = lock(&shared.taken);
-        let Some((run, tenant)) = shared.store.pop_fair(&taken, shared.tenant_cap)? else {
+        // Runs suspended in memory do not count against their tenant's cap.
+        let suspended: Vec<TenantId> = lock(&shared.running)
+            .values()
+            .filter_map(|h| h.suspended.clone())
+            .collect();
+        let next = if suspended.is_empty() {
+            shared.store.pop_fair(&taken, shared.tenant_cap)?
+        } else {
+            let mut busy = taken.clone();
+            for tenant in suspended {
+                if let Some(n) = busy.get_mut(&tenant) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            shared.store.pop_fair(&busy, shared.tenant_cap)?
+        };
+        let Some((run, tenant)) = next else {
             return Ok(None);
         };
         *taken.entry(tenant.clone()).or_default() += 1;

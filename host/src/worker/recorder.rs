@@ -177,6 +177,23 @@ impl Recorder {
         }
     }
 
+    /// Changes the run with `change` and writes it as the lease holder;
+    /// on failure the run is left as it was. Returns the run as written.
+    pub(super) fn update(&self, change: impl FnOnce(&mut JobRun)) -> Result<JobRun, StoreError> {
+        let mut guard = lock(&self.run);
+        let run = &mut guard.0;
+        let before = run.clone();
+        change(run);
+        run.updated_at = now();
+        match self.store.update_held(run, &self.holder, self.log_to.1) {
+            Ok(()) => Ok(run.clone()),
+            Err(e) => {
+                *run = before;
+                Err(e)
+            }
+        }
+    }
+
     /// Extends the lease to `expires_at`; fails once the attempt lost the run.
     pub(super) fn renew(&self, expires_at: Timestamp) -> Result<(), StoreError> {
         self.flush_checkpoint();

@@ -1,9 +1,11 @@
-//! Recovery at start: runs a crash left `running` are resumed from their
-//! checkpoint, restarted, or failed, per their job type's policy, and
-//! `pending` runs are put back in the queue. Nothing stays `running`.
+//! Recovery at start: runs a crash left `running` (or paused in memory)
+//! are resumed from their checkpoint, restarted, or failed, per their job
+//! type's policy, and `pending` runs are put back in the queue. Nothing
+//! stays `running`; runs paused at a checkpoint or before they started stay
+//! paused.
 
 use crate::model::InterruptedPolicy;
-use crate::model::{JobRun, RunErrorInfo, RunErrorKind, RunStatus, now};
+use crate::model::{JobRun, PauseMode, RunErrorInfo, RunErrorKind, RunStatus, now};
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
 
@@ -68,6 +70,29 @@ pub fn recover(store: &Store, registry: &Registry) -> Result<Recovered, StoreErr
             done.failed += 1;
         }
         store.update_run(RunStatus::Running, &run)?;
+    }
+    for mut run in store.runs_in_status(RunStatus::Paused)? {
+        // Paused at a checkpoint or before it started: it stays paused.
+        if run.paused.is_none_or(|p| p.mode != PauseMode::InMemory) {
+            continue;
+        }
+        let policy = registry
+            .get(run.job_type.as_str(), &run.job_type_version)
+            .map(|p| p.info.interrupted)
+            .unwrap_or(InterruptedPolicy::Fail);
+        run.paused = None;
+        run.pause_requested = false;
+        interrupted(
+            &mut run,
+            policy,
+            "the host stopped while the run was paused in memory",
+        );
+        if run.status == RunStatus::Pending {
+            done.requeued += 1;
+        } else {
+            done.failed += 1;
+        }
+        store.update_run(RunStatus::Paused, &run)?;
     }
     for run in store.runs_in_status(RunStatus::Pending)? {
         store.requeue(&run)?;
