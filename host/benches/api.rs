@@ -4,7 +4,8 @@
 //! concurrent keep-alive clients that follow each to the end: runs/s and HDR
 //! percentiles of accept (POST → 201, client clock), dispatch (created →
 //! started) and completion (created → finished, server clock); the same
-//! load posted without following; and the latency of GET /jobs/schemas and
+//! load posted without following, one run per POST and in batches of 100
+//! and 1,000 (POST /job-runs/batch); and the latency of GET /jobs/schemas and
 //! of a first page of GET /job-runs. The clients are tasks on one thread
 //! (see `common/http.rs`). Run with `cargo bench -p jobhost --bench api`
 //! (`-- --runs N --clients C`).
@@ -213,6 +214,47 @@ fn main() {
             m as f64 / drained.as_secs_f64()
         );
 
+        // The same load through POST /job-runs/batch: batches of 100 and
+        // of 1,000, spread over the same clients, posted without following.
+        let single = m as f64 / posted.as_secs_f64();
+        for size in [100usize, 1000] {
+            let batch = {
+                let items: Vec<Value> = (0..size).map(|_| json!({"job_id": job["uuid"]})).collect();
+                json!({"items": items}).to_string().into_bytes()
+            };
+            let batches = m / size;
+            let started = Instant::now();
+            let tasks: Vec<_> = (0..clients.min(batches))
+                .map(|c| {
+                    let (base, token, batch) = (base.clone(), token.clone(), batch.clone());
+                    let mine = (c..batches).step_by(clients).count();
+                    tokio::spawn(async move {
+                        let mut conn = Conn::open(&base, &token).await;
+                        for _ in 0..mine {
+                            let (status, body) = conn.send(Method::POST, "/job-runs/batch", &batch).await;
+                            assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let posted = started.elapsed();
+            while one.get_json(open).await["count"] != 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            let drained = started.elapsed();
+            let n = batches * size;
+            let accepted = n as f64 / posted.as_secs_f64();
+            println!(
+                "{n} runs posted in batches of {size} by {} clients: accepted in {posted:.2?} ({accepted:.0} runs/s, {:.1}x single POSTs), all completed after {drained:.2?} ({:.0} runs/s)",
+                clients.min(batches),
+                accepted / single,
+                n as f64 / drained.as_secs_f64()
+            );
+        }
+
         // The same load followed through the event stream instead of
         // polling: one SSE connection sees every run's status changes.
         let mut watcher = Conn::open(&base, &token).await;
@@ -256,7 +298,7 @@ fn main() {
             timed(&mut one, "/jobs/schemas", 500).await,
         );
         summary(
-            &format!("GET /job-runs first page ({} runs stored)", n as usize + 2 * m + 350),
+            &format!("GET /job-runs first page ({} runs stored)", n as usize + 4 * m + 350),
             timed(&mut one, "/job-runs?limit=20", 500).await,
         );
         summary(
