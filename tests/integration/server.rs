@@ -68,12 +68,13 @@ impl Server {
 
     /// [`Server::spawn`] with extra environment variables.
     pub fn spawn_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut args = vec![
-            "--workers".into(),
-            "2".into(),
+        let mut args: Vec<std::ffi::OsString> = vec![
             "--plugins-dir".into(),
             data.join("plugins").into_os_string(),
         ];
+        if !extra.contains(&"--workers") {
+            args.extend(["--workers".into(), "2".into()]);
+        }
         args.extend(extra.iter().map(Into::into));
         let jobhost_test_support::process::Listening { child, base, .. } =
             jobhost_test_support::process::serve_env(JOBHOST, data, args, Stdio::inherit(), env);

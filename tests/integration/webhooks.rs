@@ -243,3 +243,118 @@ fn denied_targets_are_refused() {
     );
     assert!(receiver.got().is_empty());
 }
+
+/// The events a receiver got, with the run's status in each, in order.
+fn events(receiver: &Receiver, secret: &str) -> Vec<(String, String)> {
+    receiver
+        .got()
+        .iter()
+        .map(|g| {
+            assert_eq!(g.headers["x-jobhost-signature"], sign(secret, &g.body));
+            let sent: Value = serde_json::from_slice(&g.body).unwrap();
+            (
+                g.headers["x-jobhost-event"].clone(),
+                sent["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn pauses_and_resumes_are_announced_in_order_before_the_result() {
+    let s = Server::start_args(
+        &[crate::support::HOSTILE],
+        &[
+            "--workers",
+            "1",
+            "--callback-allow",
+            "127.0.0.1/32",
+            "--callback-retries",
+            "2",
+            "--callback-backoff-ms",
+            "300",
+        ],
+    );
+    let (admin, user) = (s.api(&s.admin), s.api(&s.user));
+    let secret = admin.get("/webhooks/secret").body["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let post = |path: String| user.send("post", &path, None);
+
+    // A run suspended in memory; its receiver refuses the first notice once.
+    let long = Receiver::start(vec![503]);
+    let r = user.post(
+        "/jobs",
+        &json!({"job_type": "hostile", "config": {"attack": "compute", "size": 1500},
+                "callback_url": long.url}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let running = user.trigger(r.body["uuid"].as_str().unwrap(), None);
+    user.wait_run(&running, Duration::from_secs(30), |r| {
+        r["status"] == "running"
+    });
+
+    // A pending run behind it (one worker), held out of the queue; it
+    // completes soon after its resume, before its first notice's retry.
+    let short = Receiver::start(vec![503]);
+    let job = user.job("text_stats", json!({"text": "a b c"}));
+    let r = user.post(
+        "/job-runs",
+        &json!({"job_id": job, "callback_url": short.url}),
+    );
+    let pending = r.body["uuid"].as_str().unwrap().to_string();
+    let r = post(format!("/job-runs/{pending}/pause"));
+    assert_eq!(
+        (r.status, &r.body["status"]),
+        (200, &json!("paused")),
+        "{}",
+        r.body
+    );
+
+    let r = post(format!("/job-runs/{running}/pause"));
+    assert_eq!(
+        (r.status, &r.body["status"]),
+        (200, &json!("paused")),
+        "{}",
+        r.body
+    );
+    // The suspended run's stand-in worker takes the resumed pending one.
+    assert_eq!(post(format!("/job-runs/{pending}/resume")).status, 200);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(post(format!("/job-runs/{running}/resume")).status, 200);
+    for run in [&running, &pending] {
+        let done = wait_for(&user, run, |r| r["callback_sent_at"].is_string());
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(done["callback_attempts"], 1, "{done}");
+    }
+
+    let ev = |e: &str, s: &str| (e.to_string(), s.to_string());
+    assert_eq!(
+        events(&long, &secret),
+        [
+            ev("job_run.paused", "paused"),
+            ev("job_run.paused", "paused"),
+            ev("job_run.resumed", "running"),
+            ev("job_run.finished", "completed"),
+        ],
+        "the refused notice is retried, and the result waits for it"
+    );
+    assert_eq!(
+        events(&short, &secret),
+        [
+            ev("job_run.paused", "paused"),
+            ev("job_run.paused", "paused"),
+            ev("job_run.resumed", "pending"),
+            ev("job_run.finished", "completed"),
+        ]
+    );
+    let ids: std::collections::HashSet<String> = long
+        .got()
+        .iter()
+        .map(|g| g.headers["x-jobhost-delivery"].clone())
+        .collect();
+    assert_eq!(ids.len(), 4, "each attempt has its own delivery id");
+    let first: Value = serde_json::from_slice(&short.got()[0].body).unwrap();
+    assert_eq!(first["paused"]["mode"], "queued", "{first}");
+}

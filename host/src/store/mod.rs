@@ -18,6 +18,7 @@ mod idempotency;
 mod keys;
 mod list;
 mod logs;
+mod notices;
 mod plugins;
 mod queue;
 mod runs;
@@ -29,6 +30,7 @@ pub use damage::Record;
 pub use idempotency::{Created, MAX_IDEMPOTENCY_KEY, Remembered};
 pub use list::{JobFilter, Order, Page, RunFilter, SCAN_BUDGET, decode_cursor, encode_cursor};
 pub use logs::{LogFilter, LogRecord};
+pub use notices::{MAX_NOTICES_PER_RUN, Notice, NoticeEvent};
 pub use secrets::{MAX_SECRET_BYTES, MAX_SECRETS_PER_TENANT, SecretInfo};
 pub use webhooks::WEBHOOK_STORE_TRIES;
 
@@ -99,6 +101,8 @@ pub struct Store {
     webhooks: sled::Tree,
     /// Webhooks set aside after failing for storage reasons: run id → why.
     webhooks_aside: sled::Tree,
+    /// Webhook notices (paused, resumed) by run id and sequence number.
+    notices: sled::Tree,
     /// Webhook signing secrets by tenant.
     secrets: sled::Tree,
     /// Tenants' named secrets, sealed.
@@ -159,6 +163,7 @@ impl Store {
             // On-disk names from before the deliveries were called webhooks.
             webhooks: db.open_tree("callbacks")?,
             webhooks_aside: db.open_tree("callbacks_aside")?,
+            notices: db.open_tree("webhook_notices")?,
             secrets: db.open_tree("webhook_secrets")?,
             tenant_secrets: db.open_tree("tenant_secrets")?,
             vault: None,

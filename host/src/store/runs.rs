@@ -3,6 +3,7 @@
 //! by the lease holder and attempt (fencing), or by taking over a lapsed
 //! lease.
 
+use super::notices::NoticeEvent;
 use super::{RUN_LOCK_STRIPES, Record, Store, StoreError, encode, keys, lock};
 use crate::model::{JobRun, Lease, RunId, RunStatus, TenantId};
 use std::sync::MutexGuard;
@@ -136,6 +137,10 @@ impl Store {
             }
             if run.status.is_terminal() && run.callback_url.is_some() {
                 self.queue_webhook(run.uuid, 0)?;
+            } else if run.status == RunStatus::Paused {
+                self.queue_notice(run, NoticeEvent::Paused)?;
+            } else if expected == RunStatus::Paused {
+                self.queue_notice(run, NoticeEvent::Resumed)?;
             }
         }
         self.runs.insert(id, encode(run))?;

@@ -3,11 +3,13 @@
 //! over the body with its tenant's secret (`X-Jobhost-Signature:
 //! sha256=<hex>`), retried with exponential backoff; the run records the
 //! attempts, the receiver's status code, when it succeeded, or why not.
-//! The queue of deliveries is durable: a restart resumes it.
+//! A run that pauses or resumes is announced the same way (`job_run.paused`,
+//! `job_run.resumed`), before its final webhook. The queue of deliveries is
+//! durable: a restart resumes it.
 
 pub use crate::egress::policy::{Allow, MAX_URL, Policy};
 
-use crate::model::{JobRun, RunId, now};
+use crate::model::{RunId, now};
 use crate::store::{Store, StoreError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -49,7 +51,34 @@ pub fn start(store: Store, settings: Settings) -> tokio::task::JoinHandle<()> {
     tokio::spawn(deliver_loop(store, Arc::new(settings)))
 }
 
+/// One delivery waiting: a run's final webhook, or one of its notices
+/// (by sequence number).
+#[derive(Debug, Clone, Copy)]
+enum Delivery {
+    Result(RunId),
+    Notice(RunId, u64),
+}
+
+/// Every delivery waiting, with when it is due (Unix ms): each run's first
+/// notice, and the final webhooks of runs that have no notice waiting (a
+/// run's notices go first, in order).
+fn waiting(store: &Store) -> Result<Vec<(Delivery, u64)>, StoreError> {
+    let notices = store.queued_notices()?;
+    let noticed: HashSet<RunId> = notices.iter().map(|(run, ..)| *run).collect();
+    let mut all: Vec<(Delivery, u64)> = notices
+        .into_iter()
+        .map(|(run, seq, due)| (Delivery::Notice(run, seq), due))
+        .collect();
+    for (run, due) in store.queued_webhooks()? {
+        if !noticed.contains(&run) {
+            all.push((Delivery::Result(run), due));
+        }
+    }
+    Ok(all)
+}
+
 async fn deliver_loop(store: Store, settings: Arc<Settings>) {
+    // Runs with a delivery under way: one at a time per run.
     let in_flight: Arc<Mutex<HashSet<RunId>>> = Arc::default();
     let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT));
     loop {
@@ -57,7 +86,7 @@ async fn deliver_loop(store: Store, settings: Arc<Settings>) {
         // this pass reads the queue wakes the next pass.
         let ready = store.webhooks_ready().notified();
         let s = store.clone();
-        let queued = tokio::task::spawn_blocking(move || s.queued_webhooks())
+        let queued = tokio::task::spawn_blocking(move || waiting(&s))
             .await
             .unwrap_or_else(|e| Err(StoreError::Task(e.to_string())));
         let queued = match queued {
@@ -70,11 +99,12 @@ async fn deliver_loop(store: Store, settings: Arc<Settings>) {
         };
         let now = now_ms();
         let mut next = now + 1000;
-        for (run, due) in queued {
+        for (delivery, due) in queued {
             if due > now {
                 next = next.min(due);
                 continue;
             }
+            let (Delivery::Result(run) | Delivery::Notice(run, _)) = delivery;
             if !in_flight
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -85,8 +115,20 @@ async fn deliver_loop(store: Store, settings: Arc<Settings>) {
             let (store, settings, in_flight) = (store.clone(), settings.clone(), in_flight.clone());
             let permit = slots.clone().acquire_owned().await.expect("never closed");
             tokio::spawn(async move {
-                if let Err(e) = deliver(&store, &settings, run).await {
-                    storage_failed(&store, &settings, run, &e);
+                let result = match delivery {
+                    Delivery::Result(run) => deliver(&store, &settings, run).await,
+                    Delivery::Notice(run, seq) => notify(&store, &settings, run, seq).await,
+                };
+                if let Err(e) = result {
+                    match delivery {
+                        Delivery::Result(run) => storage_failed(&store, &settings, run, &e),
+                        Delivery::Notice(run, seq) => {
+                            tracing::error!(run = %run, error = %e, "a webhook notice could not be handled; it is dropped");
+                            if let Err(e) = store.done_notice(run, seq) {
+                                tracing::error!(run = %run, error = %e, "dropping a webhook notice failed");
+                            }
+                        }
+                    }
                 }
                 in_flight
                     .lock()
@@ -148,7 +190,9 @@ async fn deliver(store: &Store, settings: &Settings, id: RunId) -> Result<(), St
     let secret = store.webhook_secret(&run.tenant)?;
     let body = serde_json::to_vec(&run.view()).expect("runs serialise");
     let signature = sign(&secret, &body);
-    let result = post(settings, &url, &run, body, &signature).await;
+    let delivery = format!("{}.{}", run.uuid, run.callback_attempts + 1);
+    let event = "job_run.finished";
+    let result = post(settings, &url, event, &delivery, body, &signature).await;
     run.callback_attempts += 1;
     let permanent = matches!(result, Err(DeliveryError::Refused(_)));
     let failure = match result {
@@ -181,6 +225,37 @@ async fn deliver(store: &Store, settings: &Settings, id: RunId) -> Result<(), St
     }
     store.update_run(run.status, &run)?;
     store.flush().await
+}
+
+/// One delivery attempt of notice `seq` of run `id`: retried as final
+/// webhooks are, then given up (in the log; the run's `callback_*` fields
+/// describe its final webhook only).
+async fn notify(store: &Store, settings: &Settings, id: RunId, seq: u64) -> Result<(), StoreError> {
+    let Some(mut notice) = store.notice(id, seq)? else {
+        return Ok(());
+    };
+    let secret = store.webhook_secret(&notice.tenant)?;
+    let body = serde_json::to_vec(&notice.body).expect("JSON values serialise");
+    let signature = sign(&secret, &body);
+    let event = notice.event.header();
+    notice.attempts += 1;
+    let delivery = format!("{id}.{event}.{seq}.{}", notice.attempts);
+    let result = post(settings, &notice.url, event, &delivery, body, &signature).await;
+    // Said in the log, so without the URL (which may carry a token).
+    let (why, permanent) = match result {
+        Ok(code) if (200..300).contains(&code) => return store.done_notice(id, seq),
+        Ok(code) => (format!("the receiver answered {code}"), false),
+        Err(DeliveryError::Refused(_)) => ("the callback policy refuses the URL".into(), true),
+        Err(DeliveryError::Transient(_)) => ("no answer".to_string(), false),
+    };
+    if notice.attempts <= settings.retries && !permanent {
+        let delay = settings.backoff * 2u32.saturating_pow(notice.attempts - 1);
+        notice.due_ms = now_ms() + delay.as_millis() as u64;
+        tracing::info!(run = %id, event, %why, retry_in_ms = delay.as_millis() as u64, "a webhook notice got no 2xx");
+        return store.requeue_notice(id, seq, &notice);
+    }
+    tracing::warn!(run = %id, event, %why, attempts = notice.attempts, "a webhook notice was given up");
+    store.done_notice(id, seq)
 }
 
 /// What went wrong with a request that got no answer: first the cause in
@@ -220,7 +295,8 @@ fn cause(e: &reqwest::Error) -> String {
 async fn post(
     settings: &Settings,
     url: &str,
-    run: &JobRun,
+    event: &str,
+    delivery: &str,
     body: Vec<u8>,
     signature: &str,
 ) -> Result<u16, DeliveryError> {
@@ -264,11 +340,8 @@ async fn post(
         .post(url)
         .header("content-type", "application/json")
         .header("user-agent", concat!("jobhost/", env!("CARGO_PKG_VERSION")))
-        .header("x-jobhost-event", "job_run.finished")
-        .header(
-            "x-jobhost-delivery",
-            format!("{}.{}", run.uuid, run.callback_attempts + 1),
-        )
+        .header("x-jobhost-event", event)
+        .header("x-jobhost-delivery", delivery)
         .header("x-jobhost-signature", signature)
         .body(body)
         .send()
