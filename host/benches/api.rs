@@ -45,6 +45,18 @@ async fn follow(conn: &mut Conn, id: &str, every: Duration) -> Value {
     }
 }
 
+/// The server's CPU per run while `n` runs were being accepted: request
+/// handling, and the execution going on beside it.
+fn per_run_cpu(used: common::cpu::Threads, n: usize) {
+    let us = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+    println!(
+        "  server CPU per run while accepting: requests {:.0} us, execution {:.0} us, other {:.0} us",
+        us(used.api),
+        us(used.workers),
+        us(used.other)
+    );
+}
+
 fn summary(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
     let p = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
@@ -132,6 +144,7 @@ fn main() {
     let token = common::token(dir.path());
     let (server, _) = common::serve(dir.path());
     let base = server.1.clone();
+    let pid = server.0.id();
     runtime().block_on(async move {
         let mut one = Conn::open(&base, &token).await;
         let (status, job) = one
@@ -186,6 +199,7 @@ fn main() {
         // The same load without following: clients only post, then the
         // benchmark waits for the queue to drain. Separates the server's
         // capacity from the cost of the clients' polling.
+        let cpu_before = common::cpu::threads(pid);
         let started = Instant::now();
         let tasks: Vec<_> = (0..clients)
             .map(|_| {
@@ -202,6 +216,7 @@ fn main() {
             t.await.unwrap();
         }
         let posted = started.elapsed();
+        let cpu_accepting = common::cpu::threads(pid) - cpu_before;
         let open = "/job-runs?statuses=pending&statuses=running&limit=1";
         while one.get_json(open).await["count"] != 0 {
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -213,6 +228,7 @@ fn main() {
             m as f64 / posted.as_secs_f64(),
             m as f64 / drained.as_secs_f64()
         );
+        per_run_cpu(cpu_accepting, m);
 
         // The same load through POST /job-runs/batch: batches of 100 and
         // of 1,000, spread over the same clients, posted without following.
@@ -223,6 +239,7 @@ fn main() {
                 json!({"items": items}).to_string().into_bytes()
             };
             let batches = m / size;
+            let cpu_before = common::cpu::threads(pid);
             let started = Instant::now();
             let tasks: Vec<_> = (0..clients.min(batches))
                 .map(|c| {
@@ -241,6 +258,7 @@ fn main() {
                 t.await.unwrap();
             }
             let posted = started.elapsed();
+            let cpu_accepting = common::cpu::threads(pid) - cpu_before;
             while one.get_json(open).await["count"] != 0 {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
@@ -253,6 +271,7 @@ fn main() {
                 accepted / single,
                 n as f64 / drained.as_secs_f64()
             );
+            per_run_cpu(cpu_accepting, n);
         }
 
         // The same load followed through the event stream instead of

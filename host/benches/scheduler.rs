@@ -15,26 +15,6 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// User plus system CPU time of process `pid` so far.
-fn cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command (which may hold spaces) start after ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the line: 11 and 12 after ')'.
-    let hz = 100; // sysconf(_SC_CLK_TCK) on Linux
-    Duration::from_millis((ticks(11) + ticks(12)) * 1000 / hz)
-}
-
 fn ts(v: &Value) -> OffsetDateTime {
     OffsetDateTime::parse(v.as_str().expect("a timestamp"), &Rfc3339).unwrap()
 }
@@ -92,9 +72,9 @@ fn main() {
     );
     runtime().block_on(async move {
         let idle_for = Duration::from_secs(10);
-        let before = cpu(pid);
+        let before = common::cpu::process(pid);
         tokio::time::sleep(idle_for).await;
-        let idle_empty = cpu(pid) - before;
+        let idle_empty = common::cpu::process(pid) - before;
 
         let started = Instant::now();
         let clients = 16;
@@ -132,7 +112,7 @@ fn main() {
             if wait.is_positive() {
                 tokio::time::sleep(Duration::try_from(wait).unwrap()).await;
             }
-            let cpu_before = cpu(pid);
+            let cpu_before = common::cpu::process(pid);
             let deadline = Instant::now() + Duration::from_secs(120);
             let runs = loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -142,7 +122,7 @@ fn main() {
                     break runs;
                 }
             };
-            let cpu_tick = cpu(pid) - cpu_before;
+            let cpu_tick = common::cpu::process(pid) - cpu_before;
             let start_ms: Vec<f64> = runs
                 .iter()
                 .filter(|r| !r["started_at"].is_null())
@@ -176,9 +156,9 @@ fn main() {
             quiet += time::Duration::minutes(1);
         }
         tokio::time::sleep(Duration::try_from(quiet - now).unwrap_or_default()).await;
-        let before = cpu(pid);
+        let before = common::cpu::process(pid);
         tokio::time::sleep(idle_for).await;
-        let idle_loaded = cpu(pid) - before;
+        let idle_loaded = common::cpu::process(pid) - before;
         println!(
             "server CPU while idle for {idle_for:.0?}: {idle_empty:.2?} with no schedule, {idle_loaded:.2?} with {jobs} schedules loaded"
         );

@@ -3,6 +3,7 @@
 // Each benchmark uses a part of this.
 #![allow(dead_code)]
 
+pub mod cpu;
 pub mod http;
 pub mod sandbox;
 

@@ -13,7 +13,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 #[derive(Debug, Deserialize)]
@@ -227,33 +227,80 @@ pub(super) async fn batch(
         });
     }
     let outcomes = state.service.trigger_batch(&caller, items, partial).await?;
-    let (mut created, mut replayed, mut refused) = (0, 0, 0);
-    let items: Vec<Value> = outcomes
+    let done: Vec<Done> = outcomes
         .into_iter()
         .enumerate()
         .map(|(index, outcome)| match outcome {
-            ItemOutcome::Created(run) => {
-                created += 1;
-                json!({"index": index, "status": 201, "run": run.view()})
-            }
-            ItemOutcome::Replayed(first) => {
-                replayed += 1;
-                json!({"index": index, "status": first.status, "replayed": true, "run": first.body})
-            }
-            ItemOutcome::Refused(e) => {
-                refused += 1;
-                ApiError::from(e).item(index)
-            }
+            ItemOutcome::Created(run) => Done::Created(run),
+            ItemOutcome::Replayed(first) => Done::Replayed(first),
+            ItemOutcome::Refused(e) => Done::Refused(ApiError::from(e).item(index)),
         })
         .collect();
-    let status = if created > 0 {
+    let count = |f: fn(&Done) -> bool| done.iter().filter(|d| f(d)).count();
+    let body = BatchView {
+        created: count(|d| matches!(d, Done::Created(_))),
+        replayed: count(|d| matches!(d, Done::Replayed(_))),
+        refused: count(|d| matches!(d, Done::Refused(_))),
+        items: done
+            .iter()
+            .enumerate()
+            .map(|(index, d)| match d {
+                Done::Created(run) => ItemView::Created {
+                    index,
+                    status: 201,
+                    run: run.view(),
+                },
+                Done::Replayed(first) => ItemView::Replayed {
+                    index,
+                    status: first.status,
+                    replayed: true,
+                    run: &first.body,
+                },
+                Done::Refused(error) => ItemView::Refused(error),
+            })
+            .collect(),
+    };
+    let status = if body.created > 0 {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    let body =
-        json!({"created": created, "replayed": replayed, "refused": refused, "items": items});
+    // Serialised straight from the runs, without intermediate JSON values.
     Ok((status, Json(body)).into_response())
+}
+
+/// What became of a batch item, as answered.
+enum Done {
+    Created(Box<JobRun>),
+    Replayed(crate::store::Remembered),
+    Refused(Value),
+}
+
+/// A batch's answer.
+#[derive(Serialize)]
+struct BatchView<'a> {
+    created: usize,
+    replayed: usize,
+    refused: usize,
+    items: Vec<ItemView<'a>>,
+}
+
+/// One item of a batch's answer.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ItemView<'a> {
+    Created {
+        index: usize,
+        status: u16,
+        run: crate::model::RunView<'a>,
+    },
+    Replayed {
+        index: usize,
+        status: u16,
+        replayed: bool,
+        run: &'a Value,
+    },
+    Refused(&'a Value),
 }
 
 /// `POST /job-runs/{id}/pause`: 200 with the paused run, or 202 with the
