@@ -120,15 +120,7 @@ async fn deliver_loop(store: Store, settings: Arc<Settings>) {
                     Delivery::Notice(run, seq) => notify(&store, &settings, run, seq).await,
                 };
                 if let Err(e) = result {
-                    match delivery {
-                        Delivery::Result(run) => storage_failed(&store, &settings, run, &e),
-                        Delivery::Notice(run, seq) => {
-                            tracing::error!(run = %run, error = %e, "a webhook notice could not be handled; it is dropped");
-                            if let Err(e) = store.done_notice(run, seq) {
-                                tracing::error!(run = %run, error = %e, "dropping a webhook notice failed");
-                            }
-                        }
-                    }
+                    storage_failed(&store, &settings, delivery, &e);
                 }
                 in_flight
                     .lock()
@@ -149,7 +141,18 @@ async fn deliver_loop(store: Store, settings: Arc<Settings>) {
 /// A delivery that failed for a storage reason (its run cannot be read or
 /// recorded) waits before the next try as a failed delivery does, and is
 /// set aside after a few, so a damaged record never keeps the loop busy.
-fn storage_failed(store: &Store, settings: &Settings, run: RunId, error: &StoreError) {
+/// A notice that failed so is dropped at once.
+fn storage_failed(store: &Store, settings: &Settings, delivery: Delivery, error: &StoreError) {
+    let run = match delivery {
+        Delivery::Result(run) => run,
+        Delivery::Notice(run, seq) => {
+            tracing::error!(run = %run, %error, "a webhook notice could not be handled; it is dropped");
+            if let Err(e) = store.done_notice(run, seq) {
+                tracing::error!(run = %run, error = %e, "dropping a webhook notice failed");
+            }
+            return;
+        }
+    };
     let backoff_ms = settings.backoff.as_millis().max(1) as u64;
     match store.webhook_failed(run, now_ms(), backoff_ms, &error.to_string()) {
         Ok(Some(due)) => tracing::warn!(
