@@ -39,13 +39,7 @@ impl Service {
             });
         }
         self.check_room(1)?;
-        let job = self.job(caller, first.job_id)?;
-        if job.is_deleted {
-            return Err(ServiceError::JobDeleted {
-                job: job.uuid,
-                to_run: true,
-            });
-        }
+        let job = self.live_job(caller, first.job_id)?;
         fresh(&job, how.expected_updated_at)?;
         let plugin = match &how.job_type_version {
             Some(req) => self.resolve(caller, job.job_type.as_str(), Some(req))?,

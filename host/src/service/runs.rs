@@ -73,6 +73,13 @@ impl Service {
         caller: &Caller,
         id: JobId,
     ) -> Result<(Job, Arc<Plugin>), ServiceError> {
+        let job = self.live_job(caller, id)?;
+        let plugin = self.runnable(&job)?;
+        Ok((job, plugin))
+    }
+
+    /// A job of the caller's tenant that may still run (not deleted).
+    pub(super) fn live_job(&self, caller: &Caller, id: JobId) -> Result<Job, ServiceError> {
         let job = self.job(caller, id)?;
         if job.is_deleted {
             return Err(ServiceError::JobDeleted {
@@ -80,8 +87,7 @@ impl Service {
                 to_run: true,
             });
         }
-        let plugin = self.runnable(&job)?;
-        Ok((job, plugin))
+        Ok(job)
     }
 
     /// A pending run of `job` (running `plugin`) as `new` asks.
