@@ -13,6 +13,7 @@ pub mod events;
 mod faults;
 pub mod job_type;
 pub mod listener;
+pub mod mcp;
 pub mod metrics;
 pub mod model;
 pub mod registry;

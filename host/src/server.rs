@@ -71,6 +71,8 @@ pub struct ServeConfig {
     pub streams: crate::events::StreamLimits,
     /// How plugin requests reach the network.
     pub egress: Arc<crate::egress::Egress>,
+    /// How `/mcp` is exposed.
+    pub mcp: crate::mcp::McpSettings,
     /// Grants for plugins (`--grants`).
     pub grants_file: Option<PathBuf>,
     /// Key tenants' secrets are sealed with; defaults to
@@ -196,6 +198,7 @@ impl Host {
             metrics,
             metrics_public: config.metrics_public,
             max_body_bytes: config.max_body_bytes,
+            mcp: Arc::new(config.mcp.clone()),
         };
         tokio::spawn(sweep_logs(store.clone(), config.log_retention));
         tokio::spawn(sweep_idempotency(store.clone(), config.idempotency_ttl));

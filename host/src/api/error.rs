@@ -118,6 +118,16 @@ impl ApiError {
         })
     }
 
+    /// The HTTP status and the one error body, `{"error": {"type",
+    /// "message", "details"}}`: what REST answers, and what other front
+    /// ends (MCP tools) show for the same refusal.
+    pub fn body(&self) -> (StatusCode, Value) {
+        let (status, kind, details) = self.parts();
+        let body =
+            json!({"error": {"type": kind, "message": self.to_string(), "details": details}});
+        (status, body)
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, Value) {
         match self {
             ApiError::BadRequest { details, .. } => {
@@ -179,9 +189,7 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        let (status, kind, details) = self.parts();
-        let body =
-            json!({"error": {"type": kind, "message": self.to_string(), "details": details}});
+        let (status, body) = self.body();
         let mut response = (status, axum::Json(body)).into_response();
         if let ApiError::TooManyRequests { retry_after, .. } = self {
             response

@@ -15,8 +15,6 @@ use serde_json::{Value, json};
 const DEFAULT_LINES: usize = 100;
 /// Largest page of log lines.
 const MAX_LINES: usize = 1000;
-/// Lines one page may scan past the filters.
-const SCAN_BUDGET: usize = 10_000;
 
 /// A `level` parameter: the minimum severity.
 struct MinLevel(LogLevel);
@@ -42,7 +40,7 @@ pub(super) async fn list(
     q: QueryPairs,
 ) -> Result<Json<Value>, ApiError> {
     q.only(&["level", "since", "limit", "cursor"])?;
-    let run = super::runs::load(&state, &caller, &id)?;
+    let id = super::extract::parse_id("job run", &id)?;
     let limit: usize = q.one("limit")?.unwrap_or(DEFAULT_LINES);
     if !(1..=MAX_LINES).contains(&limit) {
         return Err(ApiError::bad_request(format!(
@@ -54,11 +52,7 @@ pub(super) async fn list(
         since: q.one::<Rfc3339>("since")?.map(|t| t.0),
         after_seq: q.one::<u32>("cursor")?,
     };
-    let store = state.store.clone();
-    let (items, next) =
-        tokio::task::spawn_blocking(move || store.logs(run.uuid, &filter, limit, SCAN_BUDGET))
-            .await
-            .map_err(|e| ApiError::Internal(format!("log read failed: {e}")))??;
+    let (items, next) = state.service.logs(&caller, id, filter, limit).await?;
     Ok(Json(json!({
         "count": items.len(),
         "items": items,

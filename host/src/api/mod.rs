@@ -110,6 +110,8 @@ pub struct AppState {
     pub metrics_public: bool,
     /// Largest JSON request body, in bytes.
     pub max_body_bytes: usize,
+    /// How `/mcp` is exposed.
+    pub mcp: Arc<crate::mcp::McpSettings>,
 }
 
 /// The router with every route and the body limit.
@@ -169,6 +171,7 @@ pub fn app(state: AppState) -> Router {
                 .patch(plugins::update)
                 .delete(plugins::delete),
         )
+        .merge(crate::mcp::routes(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))

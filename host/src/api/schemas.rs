@@ -6,6 +6,7 @@ use super::AppState;
 use super::extract::QueryPairs;
 use crate::auth::Caller;
 use crate::registry::{Plugin, Registry};
+use crate::service::JobTypeQuery;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -77,26 +78,19 @@ pub(super) async fn list(
         "job_types",
         "all_versions",
     ])?;
-    let by_agent: Option<bool> = q.one("creatable_by_agent")?;
-    let on_ui: Option<bool> = q.one("creatable_on_ui")?;
-    let visible: Option<bool> = q.one("visible_on_ui")?;
-    let all_versions = q.one::<bool>("all_versions")?.unwrap_or(false);
-    let types = q.all("job_types");
-    let registry = state.catalog.snapshot();
-    if by_agent.is_none() && on_ui.is_none() && visible.is_none() && types.is_empty() {
-        return Ok(json_bytes(state.schemas.get(&registry, all_versions)));
-    }
-    let plugins: Vec<&Arc<Plugin>> = if all_versions {
-        registry.all().collect()
-    } else {
-        registry.newest().collect()
+    let query = JobTypeQuery {
+        creatable_by_agent: q.one("creatable_by_agent")?,
+        creatable_on_ui: q.one("creatable_on_ui")?,
+        visible_on_ui: q.one("visible_on_ui")?,
+        job_types: q.all("job_types").into_iter().map(String::from).collect(),
+        all_versions: q.one::<bool>("all_versions")?.unwrap_or(false),
     };
-    let matching = plugins.into_iter().filter(|p| {
-        let i = &p.info;
-        by_agent.is_none_or(|b| i.creatable_by_agent == b)
-            && on_ui.is_none_or(|b| i.creatable_on_ui == b)
-            && visible.is_none_or(|b| i.visible_on_ui == b)
-            && (types.is_empty() || types.contains(&i.job_type.as_str()))
-    });
-    Ok(json_bytes(render(&registry, matching)))
+    if !query.filters() {
+        let registry = state.catalog.snapshot();
+        return Ok(json_bytes(state.schemas.get(&registry, query.all_versions)));
+    }
+    let items = state.service.job_types(&query);
+    Ok(json_bytes(Bytes::from(
+        serde_json::to_vec(&items).expect("summaries serialise"),
+    )))
 }

@@ -101,6 +101,22 @@ pub(super) struct ServeArgs {
     #[arg(long, env = "JOBHOST_MAX_BODY_BYTES", default_value_t = crate::api::DEFAULT_MAX_BODY_BYTES as u64,
           value_parser = clap::value_parser!(u64).range(1024..=(256 << 20)))]
     max_body_bytes: u64,
+    /// `Host` names `/mcp` accepts (any port unless `name:port`); repeat or
+    /// separate with commas. The default, loopback names only, keeps pages
+    /// on other sites from reaching a local server through DNS rebinding;
+    /// name the host clients use when serving beyond this machine.
+    #[arg(long, env = "JOBHOST_MCP_ALLOWED_HOSTS", value_delimiter = ',',
+          default_values_t = crate::mcp::DEFAULT_ALLOWED_HOSTS.map(String::from))]
+    mcp_allowed_hosts: Vec<String>,
+    /// Seconds an MCP job type tool waits for its run before answering
+    /// with the run's id.
+    #[arg(long, env = "JOBHOST_MCP_WAIT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    mcp_wait_secs: u64,
+    /// MCP sessions (protocol versions before 2026-07-28) open at once.
+    #[arg(long, env = "JOBHOST_MCP_MAX_SESSIONS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    mcp_max_sessions: u32,
     /// Largest component accepted (uploads and files), in bytes.
     #[arg(long, env = "JOBHOST_MAX_PLUGIN_BYTES", default_value_t = 32 << 20)]
     max_plugin_bytes: usize,
@@ -141,6 +157,12 @@ pub(super) fn config(common: Common, args: ServeArgs) -> anyhow::Result<ServeCon
         idempotency_ttl: Duration::from_secs(args.idempotency_ttl_secs),
         max_paused_in_memory: args.max_paused_in_memory,
         max_body_bytes: args.max_body_bytes as usize,
+        mcp: crate::mcp::McpSettings {
+            allowed_hosts: args.mcp_allowed_hosts,
+            wait: Duration::from_secs(args.mcp_wait_secs),
+            max_sessions: args.mcp_max_sessions as usize,
+            ..crate::mcp::McpSettings::default()
+        },
         streams: crate::events::StreamLimits {
             per_token: args.max_streams_per_token as usize,
             per_tenant: args.max_streams_per_tenant as usize,

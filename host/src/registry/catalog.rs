@@ -59,6 +59,8 @@ pub struct Catalog {
     published: PathBuf,
     pub(super) dir: Option<PathBuf>,
     metrics: Arc<Metrics>,
+    /// The generation of the registry in force, for those that follow changes.
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 pub(super) fn sha256_hex(bytes: &[u8]) -> String {
@@ -102,6 +104,7 @@ impl Catalog {
             published,
             dir,
             metrics,
+            generation: tokio::sync::watch::Sender::new(0),
         };
         {
             let mut state = catalog.lock();
@@ -158,7 +161,15 @@ impl Catalog {
     pub(super) fn swap(&self, registry: Registry) {
         let mut registry = registry;
         registry.generation = self.snapshot().generation + 1;
+        let generation = registry.generation;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(registry);
+        self.generation.send_replace(generation);
+    }
+
+    /// Changes whenever the registry does (a version published, replaced,
+    /// removed, approved or given another status).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     /// Records a registry event; a failure to record is logged, not fatal.

@@ -23,6 +23,7 @@ pub use idempotency::{DEFAULT_IDEMPOTENCY_TTL, IdempotencyKey, Once};
 pub use jobs::{JobPatch, NewJob};
 pub use rate_limit::RateLimit;
 pub use rerun::Rerun;
+pub use resolve::JobTypeQuery;
 pub use runs::NewRun;
 
 use crate::registry::Catalog;

@@ -105,3 +105,57 @@ fn no_version(
             .collect(),
     }
 }
+
+/// Which job types `GET /jobs/schemas` and MCP's `list_job_types` list;
+/// each filter left `None` or empty passes everything.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobTypeQuery {
+    /// Only those agents may (or may not) create.
+    pub creatable_by_agent: Option<bool>,
+    /// Only those the UI may (or may not) create.
+    pub creatable_on_ui: Option<bool>,
+    /// Only those shown (or not) in a UI.
+    pub visible_on_ui: Option<bool>,
+    /// Only these ids.
+    #[serde(default)]
+    pub job_types: Vec<String>,
+    /// Every loaded version, not only the newest of each job type.
+    #[serde(default)]
+    pub all_versions: bool,
+}
+
+impl JobTypeQuery {
+    /// Whether it filters anything out.
+    pub fn filters(&self) -> bool {
+        self.creatable_by_agent.is_some()
+            || self.creatable_on_ui.is_some()
+            || self.visible_on_ui.is_some()
+            || !self.job_types.is_empty()
+    }
+}
+
+impl Service {
+    /// The job types `q` asks for, as `GET /jobs/schemas` shows each one.
+    pub fn job_types(&self, q: &JobTypeQuery) -> Vec<serde_json::Value> {
+        let registry = self.inner.catalog.snapshot();
+        let plugins: Vec<&Arc<Plugin>> = if q.all_versions {
+            registry.all().collect()
+        } else {
+            registry.newest().collect()
+        };
+        plugins
+            .into_iter()
+            .filter(|p| {
+                let i = &p.info;
+                q.creatable_by_agent
+                    .is_none_or(|b| i.creatable_by_agent == b)
+                    && q.creatable_on_ui.is_none_or(|b| i.creatable_on_ui == b)
+                    && q.visible_on_ui.is_none_or(|b| i.visible_on_ui == b)
+                    && (q.job_types.is_empty()
+                        || q.job_types.iter().any(|t| t == i.job_type.as_str()))
+            })
+            .map(|p| registry.summary(p))
+            .collect()
+    }
+}

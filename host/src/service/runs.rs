@@ -7,7 +7,7 @@ use super::{IdempotencyKey, Once, Service, ServiceError, check_priority};
 use crate::auth::Caller;
 use crate::model::{Job, JobId, JobRun, PauseMode, RetryPolicy, RunId, RunStatus, now};
 use crate::registry::Plugin;
-use crate::store::{Created, Page, RunFilter, StoreError};
+use crate::store::{Created, LogFilter, LogRecord, Page, RunFilter, StoreError};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -242,4 +242,26 @@ pub(super) fn retry_policy(job: &Job, plugin: &Plugin) -> RetryPolicy {
     job.retry
         .or(plugin.info.retry)
         .unwrap_or(RetryPolicy::HOST_DEFAULT)
+}
+
+/// Lines one page of logs may scan past the filters.
+const LOG_SCAN_BUDGET: usize = 10_000;
+
+impl Service {
+    /// A page of the log lines of a run of the caller's tenant, oldest
+    /// first, and the cursor of the next page.
+    pub async fn logs(
+        &self,
+        caller: &Caller,
+        id: RunId,
+        filter: LogFilter,
+        limit: usize,
+    ) -> Result<(Vec<LogRecord>, Option<u32>), ServiceError> {
+        let run = self.run(caller, id)?;
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || store.logs(run.uuid, &filter, limit, LOG_SCAN_BUDGET))
+            .await
+            .map_err(|e| StoreError::Task(format!("log read failed: {e}")))?
+            .map_err(ServiceError::from)
+    }
 }
