@@ -7,6 +7,7 @@ mod app;
 #[path = "../components.rs"]
 mod components;
 mod origin;
+mod python;
 mod server;
 mod support;
 mod torture;
@@ -36,6 +37,7 @@ mod leases;
 mod lists;
 mod llm;
 mod logs;
+mod mcp;
 mod metrics;
 mod openapi;
 mod options;
