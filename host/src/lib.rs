@@ -22,6 +22,7 @@ pub mod scheduler;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod ui;
 pub mod vault;
 pub mod webhooks;
 pub mod worker;

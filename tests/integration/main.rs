@@ -51,4 +51,5 @@ mod schedules;
 mod secrets;
 mod streams;
 mod tokens;
+mod ui;
 mod uploads;

@@ -73,6 +73,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/secrets"),
     ("put", "/api/v1/secrets/{name}"),
     ("delete", "/api/v1/secrets/{name}"),
+    ("get", "/api/v1/me"),
     ("get", "/api/v1/tokens"),
     ("post", "/api/v1/tokens"),
     ("delete", "/api/v1/tokens/{token_id}"),
@@ -154,6 +155,7 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/secrets/{name}",
             put(secrets::put).delete(secrets::delete),
         )
+        .route("/api/v1/me", get(tokens::me))
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{token_id}", delete(tokens::revoke))
         .route("/metrics", get(telemetry::metrics))
@@ -172,6 +174,7 @@ pub fn app(state: AppState) -> Router {
                 .delete(plugins::delete),
         )
         .merge(crate::mcp::routes(&state))
+        .merge(crate::ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))

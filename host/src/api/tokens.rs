@@ -66,6 +66,16 @@ async fn change<T: Send + 'static>(
     .map_err(ApiError::from)
 }
 
+/// `GET /me`: who the token belongs to.
+pub(super) async fn me(caller: Caller) -> Json<Value> {
+    Json(json!({
+        "user": caller.user,
+        "tenant": caller.tenant,
+        "role": caller.role,
+        "token_id": caller.token,
+    }))
+}
+
 pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
