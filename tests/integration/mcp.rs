@@ -75,6 +75,7 @@ fn a_job_type_tool_validates_runs_and_answers_with_the_output() {
     assert_eq!(http["open_world"], true, "{http}");
     assert_eq!(tool("get_run")["annotations"]["read_only"], true);
     assert_eq!(tool("text_stats")["annotations"]["open_world"], false);
+    assert_eq!(tool("text_stats")["annotations"]["read_only"], true);
 
     // Called to completion: the output, structured and as text.
     let done = &out["completed"];

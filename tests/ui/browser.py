@@ -31,7 +31,7 @@ def browser():
         "--no-sandbox",
         "--disable-dev-shm-usage",
         "--disable-gpu",
-        "--window-size=1280,1000",
+        "--window-size=1280,1300",
     ]:
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -114,6 +114,7 @@ def flow(base, token, shots):
         out["field_error"] = error.text
         out["problem"] = p.text(".problem")
         out["hash_after_error"] = p.d.execute_script("return location.hash")
+        p.d.execute_script("window.scrollTo(0, 0)")
         p.shot("new-job-error")
         limit.clear()
         limit.send_keys("5000000000")

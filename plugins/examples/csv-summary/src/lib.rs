@@ -2,7 +2,7 @@
 //! it (counts, distinct values, numeric min/max/mean, most common values);
 //! optionally returns the rows as JSON objects.
 
-use jobhost_plugin::{Context, Job, JobError, JobType};
+use jobhost_plugin::{Context, Job, JobError, JobType, SideEffects};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -257,6 +257,12 @@ impl Job for CsvSummary {
             )
             .timeout_ms(30_000)
             .memory_bytes(128 << 20)
+            // Computes on its config only: nothing outside the run changes.
+            .side_effects(SideEffects {
+                read_only: true,
+                idempotent: true,
+                destructive: false,
+            })
     }
 
     fn run(config: Config, ctx: &mut Context) -> Result<Summary, JobError> {

@@ -1,7 +1,7 @@
 //! `json_select`: selects, filters, sorts and reshapes data inside a JSON
 //! document with JSON Pointers (RFC 6901).
 
-use jobhost_plugin::{Context, Job, JobError, JobType};
+use jobhost_plugin::{Context, Job, JobError, JobType, SideEffects};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -254,6 +254,12 @@ impl Job for JsonSelect {
             .user_facing_description("Pick, filter and reshape data from a JSON document.")
             .timeout_ms(10_000)
             .memory_bytes(64 << 20)
+            // Computes on its config only: nothing outside the run changes.
+            .side_effects(SideEffects {
+                read_only: true,
+                idempotent: true,
+                destructive: false,
+            })
     }
 
     fn run(config: Config, ctx: &mut Context) -> Result<Output, JobError> {

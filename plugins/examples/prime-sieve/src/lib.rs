@@ -2,7 +2,7 @@
 //! segmented sieve. A long-running job: it reports progress per segment,
 //! stops when cancelled, and checkpoints so a crashed run resumes.
 
-use jobhost_plugin::{Context, Interrupted, Job, JobError, JobType};
+use jobhost_plugin::{Context, Interrupted, Job, JobError, JobType, SideEffects};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -124,6 +124,12 @@ impl Job for PrimeSieve {
             .timeout_ms(600_000)
             .memory_bytes(64 << 20)
             .interrupted(Interrupted::Resume)
+            // Computes on its config only: nothing outside the run changes.
+            .side_effects(SideEffects {
+                read_only: true,
+                idempotent: true,
+                destructive: false,
+            })
     }
 
     fn run(config: Config, ctx: &mut Context) -> Result<Output, JobError> {

@@ -1,7 +1,7 @@
 //! `text_stats`: counts characters, words, lines and sentences of a text,
 //! estimates reading time and lists the most frequent words.
 
-use jobhost_plugin::{Context, Job, JobError, JobType};
+use jobhost_plugin::{Context, Job, JobError, JobType, SideEffects};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
@@ -176,6 +176,12 @@ impl Job for TextStats {
             )
             .timeout_ms(10_000)
             .memory_bytes(64 << 20)
+            // Computes on its config only: nothing outside the run changes.
+            .side_effects(SideEffects {
+                read_only: true,
+                idempotent: true,
+                destructive: false,
+            })
     }
 
     fn run(config: Config, ctx: &mut Context) -> Result<Stats, JobError> {
