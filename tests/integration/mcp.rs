@@ -297,3 +297,59 @@ fn publishing_and_yanking_announce_a_changed_tool_list() {
         assert!(!names(&out["after"]).contains(&job_type), "{out}");
     }
 }
+
+#[test]
+fn sessions_are_capped_and_a_new_one_past_the_cap_is_429() {
+    let s = Server::start_args(&[], &["--mcp-max-sessions", "2"]);
+    let client = reqwest::blocking::Client::new();
+    let initialize = |n: u32| {
+        client
+            .post(format!("{}/mcp", s.base))
+            .bearer_auth(&s.user)
+            .header("Accept", "application/json, text/event-stream")
+            .json(&json!({
+                "jsonrpc": "2.0", "id": n, "method": "initialize",
+                "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                           "clientInfo": {"name": "cap-test", "version": "1"}}
+            }))
+            .send()
+            .unwrap()
+    };
+    let mut sessions = Vec::new();
+    for n in 0..2 {
+        let r = initialize(n);
+        assert_eq!(r.status(), 200);
+        let id = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+        sessions.push(id);
+    }
+    let refused = initialize(3);
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.json().unwrap();
+    assert_eq!(
+        body["error"]["details"]["limit"]["max_sessions"], 2,
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--mcp-max-sessions")
+    );
+    // Ending a session frees its slot.
+    let ended = client
+        .delete(format!("{}/mcp", s.base))
+        .bearer_auth(&s.user)
+        .header("mcp-session-id", &sessions[0])
+        .send()
+        .unwrap();
+    assert!(ended.status().is_success(), "{}", ended.status());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = initialize(4);
+        if r.status() == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", r.status());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
