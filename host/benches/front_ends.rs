@@ -81,11 +81,7 @@ fn main() {
             cm / rm
         );
     };
-    row(
-        "list job types / tools",
-        "rest_schemas",
-        "mcp_list_tools",
-    );
+    row("list job types / tools", "rest_schemas", "mcp_list_tools");
     row(
         "create + run text_stats to the end",
         "rest_create_run_follow",

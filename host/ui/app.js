@@ -69,12 +69,9 @@ function signIn(message) {
 
 function navigation(caller) {
   const link = (href, text, id) => h("a", { href, id }, text);
-  nav.replaceChildren(
-    link("#/catalog", "Job types", "nav-catalog"),
-    link("#/jobs", "Jobs", "nav-jobs"),
-    link("#/runs", "Runs", "nav-runs"),
-    caller.role === "operator" ? link("#/plugins", "Plugins", "nav-plugins") : null,
-  );
+  const links = [link("#/catalog", "Job types", "nav-catalog"), link("#/jobs", "Jobs", "nav-jobs"), link("#/runs", "Runs", "nav-runs")];
+  if (caller.role === "operator") links.push(link("#/plugins", "Plugins", "nav-plugins"));
+  nav.replaceChildren(...links);
   const out = h("button", { id: "sign-out", type: "button", class: "secondary" }, "Sign out");
   out.addEventListener("click", () => {
     token.clear();

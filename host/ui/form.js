@@ -83,12 +83,15 @@ export function buildForm(rootSchema, initial) {
     const schema = resolve(rootSchema, raw);
     const id = "f" + pointer.replace(/[^a-zA-Z0-9_-]/g, "_");
     const start = init !== undefined ? init : schema.default;
-    if (schema.unsupported || schema.const !== undefined) {
-      if (schema.const === undefined) supported = false;
-      const note = schema.const !== undefined ? "fixed: " + text(schema.const) : "edit this field as raw JSON";
+    if (schema.const !== undefined) {
+      // A fixed value (such as `job_type`): nothing to fill in.
+      return { el: h("div", { hidden: true, "data-pointer": pointer }), get: () => schema.const };
+    }
+    if (schema.unsupported) {
+      supported = false;
       return {
-        el: h("div", { class: "field unsupported" }, label(name, schema, required, id), h("p", { class: "hint" }, note), slot(pointer)),
-        get: () => (schema.const !== undefined ? schema.const : start),
+        el: h("div", { class: "field unsupported" }, label(name, schema, required, id), h("p", { class: "hint" }, "edit this field as raw JSON"), slot(pointer)),
+        get: () => start,
       };
     }
     if (schema.type === "object") {

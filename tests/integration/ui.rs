@@ -299,5 +299,60 @@ fn agents_meet_the_rest_rule_in_the_browser() {
             rest.body["error"]["message"].as_str().unwrap()
         )
     );
-    assert_eq!(out["nav"], json!(["Job types", "Jobs", "Runs"]));
+    // Operators' pages are not offered (the API refuses them anyway).
+    assert_eq!(out["nav"], "Job types\nJobs\nRuns", "{out}");
+}
+
+#[test]
+fn arrays_raw_json_overrides_filters_schedules_and_approvals_work_in_the_browser() {
+    let s = Server::start();
+    let operator = s.api(&s.operator);
+    let scheduled = operator.post(
+        "/jobs",
+        &json!({"job_type": "text_stats", "config": {"text": "tick"},
+                "schedule": {"cron": "0 0 1 1 *", "timezone": "UTC"}}),
+    );
+    assert_eq!(scheduled.status, 201, "{}", scheduled.body);
+    let scheduled = scheduled.body["uuid"].as_str().unwrap().to_string();
+    let egress = std::fs::read(crate::support::EGRESS).unwrap();
+    let published = operator.post_bytes("/plugins", "application/wasm", egress);
+    assert_eq!(published.status, 201, "{}", published.body);
+    assert_eq!(published.body["approval"]["state"], "pending");
+    let Some(out) = scenario(&s, "operations", &s.operator, &[&scheduled, "egress@1.0.0"]) else {
+        return;
+    };
+    // The form's array, boolean and integer, as the raw JSON view shows them.
+    assert_eq!(out["raw"]["stopwords"], json!(["the", "a"]), "{out}");
+    assert_eq!(out["raw"]["case_sensitive"], true, "{out}");
+    assert_eq!(out["raw"]["top_n"], 5, "{out}");
+    let job = operator
+        .get(&format!("/jobs/{}", out["job_id"].as_str().unwrap()))
+        .body;
+    assert_eq!(job["config"]["stopwords"], json!(["the", "a"]), "{job}");
+    // The trigger's overrides reached the run.
+    assert_eq!(
+        out["output"]["top_words"].as_array().unwrap().len(),
+        1,
+        "{out}"
+    );
+    assert!(
+        out["filtered_types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t == "text_stats"),
+        "{out}"
+    );
+    let job = operator.get(&format!("/jobs/{scheduled}")).body;
+    assert_eq!(job["schedule_state"], "paused", "{job}");
+    // Approved with what the version declared, prefilled.
+    assert_eq!(
+        out["prefilled_http"],
+        "http://api.example.test, http://unapproved.example.test"
+    );
+    assert_eq!(out["prefilled_secrets"], "token");
+    let plugin = operator.get("/plugins/egress/1.0.0").body;
+    assert_eq!(plugin["approval"]["state"], "approved", "{plugin}");
+    assert_eq!(plugin["approval"]["granted"]["secrets"], json!(["token"]));
+    assert_eq!(unexpected_console_errors(&out), Vec::<String>::new());
 }

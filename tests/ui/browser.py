@@ -218,7 +218,73 @@ def agent(base, token, shots):
         p.el('[data-pointer="/url"]').send_keys("https://example.com/")
         p.click("#submit")
         out["problem"] = p.text(".problem")
-        out["nav"] = [a.text for a in p.d.find_elements(By.CSS_SELECTOR, "#nav a")]
+        out["nav"] = p.text("#nav")
+    finally:
+        p.close()
+    out["console_errors"] = p.console
+    return out
+
+
+def operations(base, token, shots, scheduled_job, pending):
+    """The rest of the UI: a form with an array, a boolean and the raw JSON
+    view; a trigger with overrides; jobs filtered by type; schedule
+    controls; approving a version's grants."""
+    p = Page(base, shots)
+    out = {}
+    try:
+        p.sign_in(token)
+        p.go("#/new/text_stats")
+        p.el('[data-pointer="/text"]').send_keys("The cat and the hat and a bat.")
+        for word in ["the", "a"]:
+            p.click('button.add[data-pointer="/stopwords"]')
+            fields = ':is(input, textarea)[data-pointer^="/stopwords/"]'
+            index = len(p.d.find_elements(By.CSS_SELECTOR, fields)) - 1
+            p.el(':is(input, textarea)[data-pointer="/stopwords/%d"]' % index).send_keys(word)
+        p.click('input[data-pointer="/case_sensitive"]')
+        top = p.el('[data-pointer="/top_n"]')
+        top.clear()
+        top.send_keys("5")
+        p.click("#raw-toggle")
+        out["raw"] = json.loads(p.el("#raw-json").get_attribute("value"))
+        p.shot("form-raw-json")
+        p.click("#raw-toggle")
+        p.click("#submit")
+        p.until(lambda: p.d.execute_script("return location.hash").startswith("#/jobs/"))
+        out["job_id"] = p.d.execute_script("return location.hash").split("/")[-1]
+        p.el("#overrides").send_keys('{"top_n": 1}')
+        p.click("#trigger")
+        p.until(lambda: p.d.execute_script("return location.hash").startswith("#/runs/"))
+        p.until(lambda: p.text("#run-status") == "completed")
+        p.el("#output")
+        out["output"] = json.loads(p.text("#output"))
+        p.go("#/jobs")
+        p.el("#filter-job-type")
+        p.d.execute_script(
+            "const s = document.getElementById('filter-job-type'); s.value = 'text_stats';"
+            "s.dispatchEvent(new Event('change'))"
+        )
+        p.until(lambda: p.d.execute_script(
+            "const rows = [...document.querySelectorAll('tr[data-job] td:nth-child(2)')];"
+            "return rows.length > 0 && rows.every(td => td.innerText === 'text_stats')"
+        ))
+        out["filtered_types"] = p.d.execute_script(
+            "return [...document.querySelectorAll('tr[data-job] td:nth-child(2)')].map(td => td.innerText)"
+        )
+        p.shot("jobs")
+        p.go("#/jobs/" + scheduled_job)
+        p.click("#schedule-pause")
+        p.until(lambda: "pause" in p.text("#schedule-result"))
+        out["schedule_result"] = p.text("#schedule-result")
+        p.shot("job-schedule")
+        p.go("#/plugins")
+        row = 'tr[data-plugin="%s"]' % pending
+        p.el(row + " .grant-http")
+        out["prefilled_http"] = p.el(row + " .grant-http").get_attribute("value")
+        out["prefilled_secrets"] = p.el(row + " .grant-secrets").get_attribute("value")
+        p.click(row + " button.approve")
+        p.until(lambda: p.text(row + " td.approval").startswith("approved"))
+        out["approval"] = p.text(row + " td.approval")
+        p.shot("plugins-approved")
     finally:
         p.close()
     out["console_errors"] = p.console
@@ -271,7 +337,13 @@ def first_load(base, token, shots, rounds="10"):
     return out
 
 
-SCENARIOS = {"flow": flow, "untrusted": untrusted, "agent": agent, "first_load": first_load}
+SCENARIOS = {
+    "flow": flow,
+    "untrusted": untrusted,
+    "agent": agent,
+    "operations": operations,
+    "first_load": first_load,
+}
 
 
 def main():
