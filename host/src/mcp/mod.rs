@@ -82,12 +82,16 @@ pub(crate) fn routes(state: &AppState) -> axum::Router<AppState> {
     } else {
         config.with_allowed_hosts(settings.allowed_hosts.clone())
     };
-    // Open streams end when the server shuts down, like the event streams.
-    let mut closed = state.store.events().closed();
-    tokio::spawn(async move {
-        shutting_down(&mut closed).await;
-        cancel.cancel();
-    });
+    // Open streams end when the server shuts down, like the event streams
+    // (a router built outside a runtime, for in-process requests, has no
+    // shutdown to wait for).
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let mut closed = state.store.events().closed();
+        runtime.spawn(async move {
+            shutting_down(&mut closed).await;
+            cancel.cancel();
+        });
+    }
     let server = Jobhost::new(state.clone());
     let service = StreamableHttpService::new(move || Ok(server.clone()), sessions.clone(), config);
     let guard = Guard {
