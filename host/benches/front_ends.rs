@@ -15,26 +15,12 @@ mod python;
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-
-fn run(python: &Path, script: &str, args: &[&str]) -> Value {
-    let out = Command::new(python)
-        .arg(Path::new(ROOT).join(script))
-        .args(args)
-        .env("JOBHOST_CHROMIUM", "/usr/bin/chromium")
-        .env("JOBHOST_CHROMEDRIVER", "/usr/bin/chromedriver")
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{script}: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("one JSON line")
-}
+/// Chromium and its driver where Debian puts them.
+const BROWSER_ENV: [(&str, &str); 2] = [
+    ("JOBHOST_CHROMIUM", "/usr/bin/chromium"),
+    ("JOBHOST_CHROMEDRIVER", "/usr/bin/chromedriver"),
+];
 
 fn median(samples: &Value) -> f64 {
     let mut v: Vec<f64> = samples
@@ -59,10 +45,11 @@ fn main() {
     let api = server.1.clone();
     let base = api.trim_end_matches("/api/v1").to_string();
 
-    let m = run(
+    let m = python::scenario(
         &python,
         "tests/mcp/bench.py",
         &[&api, &token, &rounds.to_string()],
+        &[],
     );
     println!(
         "MCP against REST, {rounds} rounds each, alternating, one client (protocol {}):",
@@ -93,7 +80,7 @@ fn main() {
         return;
     }
     let shots = tempfile::tempdir().unwrap();
-    let ui = run(
+    let ui = python::scenario(
         &python,
         "tests/ui/browser.py",
         &[
@@ -103,6 +90,7 @@ fn main() {
             shots.path().to_str().unwrap(),
             &loads.to_string(),
         ],
+        &BROWSER_ENV,
     );
     println!(
         "web UI, {loads} cold loads (cache disabled), timed in the page: {} bytes of UI files; \

@@ -8,28 +8,13 @@ use crate::python;
 use crate::server::Server;
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Command;
 
-const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/mcp/client.py");
-
-/// Runs a scenario of the client and returns what it printed.
+/// Runs a scenario of `tests/mcp/client.py` and returns what it printed.
 fn scenario(python: &Path, s: &Server, name: &str, token: &str, extra: &[&str]) -> Value {
-    let out = Command::new(python)
-        .arg(CLIENT)
-        .arg(name)
-        .arg(format!("{}/mcp", s.base))
-        .arg(token)
-        .args(extra)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{name} failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{name} printed no JSON ({e}): {stdout}"))
+    let url = format!("{}/mcp", s.base);
+    let mut args = vec![name, url.as_str(), token];
+    args.extend_from_slice(extra);
+    python::scenario(python, "tests/mcp/client.py", &args, &[])
 }
 
 fn names(tools: &Value) -> Vec<&str> {

@@ -65,3 +65,31 @@ fn run(command: &mut Command) -> Result<(), String> {
         ))
     }
 }
+
+/// Runs `script` (a path under the repository) with `args` and `env` in the
+/// tests' Python environment and returns the JSON object it printed last.
+pub fn scenario(
+    python: &Path,
+    script: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> serde_json::Value {
+    let out = Command::new(python)
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(script),
+        )
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {stdout}"))
+}

@@ -10,9 +10,6 @@ use crate::server::Server;
 use crate::support::UNTRUSTED_TEXT;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-const BROWSER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/ui/browser.py");
 
 /// Chromium and its driver, from `JOBHOST_CHROMIUM` / `JOBHOST_CHROMEDRIVER`
 /// or the Debian packages' paths; `None` (after saying so) when missing and
@@ -40,31 +37,19 @@ fn screenshots() -> PathBuf {
         .join("ui-screenshots")
 }
 
-/// Runs a browser scenario and returns what it printed.
+/// Runs a scenario of `tests/ui/browser.py` and returns what it printed.
 fn scenario(s: &Server, name: &str, token: &str, extra: &[&str]) -> Option<Value> {
     let (browser, driver) = chromium()?;
     let py = python::python()?;
-    let out = Command::new(py)
-        .arg(BROWSER)
-        .arg(name)
-        .arg(&s.base)
-        .arg(token)
-        .arg(screenshots())
-        .args(extra)
-        .env("JOBHOST_CHROMIUM", browser)
-        .env("JOBHOST_CHROMEDRIVER", driver)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{name} failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(
-        serde_json::from_str(stdout.lines().last().unwrap_or_default())
-            .unwrap_or_else(|e| panic!("{name} printed no JSON ({e}): {stdout}")),
-    )
+    let shots = screenshots();
+    let shots = shots.to_str().unwrap();
+    let mut args = vec![name, s.base.as_str(), token, shots];
+    args.extend_from_slice(extra);
+    let env = [
+        ("JOBHOST_CHROMIUM", browser.as_str()),
+        ("JOBHOST_CHROMEDRIVER", driver.as_str()),
+    ];
+    Some(python::scenario(&py, "tests/ui/browser.py", &args, &env))
 }
 
 /// Console errors other than the API's own refusals the scenario asked for.

@@ -161,10 +161,7 @@ pub(super) async fn run(
 ) -> Result<Sse<impl Stream<Item = Result<sse::Event, Infallible>>>, ApiError> {
     let run_id: RunId = super::extract::parse_id("job run", &id)?;
     // Subscribe first, then read the run: no change falls between the two.
-    let filter = Filter {
-        run_id: Some(run_id),
-        ..Filter::tenant(caller.tenant.clone())
-    };
+    let filter = Filter::run(caller.tenant.clone(), run_id);
     let sub = state
         .store
         .events()

@@ -42,6 +42,14 @@ impl Filter {
         }
     }
 
+    /// Only the events of one run of `tenant`.
+    pub fn run(tenant: TenantId, run_id: RunId) -> Self {
+        Filter {
+            run_id: Some(run_id),
+            ..Filter::tenant(tenant)
+        }
+    }
+
     /// Whether `e` passes.
     pub fn matches(&self, e: &Event) -> bool {
         e.tenant.as_ref().is_none_or(|t| *t == self.tenant)

@@ -290,10 +290,7 @@ async fn follow(
     context: &RequestContext<RoleServer>,
 ) -> Result<CallToolResult, ApiError> {
     // Subscribe first, then read the run: no change falls between the two.
-    let filter = Filter {
-        run_id: Some(run_id),
-        ..Filter::tenant(caller.tenant.clone())
-    };
+    let filter = Filter::run(caller.tenant.clone(), run_id);
     let sub = state
         .store
         .events()
