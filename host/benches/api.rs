@@ -1,17 +1,26 @@
 //! End-to-end figures through REST: a real `jobhost serve` on 127.0.0.1 with
-//! durable acknowledgement, a trivial `text_stats` job. Prints the latency
-//! from POST /job-runs to `completed` (one client), then runs posted by N
-//! concurrent keep-alive clients that follow each to the end: runs/s and HDR
-//! percentiles of accept (POST → 201, client clock), dispatch (created →
-//! started) and completion (created → finished, server clock); the same
-//! load posted without following, one run per POST and in batches of 100
-//! and 1,000 (POST /job-runs/batch); and the latency of GET /jobs/schemas and
-//! of a first page of GET /job-runs. The clients are tasks on one thread
-//! (see `common/http.rs`). Run with `cargo bench -p jobhost --bench api`
-//! (`-- --runs N --clients C`).
+//! durable acknowledgement, a trivial `text_stats` job, driven by keep-alive
+//! clients (tasks on one thread, see `common/http.rs`).
+//!
+//! The first line names the commit and the disk's synced-write latency. Then,
+//! for each load shape, runs/s, the server's CPU per run (user + system of
+//! its threads from `/proc`, from the first POST until the last run
+//! completed), and HDR percentiles of accept (POST → 201, client clock),
+//! dispatch (created → started) and completion (created → finished), both
+//! from the runs' own timestamps. The shapes: one client posting and polling
+//! each run (latency only); N clients posting and polling each run to its
+//! end; posting without following, then waiting for the queue to drain;
+//! following every run on one event stream; batches of 100 and 1,000
+//! (`POST /job-runs/batch`). Last, the latency of a few reads.
+//!
+//! `--baseline PATH` measures another build of jobhost (say, one of an
+//! older commit) beside this one, shape by shape in the same process, and
+//! ends with a table of the two. Run with
+//! `cargo bench -p jobhost --bench api` (`-- --runs N --clients C --baseline PATH`).
 
 mod common;
 
+use common::cpu::Threads;
 use common::http::{Conn, runtime};
 use hdrhistogram::Histogram;
 use http_body_util::BodyExt;
@@ -21,14 +30,56 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Posts a run of `job`; returns its id.
-async fn post(conn: &mut Conn, body: &[u8]) -> String {
-    conn.post_created("/job-runs", body).await
+/// A server under test.
+struct Target {
+    label: String,
+    server: common::Server,
+    token: String,
+    _dir: tempfile::TempDir,
 }
 
-/// Polls a run every `every` until it completes; returns it. Pauses under
-/// the runtime timer's 1 ms resolution block the thread: only for one client.
-async fn follow(conn: &mut Conn, id: &str, every: Duration) -> Value {
+impl Target {
+    fn start(label: String, bin: &str) -> Target {
+        let dir = tempfile::tempdir().unwrap();
+        let token = common::token_bin(bin, dir.path());
+        let (server, _) = common::serve_bin(bin, dir.path(), &[]);
+        Target {
+            label,
+            server,
+            token,
+            _dir: dir,
+        }
+    }
+
+    fn base(&self) -> &str {
+        &self.server.1
+    }
+
+    fn cpu(&self) -> Threads {
+        common::cpu::threads(self.server.0.id())
+    }
+
+    async fn conn(&self) -> Conn {
+        Conn::open(self.base(), &self.token).await
+    }
+
+    /// A new job (one per shape, so that its runs can be listed); returns
+    /// its id and the body of a POST /job-runs for it.
+    async fn job(&self) -> (String, Vec<u8>) {
+        let job = json!({"job_type": "text_stats", "config": {"text": "hi"}}).to_string();
+        let id = self
+            .conn()
+            .await
+            .post_created("/jobs", job.as_bytes())
+            .await;
+        let body = json!({"job_id": id}).to_string().into_bytes();
+        (id, body)
+    }
+}
+
+/// Polls a run every `every` until it completes. Pauses under the runtime
+/// timer's 1 ms resolution block the thread: only for one client.
+async fn follow(conn: &mut Conn, id: &str, every: Duration) {
     let path = format!("/job-runs/{id}");
     loop {
         if every < Duration::from_millis(1) {
@@ -38,74 +89,165 @@ async fn follow(conn: &mut Conn, id: &str, every: Duration) -> Value {
         }
         let r = conn.get_json(&path).await;
         match r["status"].as_str() {
-            Some("completed") => return r,
+            Some("completed") => return,
             Some("pending" | "running") => {}
             other => panic!("run ended {other:?}: {r}"),
         }
     }
 }
 
-/// The server's CPU per run while `n` runs were being accepted: request
-/// handling, and the execution going on beside it.
-fn per_run_cpu(used: common::cpu::Threads, n: usize) {
-    let us = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
-    println!(
-        "  server CPU per run while accepting: requests {:.0} us, execution {:.0} us, other {:.0} us",
-        us(used.api),
-        us(used.workers),
-        us(used.other)
-    );
+fn hist() -> Histogram<u64> {
+    Histogram::new(3).unwrap()
 }
 
-fn summary(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let p = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "{name:<46} n={:<5} median {:>9.2?}  p90 {:>9.2?}  p99 {:>9.2?}  max {:>9.2?}",
-        samples.len(),
-        p(0.5),
-        p(0.9),
-        p(0.99),
-        samples[samples.len() - 1]
-    );
+fn us(d: Duration) -> u64 {
+    d.as_micros().max(1) as u64
 }
 
-fn ts(v: &Value) -> OffsetDateTime {
-    OffsetDateTime::parse(v.as_str().expect("timestamp"), &Rfc3339).unwrap()
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    Polled,
+    Posted,
+    Streamed,
+    Batch(usize),
 }
 
-fn micros(d: time::Duration) -> u64 {
-    d.whole_microseconds().max(1) as u64
-}
-
-fn print_hist(name: &str, h: &Histogram<u64>) {
-    let ms = |v: u64| v as f64 / 1000.0;
-    println!(
-        "{name:<46} n={:<6} p50 {:>8.2}ms  p90 {:>8.2}ms  p99 {:>8.2}ms  max {:>8.2}ms",
-        h.len(),
-        ms(h.value_at_quantile(0.5)),
-        ms(h.value_at_quantile(0.9)),
-        ms(h.value_at_quantile(0.99)),
-        ms(h.max())
-    );
-}
-
-/// Posts and follows runs; returns (accept, dispatch, completion) histograms in µs.
-async fn client(base: String, token: String, body: Vec<u8>, runs: usize) -> [Histogram<u64>; 3] {
-    let mut conn = Conn::open(&base, &token).await;
-    let mut h = [(); 3].map(|_| Histogram::<u64>::new(3).unwrap());
-    for _ in 0..runs {
-        let t = Instant::now();
-        let id = post(&mut conn, &body).await;
-        h[0].record(t.elapsed().as_micros().max(1) as u64).unwrap();
-        let done = follow(&mut conn, &id, Duration::from_millis(1)).await;
-        let created = ts(&done["created_at"]);
-        h[1].record(micros(ts(&done["started_at"]) - created))
-            .unwrap();
-        h[2].record(micros(ts(&done["finished_at"]) - created))
-            .unwrap();
+impl Shape {
+    fn name(self) -> String {
+        match self {
+            Shape::Polled => "posted and polled to completed".into(),
+            Shape::Posted => "posted without following, drained".into(),
+            Shape::Streamed => "posted, followed on one event stream".into(),
+            Shape::Batch(n) => format!("posted in batches of {n}, drained"),
+        }
     }
-    h
+}
+
+/// What one shape measured on one target.
+struct Figures {
+    runs: usize,
+    elapsed: Duration,
+    cpu: Threads,
+    /// Per request, client clock, µs (a batch is one request).
+    accept: Histogram<u64>,
+    /// From the runs' timestamps, µs.
+    dispatch: Histogram<u64>,
+    completion: Histogram<u64>,
+}
+
+impl Figures {
+    fn per_second(&self) -> f64 {
+        self.runs as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn cpu_us(&self, d: Duration) -> f64 {
+        d.as_secs_f64() * 1e6 / self.runs as f64
+    }
+
+    fn total_cpu_us(&self) -> f64 {
+        self.cpu_us(self.cpu.api + self.cpu.workers + self.cpu.other)
+    }
+
+    fn print(&self, label: &str) {
+        let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "  {label:<24} {} runs in {:.2?}: {:>6.0} runs/s, server CPU {:>4.0} us/run (requests {:.0}, execution {:.0}, other {:.0})",
+            self.runs,
+            self.elapsed,
+            self.per_second(),
+            self.total_cpu_us(),
+            self.cpu_us(self.cpu.api),
+            self.cpu_us(self.cpu.workers),
+            self.cpu_us(self.cpu.other),
+        );
+        println!(
+            "  {:<24} accept p50 {:.2} p99 {:.2} ms; dispatch p50 {:.2} p99 {:.2} ms; completion p50 {:.2} p99 {:.2} ms",
+            "",
+            ms(&self.accept, 0.5),
+            ms(&self.accept, 0.99),
+            ms(&self.dispatch, 0.5),
+            ms(&self.dispatch, 0.99),
+            ms(&self.completion, 0.5),
+            ms(&self.completion, 0.99),
+        );
+    }
+}
+
+/// `clients` connections each sending `per_client` requests of `body` to
+/// `path`, optionally following each created run; per-request latency.
+async fn load(
+    t: &Target,
+    path: &'static str,
+    body: &[u8],
+    clients: usize,
+    per_client: usize,
+    poll: bool,
+) -> Histogram<u64> {
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (base, token, body) = (t.base().to_string(), t.token.clone(), body.to_vec());
+            tokio::spawn(async move {
+                let mut conn = Conn::open(&base, &token).await;
+                let mut h = hist();
+                for _ in 0..per_client {
+                    let started = Instant::now();
+                    let (status, created) = conn.send(Method::POST, path, &body).await;
+                    assert_eq!(
+                        status,
+                        StatusCode::CREATED,
+                        "{}",
+                        String::from_utf8_lossy(&created)
+                    );
+                    h.record(us(started.elapsed())).unwrap();
+                    if poll {
+                        let created: Value = serde_json::from_slice(&created).unwrap();
+                        follow(
+                            &mut conn,
+                            created["uuid"].as_str().unwrap(),
+                            Duration::from_millis(1),
+                        )
+                        .await;
+                    }
+                }
+                h
+            })
+        })
+        .collect();
+    let mut total = hist();
+    for task in tasks {
+        total.add(task.await.unwrap()).unwrap();
+    }
+    total
+}
+
+/// Waits until job `job` has no open run.
+async fn drained(conn: &mut Conn, job: &str) {
+    let open = format!("/job-runs?job_id={job}&statuses=pending&statuses=running&limit=1");
+    while conn.get_json(&open).await["count"] != 0 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Counts `completed` status events of `job` on an event stream until `n`.
+async fn completed_on_stream(mut events: hyper::body::Incoming, job: &str, n: usize) {
+    let (mut completed, mut pending) = (0usize, String::new());
+    let job = format!("\"job_id\":\"{job}\"");
+    while completed < n {
+        let frame = events
+            .frame()
+            .await
+            .expect("the stream stays open")
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            pending.push_str(&String::from_utf8_lossy(&data));
+            while let Some(end) = pending.find("\n\n") {
+                let event: String = pending.drain(..end + 2).collect();
+                if event.contains("\"status\":\"completed\"") && event.contains(&job) {
+                    completed += 1;
+                }
+            }
+        }
+    }
 }
 
 /// GET `path` and hand back the body as it streams (Server-Sent Events).
@@ -123,14 +265,130 @@ async fn stream(conn: &mut Conn, path: &str) -> hyper::body::Incoming {
     res.into_body()
 }
 
+fn ts(v: &Value) -> OffsetDateTime {
+    OffsetDateTime::parse(v.as_str().expect("timestamp"), &Rfc3339).unwrap()
+}
+
+fn micros(d: time::Duration) -> u64 {
+    d.whole_microseconds().max(1) as u64
+}
+
+/// Dispatch and completion of every run of `job`, from their timestamps;
+/// each must have completed.
+async fn timestamps(conn: &mut Conn, job: &str, n: usize) -> (Histogram<u64>, Histogram<u64>) {
+    let (mut dispatch, mut completion) = (hist(), hist());
+    let mut cursor = String::new();
+    loop {
+        let page = conn
+            .get_json(&format!("/job-runs?job_id={job}&limit=100{cursor}"))
+            .await;
+        for run in page["items"].as_array().expect("items") {
+            assert_eq!(run["status"], "completed", "{run}");
+            let created = ts(&run["created_at"]);
+            dispatch
+                .record(micros(ts(&run["started_at"]) - created))
+                .unwrap();
+            completion
+                .record(micros(ts(&run["finished_at"]) - created))
+                .unwrap();
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(dispatch.len() as usize, n, "runs of the shape");
+    (dispatch, completion)
+}
+
+/// Measures `shape` on `t` with `runs` runs by `clients` clients.
+async fn measure(t: &Target, shape: Shape, runs: usize, clients: usize) -> Figures {
+    let (job, body) = t.job().await;
+    let mut conn = t.conn().await;
+    let (clients, per_client, path, body) = match shape {
+        Shape::Batch(size) => {
+            let items: Vec<Value> = (0..size).map(|_| json!({"job_id": job})).collect();
+            let batches = (runs / size).max(1);
+            let clients = clients.min(batches);
+            let body = json!({"items": items}).to_string().into_bytes();
+            (clients, batches / clients, "/job-runs/batch", body)
+        }
+        _ => (clients, runs / clients, "/job-runs", body),
+    };
+    let requests = clients * per_client;
+    let n = requests
+        * if let Shape::Batch(size) = shape {
+            size
+        } else {
+            1
+        };
+    let events = match shape {
+        Shape::Streamed => {
+            Some(stream(&mut t.conn().await, "/events?types=job_run.status_changed").await)
+        }
+        _ => None,
+    };
+    let before = t.cpu();
+    let started = Instant::now();
+    let watch = events.map(|e| {
+        let job = job.clone();
+        tokio::spawn(async move { completed_on_stream(e, &job, n).await })
+    });
+    let accept = load(t, path, &body, clients, per_client, shape == Shape::Polled).await;
+    match watch {
+        Some(watch) => watch.await.unwrap(),
+        None => drained(&mut conn, &job).await,
+    }
+    let elapsed = started.elapsed();
+    let cpu = t.cpu() - before;
+    let (dispatch, completion) = timestamps(&mut conn, &job, n).await;
+    Figures {
+        runs: n,
+        elapsed,
+        cpu,
+        accept,
+        dispatch,
+        completion,
+    }
+}
+
+/// One client: POST, then poll every 100 µs until completed.
+async fn one_client(t: &Target) -> Vec<Duration> {
+    let (_, body) = t.job().await;
+    let mut conn = t.conn().await;
+    let mut samples = Vec::new();
+    for i in 0..350 {
+        let started = Instant::now();
+        let id = conn.post_created("/job-runs", &body).await;
+        follow(&mut conn, &id, Duration::from_micros(100)).await;
+        if i >= 50 {
+            samples.push(started.elapsed());
+        }
+    }
+    samples
+}
+
+fn summary(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let p = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "  {name:<44} n={:<4} median {:>9.2?}  p90 {:>9.2?}  p99 {:>9.2?}",
+        samples.len(),
+        p(0.5),
+        p(0.9),
+        p(0.99),
+    );
+}
+
 /// Times `n` GETs of `path` on one connection.
-async fn timed(conn: &mut Conn, path: &str, n: usize) -> Vec<Duration> {
+async fn timed(t: &Target, path: &str, n: usize) -> Vec<Duration> {
+    let mut conn = t.conn().await;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        let t = Instant::now();
+        let started = Instant::now();
         let (status, _) = conn.send(Method::GET, path, b"").await;
         assert_eq!(status, StatusCode::OK, "GET {path}");
-        out.push(t.elapsed());
+        out.push(started.elapsed());
     }
     out
 }
@@ -140,190 +398,77 @@ fn main() {
         return;
     }
     let (runs, clients) = (common::arg("--runs", 20_000), common::arg("--clients", 32));
-    let dir = tempfile::tempdir().unwrap();
-    let token = common::token(dir.path());
-    let (server, _) = common::serve(dir.path());
-    let base = server.1.clone();
-    let pid = server.0.id();
+    let probe = tempfile::tempdir().unwrap();
+    println!(
+        "{}",
+        common::machine::header("jobhost REST benchmark", probe.path())
+    );
+    let mut targets = vec![Target::start(
+        format!("this ({})", common::machine::commit()),
+        common::jobhost(),
+    )];
+    if let Some(bin) = common::arg_str("--baseline") {
+        let name = std::path::Path::new(&bin)
+            .file_name()
+            .map_or(bin.clone(), |n| n.to_string_lossy().into_owned());
+        targets.push(Target::start(format!("baseline ({name})"), &bin));
+    }
     runtime().block_on(async move {
-        let mut one = Conn::open(&base, &token).await;
-        let (status, job) = one
-            .send(
-                Method::POST,
-                "/jobs",
-                json!({"job_type": "text_stats", "config": {"text": "hi"}})
-                    .to_string()
-                    .as_bytes(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
-        let job: Value = serde_json::from_slice(&job).unwrap();
-        let body = json!({"job_id": job["uuid"]}).to_string().into_bytes();
-        println!(
-            "jobhost REST benchmark on {} cores",
-            std::thread::available_parallelism().map_or(0, |n| n.get())
-        );
-
-        // One client: POST, then poll every 100 µs until completed.
-        let mut samples = Vec::new();
-        for i in 0..350 {
-            let t = Instant::now();
-            let id = post(&mut one, &body).await;
-            follow(&mut one, &id, Duration::from_micros(100)).await;
-            if i >= 50 {
-                samples.push(t.elapsed());
-            }
+        println!("POST /job-runs -> completed, 1 client polling every 100 us:");
+        for t in &targets {
+            summary(&t.label, one_client(t).await);
         }
-        summary("POST /job-runs -> completed, 1 client", samples);
-
-        let started = Instant::now();
-        let tasks: Vec<_> = (0..clients)
-            .map(|_| tokio::spawn(client(base.clone(), token.clone(), body.clone(), runs / clients)))
-            .collect();
-        let mut total = [(); 3].map(|_| Histogram::<u64>::new(3).unwrap());
-        for t in tasks {
-            for (t, part) in total.iter_mut().zip(t.await.unwrap()) {
-                t.add(part).unwrap();
+        let shapes = [
+            Shape::Polled,
+            Shape::Posted,
+            Shape::Streamed,
+            Shape::Batch(100),
+            Shape::Batch(1000),
+        ];
+        let mut table = Vec::new();
+        for (i, shape) in shapes.into_iter().enumerate() {
+            println!("{}, {clients} clients at most:", shape.name());
+            // Alternate which target goes first.
+            let mut order: Vec<&Target> = targets.iter().collect();
+            if i % 2 == 1 {
+                order.reverse();
             }
-        }
-        let elapsed = started.elapsed();
-        let n = total[0].len();
-        println!(
-            "{n} runs by {clients} clients in {elapsed:.2?}: {:.0} runs/s",
-            n as f64 / elapsed.as_secs_f64()
-        );
-        print_hist("  accept (POST -> 201)", &total[0]);
-        print_hist("  dispatch (created -> started)", &total[1]);
-        print_hist("  completion (created -> finished)", &total[2]);
-
-        // The same load without following: clients only post, then the
-        // benchmark waits for the queue to drain. Separates the server's
-        // capacity from the cost of the clients' polling.
-        let cpu_before = common::cpu::threads(pid);
-        let started = Instant::now();
-        let tasks: Vec<_> = (0..clients)
-            .map(|_| {
-                let (base, token, body) = (base.clone(), token.clone(), body.clone());
-                tokio::spawn(async move {
-                    let mut conn = Conn::open(&base, &token).await;
-                    for _ in 0..runs / clients {
-                        post(&mut conn, &body).await;
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let posted = started.elapsed();
-        let cpu_accepting = common::cpu::threads(pid) - cpu_before;
-        let open = "/job-runs?statuses=pending&statuses=running&limit=1";
-        while one.get_json(open).await["count"] != 0 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        let drained = started.elapsed();
-        let m = runs / clients * clients;
-        println!(
-            "{m} runs posted by {clients} clients without following: accepted in {posted:.2?} ({:.0} POST/s), all completed after {drained:.2?} ({:.0} runs/s)",
-            m as f64 / posted.as_secs_f64(),
-            m as f64 / drained.as_secs_f64()
-        );
-        per_run_cpu(cpu_accepting, m);
-
-        // The same load through POST /job-runs/batch: batches of 100 and
-        // of 1,000, spread over the same clients, posted without following.
-        let single = m as f64 / posted.as_secs_f64();
-        for size in [100usize, 1000] {
-            let batch = {
-                let items: Vec<Value> = (0..size).map(|_| json!({"job_id": job["uuid"]})).collect();
-                json!({"items": items}).to_string().into_bytes()
-            };
-            let batches = m / size;
-            let cpu_before = common::cpu::threads(pid);
-            let started = Instant::now();
-            let tasks: Vec<_> = (0..clients.min(batches))
-                .map(|c| {
-                    let (base, token, batch) = (base.clone(), token.clone(), batch.clone());
-                    let mine = (c..batches).step_by(clients).count();
-                    tokio::spawn(async move {
-                        let mut conn = Conn::open(&base, &token).await;
-                        for _ in 0..mine {
-                            let (status, body) = conn.send(Method::POST, "/job-runs/batch", &batch).await;
-                            assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
-                        }
-                    })
-                })
-                .collect();
-            for t in tasks {
-                t.await.unwrap();
+            let mut figures = Vec::new();
+            for t in order {
+                let f = measure(t, shape, runs, clients).await;
+                f.print(&t.label);
+                figures.push((t.label.clone(), f));
             }
-            let posted = started.elapsed();
-            let cpu_accepting = common::cpu::threads(pid) - cpu_before;
-            while one.get_json(open).await["count"] != 0 {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            let drained = started.elapsed();
-            let n = batches * size;
-            let accepted = n as f64 / posted.as_secs_f64();
-            println!(
-                "{n} runs posted in batches of {size} by {} clients: accepted in {posted:.2?} ({accepted:.0} runs/s, {:.1}x single POSTs), all completed after {drained:.2?} ({:.0} runs/s)",
-                clients.min(batches),
-                accepted / single,
-                n as f64 / drained.as_secs_f64()
+            figures.sort_by(|a, b| a.0.cmp(&b.0));
+            table.push((shape, figures));
+        }
+        for t in &targets {
+            println!("reads on {}:", t.label);
+            summary("GET /jobs/schemas", timed(t, "/jobs/schemas", 500).await);
+            summary("GET /job-runs first page", timed(t, "/job-runs?limit=20", 500).await);
+            summary(
+                "GET /job-runs?statuses=completed",
+                timed(t, "/job-runs?statuses=completed&limit=20", 500).await,
             );
-            per_run_cpu(cpu_accepting, n);
         }
-
-        // The same load followed through the event stream instead of
-        // polling: one SSE connection sees every run's status changes.
-        let mut watcher = Conn::open(&base, &token).await;
-        let mut events = stream(&mut watcher, "/events?types=job_run.status_changed").await;
-        let started = Instant::now();
-        let tasks: Vec<_> = (0..clients)
-            .map(|_| {
-                let (base, token, body) = (base.clone(), token.clone(), body.clone());
-                tokio::spawn(async move {
-                    let mut conn = Conn::open(&base, &token).await;
-                    for _ in 0..runs / clients {
-                        post(&mut conn, &body).await;
-                    }
-                })
-            })
-            .collect();
-        let (mut completed, mut pending) = (0usize, String::new());
-        while completed < m {
-            let frame = events.frame().await.expect("the stream stays open").unwrap();
-            if let Ok(data) = frame.into_data() {
-                pending.push_str(&String::from_utf8_lossy(&data));
-                while let Some(end) = pending.find("\n\n") {
-                    let event: String = pending.drain(..end + 2).collect();
-                    if event.contains("\"status\":\"completed\"") {
-                        completed += 1;
-                    }
-                }
+        if targets.len() == 2 {
+            println!("this against the baseline (this / baseline):");
+            for (shape, f) in &table {
+                // Sorted by label: "baseline (...)" before "this (...)".
+                let (b, n) = (&f[0].1, &f[1].1);
+                let p99 = |f: &Figures| f.dispatch.value_at_quantile(0.99) as f64 / 1000.0;
+                println!(
+                    "  {:<40} CPU {:>4.0} / {:>4.0} us/run ({:.2}x), {:>6.0} / {:>6.0} runs/s, dispatch p99 {:.2} / {:.2} ms",
+                    shape.name(),
+                    n.total_cpu_us(),
+                    b.total_cpu_us(),
+                    n.total_cpu_us() / b.total_cpu_us(),
+                    n.per_second(),
+                    b.per_second(),
+                    p99(n),
+                    p99(b),
+                );
             }
         }
-        let followed = started.elapsed();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        println!(
-            "{m} runs posted by {clients} clients, followed to completed on one event stream: {followed:.2?} ({:.0} runs/s)",
-            m as f64 / followed.as_secs_f64()
-        );
-
-        summary(
-            "GET /jobs/schemas (4 job types)",
-            timed(&mut one, "/jobs/schemas", 500).await,
-        );
-        summary(
-            &format!("GET /job-runs first page ({} runs stored)", n as usize + 4 * m + 350),
-            timed(&mut one, "/job-runs?limit=20", 500).await,
-        );
-        summary(
-            "GET /job-runs?statuses=completed",
-            timed(&mut one, "/job-runs?statuses=completed&limit=20", 500).await,
-        );
     });
-    drop(server);
 }

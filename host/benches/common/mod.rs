@@ -5,6 +5,7 @@
 
 pub mod cpu;
 pub mod http;
+pub mod machine;
 pub mod sandbox;
 
 use std::path::Path;
@@ -30,7 +31,12 @@ pub fn serve(data: &Path) -> (Server, Duration) {
 
 /// Starts `jobhost serve` with more flags.
 pub fn serve_with(data: &Path, flags: &[&str]) -> (Server, Duration) {
-    let listening = jobhost_test_support::process::serve(JOBHOST, data, flags, Stdio::null());
+    serve_bin(JOBHOST, data, flags)
+}
+
+/// Starts `bin serve` (another build of jobhost, e.g. a baseline).
+pub fn serve_bin(bin: &str, data: &Path, flags: &[&str]) -> (Server, Duration) {
+    let listening = jobhost_test_support::process::serve(bin, data, flags, Stdio::null());
     (
         Server(listening.child, format!("{}/api/v1", listening.base)),
         listening.took,
@@ -40,6 +46,23 @@ pub fn serve_with(data: &Path, flags: &[&str]) -> (Server, Duration) {
 /// Creates a user token in `data`'s token file.
 pub fn token(data: &Path) -> String {
     token_for(data, "default", "user")
+}
+
+/// This build of jobhost.
+pub fn jobhost() -> &'static str {
+    JOBHOST
+}
+
+/// Creates a user token in `data`'s token file with `bin`.
+pub fn token_bin(bin: &str, data: &Path) -> String {
+    jobhost_test_support::process::token(bin, data, "bench@example.com", "default", "user")
+}
+
+/// The value after `--name` on the command line.
+pub fn arg_str(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1).cloned()
 }
 
 /// Creates a token of `role` in `tenant`.

@@ -31,6 +31,7 @@ pub use idempotency::{Created, MAX_IDEMPOTENCY_KEY, Remembered};
 pub use list::{JobFilter, Order, Page, RunFilter, SCAN_BUDGET, decode_cursor, encode_cursor};
 pub use logs::{LogFilter, LogRecord};
 pub use notices::{MAX_NOTICES_PER_RUN, Notice, NoticeEvent};
+pub use runs::Stored;
 pub use secrets::{MAX_SECRET_BYTES, MAX_SECRETS_PER_TENANT, SecretInfo};
 pub use webhooks::WEBHOOK_STORE_TRIES;
 
@@ -85,9 +86,12 @@ pub enum StoreError {
     },
 }
 
-/// The database.
+/// The database. Cloning it is cheap (one shared handle).
 #[derive(Clone)]
-pub struct Store {
+pub struct Store(Arc<Trees>);
+
+/// What a [`Store`] holds.
+pub struct Trees {
     db: sled::Db,
     jobs: sled::Tree,
     job_index: sled::Tree,
@@ -132,6 +136,14 @@ pub struct Store {
 
 const RUN_LOCK_STRIPES: usize = 64;
 
+impl std::ops::Deref for Store {
+    type Target = Trees;
+
+    fn deref(&self) -> &Trees {
+        &self.0
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -152,7 +164,7 @@ impl Store {
             .path(dir)
             .mode(sled::Mode::HighThroughput)
             .open()?;
-        let mut store = Store {
+        let store = Trees {
             jobs: db.open_tree("jobs")?,
             job_index: db.open_tree("job_index")?,
             runs: db.open_tree("runs")?,
@@ -180,14 +192,20 @@ impl Store {
             db,
         };
         let (queue, waiting) = store.queue.trees();
-        store.queue = Queue::open(queue.clone(), waiting.clone(), &store)?;
-        Ok(store)
+        let (queue, waiting) = (queue.clone(), waiting.clone());
+        let opened = Store(Arc::new(store));
+        let queue = Queue::open(queue, waiting, &opened)?;
+        let mut store = Arc::into_inner(opened.0).expect("not shared yet");
+        store.queue = queue;
+        Ok(Store(Arc::new(store)))
     }
 
     /// Seals and opens tenants' secrets with `vault` from now on (set it
     /// before the store is cloned).
     pub fn set_vault(&mut self, vault: Arc<crate::vault::Vault>) {
-        self.vault = Some(vault);
+        Arc::get_mut(&mut self.0)
+            .expect("the vault is set before the store is cloned")
+            .vault = Some(vault);
     }
 
     /// The event hub run changes are published to.

@@ -8,6 +8,9 @@ use super::{RUN_LOCK_STRIPES, Record, Store, StoreError, encode, keys, lock};
 use crate::model::{JobRun, Lease, RunId, RunStatus, TenantId};
 use std::sync::MutexGuard;
 
+/// A record as stored, to write over only if it is still the same.
+pub struct Stored(sled::IVec);
+
 impl Store {
     /// Saves a new run and queues it: index entries, then the record, then
     /// the queue entry (recovery queues a pending run whose entry is missing).
@@ -47,6 +50,46 @@ impl Store {
             Some(bytes) => Ok(Some(self.decode(Record::Run, &id.bytes(), &bytes)?)),
             None => Ok(None),
         }
+    }
+
+    /// A run whatever its tenant, with its stored form, which
+    /// [`Store::claim_run`] takes to tell whether it changed since.
+    pub fn run_with_bytes(&self, id: RunId) -> Result<Option<(Stored, JobRun)>, StoreError> {
+        match self.runs.get(id.bytes())? {
+            Some(bytes) => {
+                let run = self.decode(Record::Run, &id.bytes(), &bytes)?;
+                Ok(Some((Stored(bytes), run)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Writes `run`, taken from the queue while `read` (pending), as it
+    /// starts: refused with [`StoreError::Conflict`] when its record changed
+    /// since it was read (cancelled, say). One conditional write of the
+    /// record, without reading it again; the queue entry went when the run
+    /// was taken.
+    pub fn claim_run(&self, read: &Stored, run: &JobRun) -> Result<(), StoreError> {
+        debug_assert_eq!(run.status, RunStatus::Running);
+        let id = run.uuid.bytes();
+        let _run = self.run_lock(&id);
+        for k in keys::status_keys(&run.tenant, run.status, id) {
+            self.run_index.insert(k, &[])?;
+        }
+        if self
+            .runs
+            .compare_and_swap(id, Some(&read.0), Some(encode(run)))?
+            .is_err()
+        {
+            // The entries added stay: they may be another claim's, and
+            // readers skip and clean stale ones.
+            return Err(StoreError::Conflict);
+        }
+        for k in keys::status_keys(&run.tenant, RunStatus::Pending, id) {
+            self.run_index.remove(k)?;
+        }
+        self.events.run_status(run);
+        Ok(())
     }
 
     /// Replaces a run if its stored status is still `expected`, moving its

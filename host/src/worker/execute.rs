@@ -29,6 +29,8 @@ pub(super) fn execute(shared: &Shared, id: RunId, holder: &str) {
 /// A run this worker took: it is `running` under this worker's lease.
 struct Claimed {
     run: JobRun,
+    /// Never started before: it has no log lines yet.
+    fresh: bool,
     plugin: Arc<Plugin>,
     access: RunAccess,
     cancel: CancelToken,
@@ -62,7 +64,7 @@ fn try_execute(shared: &Shared, id: RunId, holder: &str) -> Result<(), StoreErro
 /// by `holder`. `None` when there is nothing to run (gone, no longer
 /// pending, cancelled meanwhile, or failed here).
 fn claim(shared: &Shared, id: RunId, holder: &str) -> Result<Option<Claimed>, StoreError> {
-    let Some(mut run) = shared.store.run_any_tenant(id)? else {
+    let Some((stored, mut run)) = shared.store.run_with_bytes(id)? else {
         return Ok(None);
     };
     if run.status != RunStatus::Pending {
@@ -89,6 +91,7 @@ fn claim(shared: &Shared, id: RunId, holder: &str) -> Result<Option<Claimed>, St
     let access = run_access(&shared.store, &registry, &plugin, &run.tenant)?;
     drop(registry);
     let cancel = shared.register(id);
+    let fresh = run.attempt == 1 && run.started_at.is_none();
     run.status = RunStatus::Running;
     // A run resumed from a checkpoint goes on with its attempt.
     run.started_at.get_or_insert_with(now);
@@ -98,9 +101,10 @@ fn claim(shared: &Shared, id: RunId, holder: &str) -> Result<Option<Claimed>, St
         holder: holder.to_string(),
         expires_at: run.updated_at + shared.lease_ttl,
     });
-    match shared.store.update_run(RunStatus::Pending, &run) {
+    match shared.store.claim_run(&stored, &run) {
         Ok(()) => Ok(Some(Claimed {
             run,
+            fresh,
             plugin,
             access,
             cancel,
@@ -126,6 +130,7 @@ fn call(
 ) -> Result<(Arc<Recorder>, RunReport), StoreError> {
     let Claimed {
         run,
+        fresh,
         plugin,
         access,
         cancel,
@@ -149,7 +154,11 @@ fn call(
         shared.store.clone(),
         holder,
         run,
-        shared.store.next_log_seq(id)?,
+        if fresh {
+            0
+        } else {
+            shared.store.next_log_seq(id)?
+        },
         shared.metrics.clone(),
         Clock::default(),
     ));
