@@ -1,6 +1,13 @@
 //! Byte layouts of storage keys. Every index key starts with a kind byte and
 //! the tenant prefix, and ends with the record's UUIDv7, so a prefix scan in
 //! reverse yields the newest records first.
+//!
+//! A run's status is indexed so that a change between the open statuses
+//! (pending, running, paused) moves few entries: one entry per tenant for
+//! every open run, one for all tenants while it runs (what the lease keeper
+//! and recovery scan), and one per tenant and terminal status once it ends.
+//! Taking a pending run thus adds one entry, and finishing a running one
+//! adds one and removes two.
 
 use crate::model::{JobId, RunId, RunStatus, TenantId};
 
@@ -8,8 +15,13 @@ pub(crate) const RUNS_BY_TENANT: u8 = b'T';
 pub(crate) const RUNS_BY_JOB: u8 = b'J';
 pub(crate) const RUNS_BY_STATUS: u8 = b'S';
 pub(crate) const RUNS_BY_TYPE: u8 = b'Y';
-/// All tenants, by status: what recovery scans at start.
+/// All tenants, by status (only `running` since layout 2): what the lease
+/// keeper and recovery scan.
 pub(crate) const RUNS_GLOBAL_STATUS: u8 = b'G';
+/// Open runs (pending, running or paused), by tenant.
+pub(crate) const RUNS_OPEN: u8 = b'O';
+/// What [`RUNS_OPEN`] entries start with, whatever the tenant.
+pub(crate) const OPEN_RUNS: [u8; 1] = [RUNS_OPEN];
 pub(crate) const JOBS_BY_TENANT: u8 = b'T';
 
 pub(crate) fn status_byte(s: RunStatus) -> u8 {
@@ -52,6 +64,21 @@ pub(crate) fn type_runs(tenant: &TenantId, job_type: &str) -> Vec<u8> {
     k
 }
 
+/// Where a tenant's open runs are indexed.
+pub(crate) fn open_runs(tenant: &TenantId) -> Vec<u8> {
+    prefixed(RUNS_OPEN, tenant)
+}
+
+/// The index prefix under which `tenant`'s runs in `status` are found
+/// (open statuses share one, so readers check each run's status).
+pub(crate) fn status_scan(tenant: &TenantId, status: RunStatus) -> Vec<u8> {
+    if status.is_terminal() {
+        status_runs(tenant, status)
+    } else {
+        open_runs(tenant)
+    }
+}
+
 pub(crate) fn global_status(status: RunStatus) -> Vec<u8> {
     vec![RUNS_GLOBAL_STATUS, status_byte(status)]
 }
@@ -65,14 +92,31 @@ pub(crate) fn with_id(mut prefix: Vec<u8>, id: [u8; 16]) -> Vec<u8> {
     prefix
 }
 
-/// The index keys of a run that depend on its status. Only runs that are
-/// not finished are in the all-tenants status index (what recovery scans).
+/// The index keys of a run that depend on its status: its tenant's open
+/// entry while open, and the all-tenants entry while running; its tenant's
+/// entry for the terminal status once ended.
 pub(crate) fn status_keys(tenant: &TenantId, status: RunStatus, run: [u8; 16]) -> Vec<Vec<u8>> {
-    let mut keys = vec![with_id(status_runs(tenant, status), run)];
-    if !status.is_terminal() {
-        keys.push(with_id(global_status(status), run));
+    match status {
+        RunStatus::Pending | RunStatus::Paused => vec![with_id(open_runs(tenant), run)],
+        RunStatus::Running => vec![
+            with_id(open_runs(tenant), run),
+            with_id(global_status(status), run),
+        ],
+        _ => vec![with_id(status_runs(tenant, status), run)],
     }
-    keys
+}
+
+/// The status keys a run moving from `from` to `to` gains and loses.
+pub(crate) fn status_change(
+    tenant: &TenantId,
+    from: RunStatus,
+    to: RunStatus,
+    run: [u8; 16],
+) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let (old, new) = (status_keys(tenant, from, run), status_keys(tenant, to, run));
+    let added = new.iter().filter(|k| !old.contains(k)).cloned().collect();
+    let removed = old.into_iter().filter(|k| !new.contains(k)).collect();
+    (added, removed)
 }
 
 /// Every index key of a run in a given status.

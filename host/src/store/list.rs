@@ -182,11 +182,17 @@ impl Store {
         let prefixes: Vec<Vec<u8>> = if let Some(job) = filter.job_id {
             vec![keys::job_runs(tenant, job)]
         } else if !filter.statuses.is_empty() {
-            filter
+            let mut prefixes: Vec<Vec<u8>> = Vec::new();
+            for p in filter
                 .statuses
                 .iter()
-                .map(|s| keys::status_runs(tenant, *s))
-                .collect()
+                .map(|s| keys::status_scan(tenant, *s))
+            {
+                if !prefixes.contains(&p) {
+                    prefixes.push(p);
+                }
+            }
+            prefixes
         } else if !filter.job_types.is_empty() {
             filter
                 .job_types

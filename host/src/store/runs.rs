@@ -73,7 +73,8 @@ impl Store {
         debug_assert_eq!(run.status, RunStatus::Running);
         let id = run.uuid.bytes();
         let _run = self.run_lock(&id);
-        for k in keys::status_keys(&run.tenant, run.status, id) {
+        let (added, removed) = keys::status_change(&run.tenant, RunStatus::Pending, run.status, id);
+        for k in added {
             self.run_index.insert(k, &[])?;
         }
         if self
@@ -85,7 +86,7 @@ impl Store {
             // readers skip and clean stale ones.
             return Err(StoreError::Conflict);
         }
-        for k in keys::status_keys(&run.tenant, RunStatus::Pending, id) {
+        for k in removed {
             self.run_index.remove(k)?;
         }
         self.events.run_status(run);
@@ -174,10 +175,11 @@ impl Store {
         let expected = current.status;
         check(&current)?;
         let moved = run.status != expected;
+        let (added, removed) = keys::status_change(&run.tenant, expected, run.status, id);
+        for k in added {
+            self.run_index.insert(k, &[])?;
+        }
         if moved {
-            for k in keys::status_keys(&run.tenant, run.status, id) {
-                self.run_index.insert(k, &[])?;
-            }
             if run.status.is_terminal() && run.callback_url.is_some() {
                 self.queue_webhook(run.uuid, 0)?;
             } else if run.status == RunStatus::Paused {
@@ -187,10 +189,8 @@ impl Store {
             }
         }
         self.runs.insert(id, encode(run))?;
-        if moved {
-            for k in keys::status_keys(&run.tenant, expected, id) {
-                self.run_index.remove(k)?;
-            }
+        for k in removed {
+            self.run_index.remove(k)?;
         }
         if run.status == RunStatus::Pending {
             self.queue.push(run)?;

@@ -248,11 +248,14 @@ fn entries_an_interrupted_change_left_are_skipped_and_cleaned() {
     );
     assert!(s.runs_in_status(RunStatus::Running).unwrap().is_empty());
     assert!(s.runs_in_status(RunStatus::Pending).unwrap().is_empty());
-    let global: Vec<_> = [RunStatus::Running, RunStatus::Pending]
-        .into_iter()
-        .flat_map(|st| s.run_index.scan_prefix(keys::global_status(st)).keys())
-        .collect();
-    assert!(global.is_empty(), "stale entries were removed");
+    let left: Vec<_> = [
+        keys::global_status(RunStatus::Running),
+        keys::OPEN_RUNS.to_vec(),
+    ]
+    .into_iter()
+    .flat_map(|prefix| s.run_index.scan_prefix(prefix).keys())
+    .collect();
+    assert!(left.is_empty(), "stale entries were removed: {left:?}");
     assert_eq!(
         s.list_runs(&t, &RunFilter::default(), None, 10)
             .unwrap()
@@ -368,5 +371,85 @@ fn writes_of_an_attempt_that_lost_its_lease_are_refused() {
     assert_eq!(
         s.checkpoint(pending.uuid).unwrap().as_deref(),
         Some(&b"new"[..])
+    );
+}
+
+/// A database whose run index has the first layout (an entry per open
+/// status, per tenant and for all tenants) opens with open runs under the
+/// entries of the second, found by status lists and recovery as before.
+#[test]
+fn a_first_layout_run_index_is_upgraded_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId("t".into());
+    let job = JobId::new();
+    let (pending, mut running, mut done) = (
+        run("t", job, "x", 0),
+        run("t", job, "x", 0),
+        run("t", job, "x", 0),
+    );
+    running.status = RunStatus::Running;
+    done.status = RunStatus::Completed;
+    {
+        let s = Store::open(dir.path()).unwrap();
+        s.db.remove(b"run_index_layout").unwrap();
+        for r in [&pending, &running, &done] {
+            let id = r.uuid.bytes();
+            let mut old = vec![
+                keys::with_id(keys::tenant_runs(&t), id),
+                keys::with_id(keys::status_runs(&t, r.status), id),
+            ];
+            if !r.status.is_terminal() {
+                old.push(keys::with_id(keys::global_status(r.status), id));
+            }
+            for k in old {
+                s.run_index.insert(k, &[]).unwrap();
+            }
+            s.runs.insert(id, encode(r)).unwrap();
+        }
+        s.flush_blocking().unwrap();
+    }
+    let s = until_unlocked(|| Store::open(dir.path()));
+    let ids = |statuses: Vec<RunStatus>| {
+        let filter = RunFilter {
+            statuses,
+            ..Default::default()
+        };
+        s.list_runs(&t, &filter, None, 10)
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|r| r.uuid)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(vec![RunStatus::Pending]), vec![pending.uuid]);
+    assert_eq!(ids(vec![RunStatus::Running]), vec![running.uuid]);
+    assert_eq!(ids(vec![RunStatus::Completed]), vec![done.uuid]);
+    assert_eq!(ids(vec![RunStatus::Pending, RunStatus::Running]).len(), 2);
+    let found = |st| {
+        s.runs_in_status(st)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.uuid)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(found(RunStatus::Pending), vec![pending.uuid]);
+    assert_eq!(found(RunStatus::Running), vec![running.uuid]);
+    for st in [RunStatus::Pending, RunStatus::Running, RunStatus::Paused] {
+        assert_eq!(
+            s.run_index.scan_prefix(keys::status_runs(&t, st)).count(),
+            0,
+            "old per-tenant {st:?} entries are gone"
+        );
+    }
+    assert_eq!(
+        s.run_index
+            .scan_prefix(keys::global_status(RunStatus::Pending))
+            .count(),
+        0
+    );
+    assert_eq!(s.run_index.scan_prefix(keys::open_runs(&t)).count(), 2);
+    assert_eq!(
+        s.db.get(b"run_index_layout").unwrap().as_deref(),
+        Some(&[2u8][..])
     );
 }
