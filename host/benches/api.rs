@@ -16,7 +16,10 @@
 //! `--baseline PATH` measures another build of jobhost (say, one of an
 //! older commit) beside this one, shape by shape in the same process, and
 //! ends with a table of the two. Run with
-//! `cargo bench -p jobhost --bench api` (`-- --runs N --clients C --baseline PATH`).
+//! `cargo bench -p jobhost --bench api`; flags after `--`: `--runs N`
+//! (per shape), `--clients C`, `--baseline PATH`, `--rounds R` (each shape
+//! R times per build, alternating; the table shows medians), `--only TEXT`
+//! (the shapes whose name contains it).
 
 mod common;
 
@@ -398,6 +401,8 @@ fn main() {
         return;
     }
     let (runs, clients) = (common::arg("--runs", 20_000), common::arg("--clients", 32));
+    let rounds = common::arg("--rounds", 1).max(1);
+    let only = common::arg_str("--only");
     let probe = tempfile::tempdir().unwrap();
     println!(
         "{}",
@@ -427,19 +432,23 @@ fn main() {
         ];
         let mut table = Vec::new();
         for (i, shape) in shapes.into_iter().enumerate() {
+            if !only.as_ref().is_none_or(|o| shape.name().contains(o.as_str())) {
+                continue;
+            }
             println!("{}, {clients} clients at most:", shape.name());
-            // Alternate which target goes first.
-            let mut order: Vec<&Target> = targets.iter().collect();
-            if i % 2 == 1 {
-                order.reverse();
+            let mut figures: Vec<Vec<Figures>> = targets.iter().map(|_| Vec::new()).collect();
+            for round in 0..rounds {
+                // Alternate which target goes first.
+                let mut order: Vec<usize> = (0..targets.len()).collect();
+                if (i + round) % 2 == 1 {
+                    order.reverse();
+                }
+                for k in order {
+                    let f = measure(&targets[k], shape, runs, clients).await;
+                    f.print(&targets[k].label);
+                    figures[k].push(f);
+                }
             }
-            let mut figures = Vec::new();
-            for t in order {
-                let f = measure(t, shape, runs, clients).await;
-                f.print(&t.label);
-                figures.push((t.label.clone(), f));
-            }
-            figures.sort_by(|a, b| a.0.cmp(&b.0));
             table.push((shape, figures));
         }
         for t in &targets {
@@ -452,21 +461,27 @@ fn main() {
             );
         }
         if targets.len() == 2 {
-            println!("this against the baseline (this / baseline):");
+            println!("this against the baseline, medians of {rounds} rounds (this / baseline):");
             for (shape, f) in &table {
-                // Sorted by label: "baseline (...)" before "this (...)".
-                let (b, n) = (&f[0].1, &f[1].1);
+                let median = |f: &[Figures], v: &dyn Fn(&Figures) -> f64| {
+                    let mut x: Vec<f64> = f.iter().map(v).collect();
+                    x.sort_by(f64::total_cmp);
+                    x[x.len() / 2]
+                };
+                let cpu = |f: &Figures| f.total_cpu_us();
+                let rate = |f: &Figures| f.per_second();
                 let p99 = |f: &Figures| f.dispatch.value_at_quantile(0.99) as f64 / 1000.0;
+                let (n, b) = (&f[0], &f[1]);
                 println!(
                     "  {:<40} CPU {:>4.0} / {:>4.0} us/run ({:.2}x), {:>6.0} / {:>6.0} runs/s, dispatch p99 {:.2} / {:.2} ms",
                     shape.name(),
-                    n.total_cpu_us(),
-                    b.total_cpu_us(),
-                    n.total_cpu_us() / b.total_cpu_us(),
-                    n.per_second(),
-                    b.per_second(),
-                    p99(n),
-                    p99(b),
+                    median(n, &cpu),
+                    median(b, &cpu),
+                    median(n, &cpu) / median(b, &cpu),
+                    median(n, &rate),
+                    median(b, &rate),
+                    median(n, &p99),
+                    median(b, &p99),
                 );
             }
         }
