@@ -23,8 +23,6 @@ pub enum Record {
     RegistryEvent,
     /// An index entry (runs or jobs by tenant, job, status or type).
     IndexEntry,
-    /// An entry of the run queue.
-    QueueEntry,
     /// A webhook delivery waiting or set aside.
     WebhookDelivery,
     /// The first answer to a request with an idempotency key.
@@ -43,7 +41,6 @@ impl Record {
             Record::Plugin => "plugin",
             Record::RegistryEvent => "registry_event",
             Record::IndexEntry => "index_entry",
-            Record::QueueEntry => "queue_entry",
             Record::WebhookDelivery => "webhook_delivery",
             Record::Idempotency => "idempotency_record",
             Record::ScheduleState => "schedule_state",
@@ -65,10 +62,7 @@ impl Record {
             }
             Record::LogLine => hex::encode(key),
             Record::Plugin => String::from_utf8_lossy(key).replacen('\0', "@", 1),
-            Record::IndexEntry
-            | Record::QueueEntry
-            | Record::WebhookDelivery
-            | Record::Idempotency => hex::encode(key),
+            Record::IndexEntry | Record::WebhookDelivery | Record::Idempotency => hex::encode(key),
         }
     }
 }
@@ -102,7 +96,6 @@ impl fmt::Display for Record {
             Record::Plugin => "job type version",
             Record::RegistryEvent => "registry event",
             Record::IndexEntry => "index entry",
-            Record::QueueEntry => "queue entry",
             Record::WebhookDelivery => "webhook delivery",
             Record::Idempotency => "idempotency record",
             Record::ScheduleState => "schedule state",

@@ -7,7 +7,8 @@
 //! all-tenants entries (every open run has one) and gives each open run its
 //! new entry before removing the old ones, so a crash during it leaves a
 //! database the next start upgrades again. Runs that had ended keep their
-//! entries, which are the same in both layouts.
+//! entries, which are the same in both layouts. The queue trees of layout 1
+//! go: the queue lives in memory, rebuilt from the pending runs.
 
 use super::{Record, Store, StoreError, damage, keys};
 use crate::model::RunStatus;
@@ -52,6 +53,9 @@ pub(super) fn upgrade(store: &Store) -> Result<usize, StoreError> {
                 _ => {}
             }
         }
+    }
+    for tree in ["queue", "queue_waiting"] {
+        store.db.drop_tree(tree)?;
     }
     store.db.insert(LAYOUT_KEY, &[LAYOUT])?;
     store.db.flush()?;

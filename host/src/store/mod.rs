@@ -1,5 +1,6 @@
 //! Storage on sled behind a typed interface: jobs, runs, their indexes, the
-//! run queue and checkpoints. Callers see records and ids, never trees or
+//! run queue (in memory, rebuilt from the pending runs at open) and
+//! checkpoints. Callers see records and ids, never trees or
 //! byte keys. Writes are applied at once and made durable by [`Store::flush`]
 //! (group commit), which the API awaits before acknowledging.
 //!
@@ -170,7 +171,7 @@ impl Store {
             job_index: db.open_tree("job_index")?,
             runs: db.open_tree("runs")?,
             run_index: db.open_tree("run_index")?,
-            queue: Queue::new(db.open_tree("queue")?, db.open_tree("queue_waiting")?),
+            queue: Queue::default(),
             checkpoints: db.open_tree("checkpoints")?,
             run_logs: db.open_tree("run_logs")?,
             // On-disk names from before the deliveries were called webhooks.
@@ -192,11 +193,9 @@ impl Store {
             metrics,
             db,
         };
-        let (queue, waiting) = store.queue.trees();
-        let (queue, waiting) = (queue.clone(), waiting.clone());
         let opened = Store(Arc::new(store));
         layout::upgrade(&opened)?;
-        let queue = Queue::open(queue, waiting, &opened)?;
+        let queue = Queue::open(&opened)?;
         let mut store = Arc::into_inner(opened.0).expect("not shared yet");
         store.queue = queue;
         Ok(Store(Arc::new(store)))
@@ -273,7 +272,7 @@ impl Store {
     /// Takes the next queued run regardless of tenant: highest priority,
     /// then oldest.
     pub fn pop_queue(&self) -> Result<Option<RunId>, StoreError> {
-        let next = self.queue.pop(&HashMap::new(), usize::MAX)?;
+        let next = self.queue.pop(&HashMap::new(), usize::MAX);
         Ok(next.map(|(id, _)| id))
     }
 
@@ -285,7 +284,7 @@ impl Store {
         running: &HashMap<TenantId, usize>,
         cap: usize,
     ) -> Result<Option<(RunId, TenantId)>, StoreError> {
-        self.queue.pop(running, cap)
+        Ok(self.queue.pop(running, cap))
     }
 
     /// Runs waiting in the queue.
@@ -331,7 +330,8 @@ impl Store {
 
     /// Puts a pending run back in the queue (recovery).
     pub fn requeue(&self, run: &JobRun) -> Result<(), StoreError> {
-        self.queue.push(run)
+        self.queue.push(run);
+        Ok(())
     }
 
     /// Replaces a run's checkpoint, as attempt `attempt` running it: refused

@@ -1,5 +1,5 @@
 //! Queue tests on a temporary database: the count, concurrency, fairness
-//! between tenants, and reindexing on open.
+//! between tenants, and rebuilding on open.
 
 use super::tests::{open, run, until_unlocked};
 use super::*;
@@ -61,13 +61,13 @@ fn queue_count_stays_exact_under_concurrent_inserts_pops_and_cancels() {
     });
     assert_eq!(
         s.queue_len(),
-        s.queue.stored(),
-        "the count matches the queue tree"
+        s.runs_in_status(RunStatus::Pending).unwrap().len(),
+        "the count matches the pending runs"
     );
 }
 
 #[test]
-fn the_queue_is_shared_fairly_between_tenants_and_reindexed_on_open() {
+fn the_queue_is_shared_fairly_between_tenants_and_rebuilt_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let job = JobId::new();
     let [a1, a2, a3, b1] = [("a", 0), ("a", 0), ("a", 5), ("b", 0)].map(|(t, p)| {
@@ -93,24 +93,24 @@ fn the_queue_is_shared_fairly_between_tenants_and_reindexed_on_open() {
         assert_eq!(s.queue_len(), 2);
         s.flush_blocking().unwrap();
     }
-    // A data directory from before the tenant was kept in queue entries:
-    // the tenant is read from the run on open.
-    {
-        let db = until_unlocked(|| sled::open(dir.path()));
-        let queue = db.open_tree("queue").unwrap();
-        for key in queue.iter().keys() {
-            queue.insert(key.unwrap(), &[]).unwrap();
-        }
-        db.flush().unwrap();
-    }
+    // Reopened: every pending run is queued again, those taken but never
+    // started included.
     let s = until_unlocked(|| Store::open(dir.path()));
-    assert_eq!(s.queue_len(), 2);
-    assert_eq!(s.pop_fair(&running(&[("a", 1)]), 1).unwrap(), None);
+    assert_eq!(s.queue_len(), 4);
+    assert_eq!(
+        s.pop_fair(&running(&[("a", 1)]), 1).unwrap(),
+        Some((b1.uuid, tenant("b")))
+    );
+    assert_eq!(
+        s.pop_fair(&running(&[("a", 1), ("b", 1)]), 1).unwrap(),
+        None
+    );
     assert_eq!(
         s.pop_fair(&running(&[("b", 1)]), 2).unwrap(),
-        Some((a1.uuid, tenant("a"))),
-        "oldest first within a tenant"
+        Some((a3.uuid, tenant("a"))),
+        "priority first within a tenant"
     );
+    assert_eq!(s.pop_queue().unwrap(), Some(a1.uuid), "then oldest first");
     assert_eq!(s.pop_queue().unwrap(), Some(a2.uuid));
     assert_eq!(s.pop_queue().unwrap(), None);
 }

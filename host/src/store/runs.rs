@@ -1,4 +1,4 @@
-//! Run records: a new run with its index entries and queue entry, reads by
+//! Run records: a new run with its index entries, queued, reads by
 //! tenant or across tenants, and conditional updates: by expected status,
 //! by the lease holder and attempt (fencing), or by taking over a lapsed
 //! lease.
@@ -13,7 +13,7 @@ pub struct Stored(sled::IVec);
 
 impl Store {
     /// Saves a new run and queues it: index entries, then the record, then
-    /// the queue entry (recovery queues a pending run whose entry is missing).
+    /// the queue (in memory; rebuilt from the pending runs on open).
     pub fn insert_run(&self, run: &JobRun) -> Result<(), StoreError> {
         debug_assert_eq!(run.status, RunStatus::Pending);
         let id = run.uuid.bytes();
@@ -27,7 +27,7 @@ impl Store {
             self.run_index.insert(k, &[])?;
         }
         self.runs.insert(id, encode(run))?;
-        self.queue.push(run)?;
+        self.queue.push(run);
         self.events.run_status(run);
         Ok(())
     }
@@ -67,7 +67,7 @@ impl Store {
     /// Writes `run`, taken from the queue while `read` (pending), as it
     /// starts: refused with [`StoreError::Conflict`] when its record changed
     /// since it was read (cancelled, say). One conditional write of the
-    /// record, without reading it again; the queue entry went when the run
+    /// record, without reading it again; the run left the queue when it
     /// was taken.
     pub fn claim_run(&self, read: &Stored, run: &JobRun) -> Result<(), StoreError> {
         debug_assert_eq!(run.status, RunStatus::Running);
@@ -193,9 +193,9 @@ impl Store {
             self.run_index.remove(k)?;
         }
         if run.status == RunStatus::Pending {
-            self.queue.push(run)?;
+            self.queue.push(run);
         } else if expected == RunStatus::Pending {
-            self.queue.remove(&current)?;
+            self.queue.remove(&current);
         }
         if moved {
             self.events.run_status(run);
