@@ -179,7 +179,11 @@ impl Store {
         cursor: Option<[u8; 16]>,
         limit: usize,
     ) -> Result<Page<JobRun>, StoreError> {
-        let prefixes: Vec<Vec<u8>> = if let Some(job) = filter.job_id {
+        // Open runs are few beside a job's or a tenant's history: asked
+        // for, their index goes first.
+        let only_open =
+            !filter.statuses.is_empty() && filter.statuses.iter().all(|s| !s.is_terminal());
+        let prefixes: Vec<Vec<u8>> = if let (Some(job), false) = (filter.job_id, only_open) {
             vec![keys::job_runs(tenant, job)]
         } else if !filter.statuses.is_empty() {
             let mut prefixes: Vec<Vec<u8>> = Vec::new();

@@ -74,6 +74,30 @@ fn runs_are_tenant_scoped_paged_and_filtered() {
         ..Default::default()
     };
     assert_eq!(s.list_runs(&t, &by_job, None, 100).unwrap().items.len(), 13);
+    // A job's open runs come through the open-run index, its ended ones
+    // through the job's: the same runs either way.
+    let mut ended = s.run_any_tenant(ids[0]).unwrap().unwrap();
+    ended.status = RunStatus::Cancelled;
+    s.update_run(RunStatus::Pending, &ended).unwrap();
+    let of_a = |statuses: Vec<RunStatus>| {
+        let filter = RunFilter {
+            job_id: Some(job_a),
+            statuses,
+            ..Default::default()
+        };
+        s.list_runs(&t, &filter, None, 100).unwrap().items
+    };
+    let open = of_a(vec![RunStatus::Pending, RunStatus::Running]);
+    assert_eq!(open.len(), 12);
+    assert!(
+        open.iter()
+            .all(|r| r.job_id == job_a && r.status == RunStatus::Pending)
+    );
+    assert_eq!(of_a(vec![RunStatus::Cancelled]).len(), 1);
+    assert_eq!(
+        of_a(vec![RunStatus::Pending, RunStatus::Cancelled]).len(),
+        13
+    );
     let by_type = RunFilter {
         job_types: vec!["x".into()],
         ..Default::default()
