@@ -3,11 +3,11 @@
 //! reverse yields the newest records first.
 //!
 //! A run's status is indexed so that a change between the open statuses
-//! (pending, running, paused) moves few entries: one entry per tenant for
-//! every open run, one for all tenants while it runs (what the lease keeper
-//! and recovery scan), and one per tenant and terminal status once it ends.
-//! Taking a pending run thus adds one entry, and finishing a running one
-//! adds one and removes two.
+//! (pending, running, paused) moves no entry: one entry per tenant for every
+//! open run (what status lists and recovery scan, checking each run's
+//! status), and one per tenant and terminal status once it ends. Taking a
+//! pending run thus writes only its record, and finishing a running one adds
+//! one entry and removes one.
 
 use crate::model::{JobId, RunId, RunStatus, TenantId};
 
@@ -15,8 +15,7 @@ pub(crate) const RUNS_BY_TENANT: u8 = b'T';
 pub(crate) const RUNS_BY_JOB: u8 = b'J';
 pub(crate) const RUNS_BY_STATUS: u8 = b'S';
 pub(crate) const RUNS_BY_TYPE: u8 = b'Y';
-/// All tenants, by status (only `running` since layout 2): what the lease
-/// keeper and recovery scan.
+/// All tenants, by open status: layout 1 only (see `layout.rs`).
 pub(crate) const RUNS_GLOBAL_STATUS: u8 = b'G';
 /// Open runs (pending, running or paused), by tenant.
 pub(crate) const RUNS_OPEN: u8 = b'O';
@@ -92,18 +91,10 @@ pub(crate) fn with_id(mut prefix: Vec<u8>, id: [u8; 16]) -> Vec<u8> {
     prefix
 }
 
-/// The index keys of a run that depend on its status: its tenant's open
-/// entry while open, and the all-tenants entry while running; its tenant's
-/// entry for the terminal status once ended.
+/// The index key of a run that depends on its status: its tenant's open
+/// entry while open, its tenant's entry for the terminal status once ended.
 pub(crate) fn status_keys(tenant: &TenantId, status: RunStatus, run: [u8; 16]) -> Vec<Vec<u8>> {
-    match status {
-        RunStatus::Pending | RunStatus::Paused => vec![with_id(open_runs(tenant), run)],
-        RunStatus::Running => vec![
-            with_id(open_runs(tenant), run),
-            with_id(global_status(status), run),
-        ],
-        _ => vec![with_id(status_runs(tenant, status), run)],
-    }
+    vec![with_id(status_scan(tenant, status), run)]
 }
 
 /// The status keys a run moving from `from` to `to` gains and loses.

@@ -1,8 +1,7 @@
 //! Upgrades of the on-disk layout, applied once when the database opens.
 //!
 //! Layout 2 indexes open runs (pending, running, paused) under one entry
-//! per tenant and keeps the all-tenants entry only while a run is running
-//! (see [`super::keys`]). A database of layout 1 has an all-tenants entry
+//! per tenant and has no all-tenants entries (see [`super::keys`]). A database of layout 1 has an all-tenants entry
 //! and a per-tenant entry for each open status; the upgrade walks the
 //! all-tenants entries (every open run has one) and gives each open run its
 //! new entry before removing the old ones, so a crash during it leaves a
@@ -31,7 +30,6 @@ pub(super) fn upgrade(store: &Store) -> Result<usize, StoreError> {
             let Ok(id) = damage::run_in_key(Record::IndexEntry, &key, prefix.len()) else {
                 continue;
             };
-            let keep = status == RunStatus::Running;
             match store.skip_damaged(store.run_any_tenant(id))? {
                 Some(Some(run)) => {
                     let id = id.bytes();
@@ -42,11 +40,9 @@ pub(super) fn upgrade(store: &Store) -> Result<usize, StoreError> {
                     }
                     let old = keys::with_id(keys::status_runs(&run.tenant, status), id);
                     store.run_index.remove(old)?;
-                    if !keep {
-                        store.run_index.remove(&key)?;
-                    }
+                    store.run_index.remove(&key)?;
                 }
-                Some(None) if !keep => {
+                Some(None) => {
                     store.run_index.remove(&key)?;
                 }
                 // Damaged: left as it is, as readers skip it.

@@ -296,28 +296,19 @@ impl Store {
     /// first. Index entries that a crash left behind (no record, or a record
     /// in another status) are removed on the way; damaged runs are skipped.
     pub fn runs_in_status(&self, status: RunStatus) -> Result<Vec<JobRun>, StoreError> {
-        let (prefix, global) = match status {
-            RunStatus::Running => (keys::global_status(status), true),
-            _ => (keys::OPEN_RUNS.to_vec(), false),
-        };
         let mut out = Vec::new();
-        for key in self.run_index.scan_prefix(&prefix).keys() {
+        for key in self.run_index.scan_prefix(keys::OPEN_RUNS).keys() {
             let key = key?;
-            let at = if global {
-                prefix.len()
-            } else {
-                // Kind, the tenant's length and name, then the id.
-                let len = key
-                    .get(1..3)
-                    .map_or(0, |l| u16::from_be_bytes([l[0], l[1]]));
-                3 + usize::from(len)
-            };
-            let id = damage::run_in_key(Record::IndexEntry, &key, at)?;
+            // Kind, the tenant's length and name, then the id.
+            let len = key
+                .get(1..3)
+                .map_or(0, |l| u16::from_be_bytes([l[0], l[1]]));
+            let id = damage::run_in_key(Record::IndexEntry, &key, 3 + usize::from(len))?;
             let _run = self.run_lock(&id.bytes());
             match self.skip_damaged(self.run_any_tenant(id))? {
                 Some(Some(run)) if run.status == status => out.push(run),
                 // Open in another status: the entry is right.
-                Some(Some(run)) if !global && !run.status.is_terminal() => {}
+                Some(Some(run)) if !run.status.is_terminal() => {}
                 Some(_) => {
                     self.run_index.remove(&key)?;
                 }

@@ -466,10 +466,9 @@ fn a_first_layout_run_index_is_upgraded_when_opened() {
         );
     }
     assert_eq!(
-        s.run_index
-            .scan_prefix(keys::global_status(RunStatus::Pending))
-            .count(),
-        0
+        s.run_index.scan_prefix([keys::RUNS_GLOBAL_STATUS]).count(),
+        0,
+        "no all-tenants entries are left"
     );
     assert_eq!(s.run_index.scan_prefix(keys::open_runs(&t)).count(), 2);
     assert_eq!(

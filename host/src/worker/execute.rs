@@ -101,6 +101,7 @@ fn claim(shared: &Shared, id: RunId, holder: &str) -> Result<Option<Claimed>, St
         holder: holder.to_string(),
         expires_at: run.updated_at + shared.lease_ttl,
     });
+    shared.watch(id, true);
     match shared.store.claim_run(&stored, &run) {
         Ok(()) => Ok(Some(Claimed {
             run,
@@ -111,6 +112,7 @@ fn claim(shared: &Shared, id: RunId, holder: &str) -> Result<Option<Claimed>, St
         })),
         Err(e) => {
             shared.unregister(id);
+            shared.watch(id, false);
             // Cancelled meanwhile: nothing to do.
             if matches!(e, StoreError::Conflict) {
                 Ok(None)
@@ -253,6 +255,14 @@ fn record(shared: &Shared, run: &JobRun, holder: &str, attempt: u32) -> Result<(
         "run finished"
     );
     shared.unregister(run.uuid);
+    // Written, or refused because the attempt lost the run: either way no
+    // longer this worker's; a storage failure leaves it to the keeper.
+    if matches!(
+        result,
+        Ok(()) | Err(StoreError::Stale { .. } | StoreError::Conflict)
+    ) {
+        shared.watch(run.uuid, false);
+    }
     if result.is_ok() && run.status.is_terminal() {
         let span = |a: Option<Timestamp>, b: Option<Timestamp>| {
             a.zip(b).and_then(|(a, b)| Duration::try_from(b - a).ok())

@@ -81,14 +81,31 @@ fn renew(shared: &Shared) {
     }
 }
 
-/// Takes away every running attempt whose lease lapsed; returns how many.
+/// Takes away every watched running attempt whose lease lapsed; returns
+/// how many.
 fn reap(shared: &Shared) -> Result<usize, StoreError> {
     let now = now();
     let mut taken = 0;
-    for mut run in shared.store.runs_in_status(RunStatus::Running)? {
+    let watched: Vec<_> = lock(&shared.watched).iter().copied().collect();
+    for id in watched {
         let local = lock(&shared.running)
-            .get(&run.uuid)
+            .get(&id)
             .map(|held| held.cancel.clone());
+        let mut run = match shared.store.run_any_tenant(id) {
+            Ok(Some(run)) if run.status == RunStatus::Running => run,
+            // Gone, ended, queued again or paused, and not executing here.
+            Ok(_) if local.is_none() => {
+                shared.watch(id, false);
+                continue;
+            }
+            Ok(_) => continue,
+            // Nothing can be done with a record that does not decode.
+            Err(StoreError::Corrupt { .. }) => {
+                shared.watch(id, false);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let lapsed = match &run.lease {
             Some(lease) => lease.expires_at <= now,
             // Being started here, or left by a process before leases.
@@ -119,6 +136,7 @@ fn reap(shared: &Shared) -> Result<usize, StoreError> {
         {
             Ok(()) => {
                 taken += 1;
+                shared.watch(id, false);
                 shared.metrics.lease_expired();
                 tracing::warn!(
                     run = %run.uuid,

@@ -17,7 +17,7 @@ use crate::model::{RunId, TenantId};
 use crate::registry::Catalog;
 use crate::runtime::{CancelToken, Runtime};
 use crate::store::Store;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -32,6 +32,10 @@ pub(crate) struct Shared {
     pub(crate) runtime: Arc<Runtime>,
     /// Runs executing now.
     running: Mutex<HashMap<RunId, Executing>>,
+    /// Runs the lease keeper watches: those that were running when the pool
+    /// started, and every run a worker here claimed until its attempt's
+    /// last write. (In one process, every running run is one of them.)
+    watched: Mutex<HashSet<RunId>>,
     /// Runs taken from the queue and not yet finished, by tenant.
     taken: Mutex<HashMap<TenantId, usize>>,
     /// The most runs one tenant may have executing at once.
@@ -121,6 +125,16 @@ impl Shared {
         running
     }
 
+    /// Has the lease keeper watch `id` (or stop watching it).
+    fn watch(&self, id: RunId, on: bool) {
+        let mut watched = lock(&self.watched);
+        if on {
+            watched.insert(id);
+        } else {
+            watched.remove(&id);
+        }
+    }
+
     fn unregister(&self, id: RunId) {
         if lock(&self.running)
             .remove(&id)
@@ -169,6 +183,7 @@ impl Workers {
             runtime,
             metrics,
             running: Mutex::new(HashMap::new()),
+            watched: Mutex::new(HashSet::new()),
             taken: Mutex::new(HashMap::new()),
             tenant_cap: settings.tenant_max_running.clamp(1, count),
             lease_ttl: settings.lease_ttl.max(Duration::from_millis(50)),
@@ -192,6 +207,14 @@ impl Workers {
                     .expect("spawning a worker thread")
             })
             .collect();
+        // Runs left running by another holder are the keeper's to reap.
+        match shared
+            .store
+            .runs_in_status(crate::model::RunStatus::Running)
+        {
+            Ok(runs) => lock(&shared.watched).extend(runs.iter().map(|r| r.uuid)),
+            Err(e) => tracing::error!(error = %e, "reading the running runs failed"),
+        }
         let keeper = lease::Keeper::start(shared.clone());
         Workers {
             shared,
