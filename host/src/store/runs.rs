@@ -69,28 +69,62 @@ impl Store {
     /// since it was read (cancelled, say). One conditional write of the
     /// record, without reading it again; the run left the queue when it
     /// was taken.
-    pub fn claim_run(&self, read: &Stored, run: &JobRun) -> Result<(), StoreError> {
+    /// Returns the record as written, for [`Store::finish_held`].
+    pub fn claim_run(&self, read: &Stored, run: &JobRun) -> Result<Stored, StoreError> {
         debug_assert_eq!(run.status, RunStatus::Running);
+        match self.swap_run(read, RunStatus::Pending, run)? {
+            Some(written) => Ok(written),
+            None => Err(StoreError::Conflict),
+        }
+    }
+
+    /// Writes the end of an attempt (`run`, moved on from `running`) as the
+    /// holder that wrote `written`, the record as it last wrote it: if the
+    /// record is still that, the run is still the holder's, and no read or
+    /// decode is needed. `false` when it changed since, or when the move
+    /// queues a webhook or a notice: then [`Store::update_held`] checks and
+    /// writes it.
+    pub fn finish_held(&self, written: &Stored, run: &JobRun) -> Result<bool, StoreError> {
+        let plain = run.status != RunStatus::Running
+            && run.status != RunStatus::Paused
+            && !(run.status.is_terminal() && run.callback_url.is_some());
+        Ok(plain && self.swap_run(written, RunStatus::Running, run)?.is_some())
+    }
+
+    /// Replaces the record `read`, in status `from`, by `run` (in another
+    /// status) if it is still `read`: its status entries move around the
+    /// write, the queue and the event follow. `None` when it changed.
+    fn swap_run(
+        &self,
+        read: &Stored,
+        from: RunStatus,
+        run: &JobRun,
+    ) -> Result<Option<Stored>, StoreError> {
+        debug_assert_ne!(from, run.status);
         let id = run.uuid.bytes();
         let _run = self.run_lock(&id);
-        let (added, removed) = keys::status_change(&run.tenant, RunStatus::Pending, run.status, id);
+        let (added, removed) = keys::status_change(&run.tenant, from, run.status, id);
         for k in added {
             self.run_index.insert(k, &[])?;
         }
+        let new = sled::IVec::from(encode(run));
         if self
             .runs
-            .compare_and_swap(id, Some(&read.0), Some(encode(run)))?
+            .compare_and_swap(id, Some(&read.0), Some(new.clone()))?
             .is_err()
         {
-            // The entries added stay: they may be another claim's, and
+            // The entries added stay: they may be another writer's, and
             // readers skip and clean stale ones.
-            return Err(StoreError::Conflict);
+            return Ok(None);
         }
         for k in removed {
             self.run_index.remove(k)?;
         }
+        if run.status == RunStatus::Pending {
+            self.queue.push(run);
+        }
         self.events.run_status(run);
-        Ok(())
+        Ok(Some(Stored(new)))
     }
 
     /// Replaces a run if its stored status is still `expected`, moving its

@@ -10,7 +10,7 @@ use crate::model::{
 };
 use crate::registry::{Plugin, Registry};
 use crate::runtime::{CancelToken, Outcome, RunAccess, RunReport, RunRequest};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Stored};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -29,6 +29,8 @@ pub(super) fn execute(shared: &Shared, id: RunId, holder: &str) {
 /// A run this worker took: it is `running` under this worker's lease.
 struct Claimed {
     run: JobRun,
+    /// The record as the claim wrote it.
+    written: Stored,
     /// Never started before: it has no log lines yet.
     fresh: bool,
     plugin: Arc<Plugin>,
@@ -56,7 +58,7 @@ fn try_execute(shared: &Shared, id: RunId, holder: &str) -> Result<(), StoreErro
         // The next attempt resumes from the newest checkpoint.
         recorder.flush_checkpoint();
     }
-    record(shared, &run, holder, attempt)
+    record(shared, &run, recorder.claimed(), holder, attempt)
 }
 
 /// Takes a pending run: reads it, finds its job type version (or fails the
@@ -103,8 +105,9 @@ fn claim(shared: &Shared, id: RunId, holder: &str) -> Result<Option<Claimed>, St
     });
     shared.watch(id, true);
     match shared.store.claim_run(&stored, &run) {
-        Ok(()) => Ok(Some(Claimed {
+        Ok(written) => Ok(Some(Claimed {
             run,
+            written,
             fresh,
             plugin,
             access,
@@ -132,6 +135,7 @@ fn call(
 ) -> Result<(Arc<Recorder>, RunReport), StoreError> {
     let Claimed {
         run,
+        written,
         fresh,
         plugin,
         access,
@@ -155,7 +159,7 @@ fn call(
     let recorder = Arc::new(Recorder::new(
         shared.store.clone(),
         holder,
-        run,
+        (run, Some(written)),
         if fresh {
             0
         } else {
@@ -240,10 +244,21 @@ fn settle(
     run
 }
 
-/// Writes the settled run as the holder of attempt `attempt`, releases it,
-/// and counts a finished run.
-fn record(shared: &Shared, run: &JobRun, holder: &str, attempt: u32) -> Result<(), StoreError> {
-    let mut result = shared.store.update_held(run, holder, attempt);
+/// Writes the settled run as the holder of attempt `attempt` (at once when
+/// the record is still as the claim wrote it), releases it, and counts a
+/// finished run.
+fn record(
+    shared: &Shared,
+    run: &JobRun,
+    claimed: Option<Stored>,
+    holder: &str,
+    attempt: u32,
+) -> Result<(), StoreError> {
+    let mut result = match claimed.map(|c| shared.store.finish_held(&c, run)) {
+        Some(Ok(true)) => Ok(()),
+        Some(Err(e)) => Err(e),
+        _ => shared.store.update_held(run, holder, attempt),
+    };
     if result.is_ok() && run.status == RunStatus::Paused {
         // A pause is rare and said to survive restarts: on disk at once.
         result = shared.store.flush_blocking();

@@ -6,7 +6,7 @@
 use super::lock;
 use crate::model::{JobRun, RunId, Timestamp, now};
 use crate::runtime::{LogEntry, RunObserver};
-use crate::store::{LogRecord, Store, StoreError};
+use crate::store::{LogRecord, Store, StoreError, Stored};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -58,6 +58,8 @@ pub(super) struct Recorder {
     next_seq: AtomicU32,
     /// The run as it will be written, and when progress was last written.
     run: Mutex<(JobRun, Instant)>,
+    /// The record as the claim wrote it, until the recorder writes again.
+    claimed: Mutex<Option<Stored>>,
     /// Checkpoints not yet written, and when one last was.
     checkpoints: Mutex<Checkpoints>,
     /// Where outbound requests are counted, and the job type they count for.
@@ -98,7 +100,7 @@ impl RunObserver for Recorder {
         if at.duration_since(*last) >= PROGRESS_EVERY {
             *last = at;
             run.updated_at = now();
-            if let Err(e) = self.store.update_held(run, &self.holder, self.log_to.1) {
+            if let Err(e) = self.write(run) {
                 tracing::warn!(run = %run.uuid, error = %e, "recording progress failed");
             }
         }
@@ -137,7 +139,7 @@ impl Recorder {
     pub(super) fn new(
         store: Store,
         holder: &str,
-        run: JobRun,
+        (run, claimed): (JobRun, Option<Stored>),
         next_seq: u32,
         metrics: Arc<crate::metrics::Metrics>,
         clock: Clock,
@@ -150,6 +152,7 @@ impl Recorder {
             log_to: (run.uuid, run.attempt),
             next_seq: AtomicU32::new(next_seq),
             run: Mutex::new((run, started)),
+            claimed: Mutex::new(claimed),
             checkpoints: Mutex::default(),
             metrics: (metrics, job_type),
             clock,
@@ -159,6 +162,18 @@ impl Recorder {
     /// The run as the plugin's reports left it.
     pub(super) fn run(&self) -> JobRun {
         lock(&self.run).0.clone()
+    }
+
+    /// The record as the claim wrote it, if the recorder wrote nothing since.
+    pub(super) fn claimed(&self) -> Option<Stored> {
+        lock(&self.claimed).take()
+    }
+
+    /// Writes `run` as the lease holder; the claim's record is no longer
+    /// the stored one.
+    fn write(&self, run: &JobRun) -> Result<(), StoreError> {
+        *lock(&self.claimed) = None;
+        self.store.update_held(run, &self.holder, self.log_to.1)
     }
 
     fn write_checkpoint(&self, state: &[u8]) {
@@ -185,7 +200,7 @@ impl Recorder {
         let before = run.clone();
         change(run);
         run.updated_at = now();
-        match self.store.update_held(run, &self.holder, self.log_to.1) {
+        match self.write(run) {
             Ok(()) => Ok(run.clone()),
             Err(e) => {
                 *run = before;
@@ -204,7 +219,7 @@ impl Recorder {
         };
         let previous = lease.expires_at;
         lease.expires_at = expires_at;
-        let written = self.store.update_held(run, &self.holder, self.log_to.1);
+        let written = self.write(run);
         if written.is_err()
             && let Some(lease) = run.lease.as_mut()
         {
@@ -233,7 +248,14 @@ mod tests {
         store.update_run(RunStatus::Pending, &run).unwrap();
         let id = run.uuid;
         let clock = Clock::manual();
-        let recorder = Recorder::new(store.clone(), "w/0", run, 0, Arc::default(), clock.clone());
+        let recorder = Recorder::new(
+            store.clone(),
+            "w/0",
+            (run, None),
+            0,
+            Arc::default(),
+            clock.clone(),
+        );
         (store, id, recorder, clock)
     }
 
