@@ -214,7 +214,11 @@ impl Store {
         );
         let ids = scan(&self.run_index, &prefixes, range, filter.order);
         self.page(ids, limit, |id| {
-            let Some(bytes) = self.runs.get(id)? else {
+            let bytes = {
+                let _run = self.run_lock(&id);
+                self.runs.get(id)?
+            };
+            let Some(bytes) = bytes else {
                 return Ok(None);
             };
             let Some(run) = self.skip_damaged(self.decode::<JobRun>(Record::Run, &id, &bytes))?

@@ -35,6 +35,8 @@ impl Store {
     /// A run of `tenant`; another tenant's run is `None`. A damaged run is
     /// [`StoreError::Corrupt`] to its own tenant and `None` to any other.
     pub fn run(&self, tenant: &TenantId, id: RunId) -> Result<Option<JobRun>, StoreError> {
+        // Under the run's lock: a pause is on disk before it can be read.
+        let _run = self.run_lock(&id.bytes());
         match self.run_any_tenant(id) {
             Ok(run) => Ok(run.filter(|r| r.tenant == *tenant)),
             Err(e @ StoreError::Corrupt { .. }) => {
@@ -225,6 +227,12 @@ impl Store {
         self.runs.insert(id, encode(run))?;
         for k in removed {
             self.run_index.remove(k)?;
+        }
+        if moved && run.status == RunStatus::Paused {
+            // A pause is said to survive a restart: on disk before the run's
+            // lock is released (readers of one run take it) and before it
+            // is announced.
+            self.db.flush()?;
         }
         if run.status == RunStatus::Pending {
             self.queue.push(run);
