@@ -1,8 +1,9 @@
 //! Upgrades of the on-disk layout, applied once when the database opens.
 //!
 //! Layout 2 indexes open runs (pending, running, paused) under one entry
-//! per tenant and has no all-tenants entries (see [`super::keys`]). A database of layout 1 has an all-tenants entry
-//! and a per-tenant entry for each open status; the upgrade walks the
+//! per tenant and has no all-tenants entries (see [`super::keys`]). A
+//! database of layout 1 has an all-tenants entry and a per-tenant entry for
+//! each open status; the upgrade walks the
 //! all-tenants entries (every open run has one) and gives each open run its
 //! new entry before removing the old ones, so a crash during it leaves a
 //! database the next start upgrades again. Runs that had ended keep their

@@ -293,8 +293,9 @@ impl Store {
     }
 
     /// Runs in `status` (pending, running or paused), across tenants, oldest
-    /// first. Index entries that a crash left behind (no record, or a record
-    /// in another status) are removed on the way; damaged runs are skipped.
+    /// first (all open runs are read). Index entries that a crash left
+    /// behind (no record, or a run that ended) are removed on the way;
+    /// damaged runs are skipped.
     pub fn runs_in_status(&self, status: RunStatus) -> Result<Vec<JobRun>, StoreError> {
         let mut out = Vec::new();
         for key in self.run_index.scan_prefix(keys::OPEN_RUNS).keys() {
