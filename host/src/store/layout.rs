@@ -3,10 +3,10 @@
 //! Layout 2 indexes open runs (pending, running, paused) under one entry
 //! per tenant and has no all-tenants entries (see [`super::keys`]). A
 //! database of layout 1 has an all-tenants entry and a per-tenant entry for
-//! each open status; the upgrade walks the
-//! all-tenants entries (every open run has one) and gives each open run its
-//! new entry before removing the old ones, so a crash during it leaves a
-//! database the next start upgrades again. Runs that had ended keep their
+//! each open status; the upgrade walks the all-tenants entries (every open
+//! run has one) and gives each open run its new entry before removing the
+//! old ones, so a crash during it leaves a database the next start upgrades
+//! again. Runs that had ended keep their
 //! entries, which are the same in both layouts. The queue trees of layout 1
 //! go: the queue lives in memory, rebuilt from the pending runs.
 
