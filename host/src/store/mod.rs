@@ -134,6 +134,8 @@ pub struct Trees {
     events: Arc<EventHub>,
     /// Where damaged records are counted.
     metrics: Arc<Metrics>,
+    /// Runs `running` when the store opened.
+    running_at_open: Vec<RunId>,
 }
 
 const RUN_LOCK_STRIPES: usize = 64;
@@ -191,13 +193,23 @@ impl Store {
             events: Arc::new(EventHub::default()),
             commit: GroupCommit::new(db.clone()),
             metrics,
+            running_at_open: Vec::new(),
             db,
         };
         let opened = Store(Arc::new(store));
         layout::upgrade(&opened)?;
-        let queue = Queue::open(&opened)?;
+        let open = opened.open_runs()?;
+        let queue = Queue::default();
+        for run in open.iter().filter(|r| r.status == RunStatus::Pending) {
+            queue.push(run);
+        }
         let mut store = Arc::into_inner(opened.0).expect("not shared yet");
         store.queue = queue;
+        store.running_at_open = open
+            .iter()
+            .filter(|r| r.status == RunStatus::Running)
+            .map(|r| r.uuid)
+            .collect();
         Ok(Store(Arc::new(store)))
     }
 
@@ -293,10 +305,18 @@ impl Store {
     }
 
     /// Runs in `status` (pending, running or paused), across tenants, oldest
-    /// first (all open runs are read). Index entries that a crash left
+    /// first: [`Store::open_runs`], filtered.
+    pub fn runs_in_status(&self, status: RunStatus) -> Result<Vec<JobRun>, StoreError> {
+        let mut runs = self.open_runs()?;
+        runs.retain(|r| r.status == status);
+        Ok(runs)
+    }
+
+    /// Every open run (pending, running or paused), across tenants, oldest
+    /// first, in one pass over the open-run index. Entries that a crash left
     /// behind (no record, or a run that ended) are removed on the way;
     /// damaged runs are skipped.
-    pub fn runs_in_status(&self, status: RunStatus) -> Result<Vec<JobRun>, StoreError> {
+    pub fn open_runs(&self) -> Result<Vec<JobRun>, StoreError> {
         let mut out = Vec::new();
         for key in self.run_index.scan_prefix(keys::OPEN_RUNS).keys() {
             let key = key?;
@@ -307,9 +327,7 @@ impl Store {
             let id = damage::run_in_key(Record::IndexEntry, &key, 3 + usize::from(len))?;
             let _run = self.run_lock(&id.bytes());
             match self.skip_damaged(self.run_any_tenant(id))? {
-                Some(Some(run)) if run.status == status => out.push(run),
-                // Open in another status: the entry is right.
-                Some(Some(run)) if !run.status.is_terminal() => {}
+                Some(Some(run)) if !run.status.is_terminal() => out.push(run),
                 Some(_) => {
                     self.run_index.remove(&key)?;
                 }
@@ -318,6 +336,12 @@ impl Store {
         }
         out.sort_by_key(|r| r.uuid.bytes());
         Ok(out)
+    }
+
+    /// The runs that were `running` when the store opened (left by the
+    /// previous process, or by another holder).
+    pub fn running_at_open(&self) -> &[RunId] {
+        &self.running_at_open
     }
 
     /// Puts a pending run back in the queue (recovery).

@@ -9,8 +9,8 @@
 //! store opens. A run taken from the queue and not yet started when the
 //! process stops is still pending on disk, and so queued again.
 
-use super::{Store, StoreError, keys, lock};
-use crate::model::{JobRun, RunId, RunStatus, TenantId};
+use super::{keys, lock};
+use crate::model::{JobRun, RunId, TenantId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -19,7 +19,8 @@ type Key = [u8; 20];
 /// A waiting entry's key: due time (Unix ms), then run id.
 type DueKey = [u8; 24];
 
-/// The queue; every change happens under its lock.
+/// The queue; every change happens under its lock. The store fills it with
+/// its pending runs when it opens.
 #[derive(Clone, Default)]
 pub(crate) struct Queue {
     index: Arc<Mutex<Index>>,
@@ -71,15 +72,6 @@ fn run_of(key: &[u8]) -> RunId {
 }
 
 impl Queue {
-    /// The queue of `store`'s pending runs.
-    pub(crate) fn open(store: &Store) -> Result<Queue, StoreError> {
-        let queue = Queue::default();
-        for run in store.runs_in_status(RunStatus::Pending)? {
-            queue.push(&run);
-        }
-        Ok(queue)
-    }
-
     /// Queues `run` (nothing if it is queued already): at once, or beside
     /// the queue until its next attempt is due.
     pub(crate) fn push(&self, run: &JobRun) {

@@ -207,14 +207,10 @@ impl Workers {
                     .expect("spawning a worker thread")
             })
             .collect();
-        // Runs left running by another holder are the keeper's to reap.
-        match shared
-            .store
-            .runs_in_status(crate::model::RunStatus::Running)
-        {
-            Ok(runs) => lock(&shared.watched).extend(runs.iter().map(|r| r.uuid)),
-            Err(e) => tracing::error!(error = %e, "reading the running runs failed"),
-        }
+        // Runs left running by another holder are the keeper's to reap
+        // (recovery, when it ran, has moved them on: the keeper then finds
+        // them no longer running).
+        lock(&shared.watched).extend(shared.store.running_at_open());
         let keeper = lease::Keeper::start(shared.clone());
         Workers {
             shared,

@@ -58,45 +58,45 @@ pub struct Recovered {
 /// Recovers every run left `running` or `pending` by the previous process.
 pub fn recover(store: &Store, registry: &Registry) -> Result<Recovered, StoreError> {
     let mut done = Recovered::default();
-    for mut run in store.runs_in_status(RunStatus::Running)? {
-        let policy = registry
+    let policy = |run: &JobRun| {
+        registry
             .get(run.job_type.as_str(), &run.job_type_version)
             .map(|p| p.info.interrupted)
-            .unwrap_or(InterruptedPolicy::Fail);
-        interrupted(&mut run, policy, "the host stopped while it ran");
+            .unwrap_or(InterruptedPolicy::Fail)
+    };
+    // One pass over the open runs; each is in one status.
+    for mut run in store.open_runs()? {
+        match run.status {
+            RunStatus::Running => {
+                let policy = policy(&run);
+                interrupted(&mut run, policy, "the host stopped while it ran");
+                store.update_run(RunStatus::Running, &run)?;
+            }
+            // Paused at a checkpoint or before it started: it stays paused.
+            RunStatus::Paused if run.paused.is_some_and(|p| p.mode == PauseMode::InMemory) => {
+                let policy = policy(&run);
+                run.paused = None;
+                run.pause_requested = false;
+                interrupted(
+                    &mut run,
+                    policy,
+                    "the host stopped while the run was paused in memory",
+                );
+                store.update_run(RunStatus::Paused, &run)?;
+            }
+            RunStatus::Pending => {
+                store.requeue(&run)?;
+                done.pending += 1;
+                continue;
+            }
+            _ => continue,
+        }
         if run.status == RunStatus::Pending {
             done.requeued += 1;
+            done.pending += 1;
         } else {
             done.failed += 1;
         }
-        store.update_run(RunStatus::Running, &run)?;
-    }
-    for mut run in store.runs_in_status(RunStatus::Paused)? {
-        // Paused at a checkpoint or before it started: it stays paused.
-        if run.paused.is_none_or(|p| p.mode != PauseMode::InMemory) {
-            continue;
-        }
-        let policy = registry
-            .get(run.job_type.as_str(), &run.job_type_version)
-            .map(|p| p.info.interrupted)
-            .unwrap_or(InterruptedPolicy::Fail);
-        run.paused = None;
-        run.pause_requested = false;
-        interrupted(
-            &mut run,
-            policy,
-            "the host stopped while the run was paused in memory",
-        );
-        if run.status == RunStatus::Pending {
-            done.requeued += 1;
-        } else {
-            done.failed += 1;
-        }
-        store.update_run(RunStatus::Paused, &run)?;
-    }
-    for run in store.runs_in_status(RunStatus::Pending)? {
-        store.requeue(&run)?;
-        done.pending += 1;
     }
     store.flush_blocking()?;
     Ok(done)
