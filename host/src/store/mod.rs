@@ -134,8 +134,6 @@ pub struct Trees {
     events: Arc<EventHub>,
     /// Where damaged records are counted.
     metrics: Arc<Metrics>,
-    /// Runs `running` when the store opened.
-    running_at_open: Vec<RunId>,
 }
 
 const RUN_LOCK_STRIPES: usize = 64;
@@ -193,23 +191,16 @@ impl Store {
             events: Arc::new(EventHub::default()),
             commit: GroupCommit::new(db.clone()),
             metrics,
-            running_at_open: Vec::new(),
             db,
         };
         let opened = Store(Arc::new(store));
         layout::upgrade(&opened)?;
-        let open = opened.open_runs()?;
         let queue = Queue::default();
-        for run in open.iter().filter(|r| r.status == RunStatus::Pending) {
-            queue.push(run);
+        for run in opened.runs_in_status(RunStatus::Pending)? {
+            queue.push(&run);
         }
         let mut store = Arc::into_inner(opened.0).expect("not shared yet");
         store.queue = queue;
-        store.running_at_open = open
-            .iter()
-            .filter(|r| r.status == RunStatus::Running)
-            .map(|r| r.uuid)
-            .collect();
         Ok(Store(Arc::new(store)))
     }
 
@@ -336,12 +327,6 @@ impl Store {
         }
         out.sort_by_key(|r| r.uuid.bytes());
         Ok(out)
-    }
-
-    /// The runs that were `running` when the store opened (left by the
-    /// previous process, or by another holder).
-    pub fn running_at_open(&self) -> &[RunId] {
-        &self.running_at_open
     }
 
     /// Puts a pending run back in the queue (recovery).

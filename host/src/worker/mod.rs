@@ -13,7 +13,7 @@ mod recover;
 pub use pause::PauseResult;
 pub use recover::{MAX_ATTEMPTS, Recovered, recover};
 
-use crate::model::{RunId, TenantId};
+use crate::model::{RunId, RunStatus, TenantId};
 use crate::registry::Catalog;
 use crate::runtime::{CancelToken, Runtime};
 use crate::store::Store;
@@ -207,10 +207,11 @@ impl Workers {
                     .expect("spawning a worker thread")
             })
             .collect();
-        // Runs left running by another holder are the keeper's to reap
-        // (recovery, when it ran, has moved them on: the keeper then finds
-        // them no longer running).
-        lock(&shared.watched).extend(shared.store.running_at_open());
+        // Runs left running by another holder are the keeper's to reap.
+        match shared.store.runs_in_status(RunStatus::Running) {
+            Ok(runs) => lock(&shared.watched).extend(runs.iter().map(|r| r.uuid)),
+            Err(e) => tracing::error!(error = %e, "reading the running runs failed"),
+        }
         let keeper = lease::Keeper::start(shared.clone());
         Workers {
             shared,
