@@ -3,12 +3,6 @@
 use clap::Parser;
 use std::io::IsTerminal;
 
-/// mimalloc: a run's requests, records and sandbox allocate and free many
-/// small blocks across threads, which glibc's allocator served at a quarter
-/// of the server's CPU.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let cli = jobhost::cli::Cli::parse();
     let filter =

@@ -15,6 +15,7 @@ import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
@@ -53,7 +54,17 @@ class Page:
         return self.wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
 
     def click(self, css):
-        self.wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, css))).click()
+        """Clicks the element `css` names; a page that re-rendered it between
+        finding and clicking (a live run page does on every event) is asked
+        again, within the wait."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, css))).click()
+                return
+            except StaleElementReferenceException:
+                if time.monotonic() > deadline:
+                    raise
 
     def text(self, css):
         """The element's rendered text, read in one step (pages re-render,
