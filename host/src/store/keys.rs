@@ -93,21 +93,20 @@ pub(crate) fn with_id(mut prefix: Vec<u8>, id: [u8; 16]) -> Vec<u8> {
 
 /// The index key of a run that depends on its status: its tenant's open
 /// entry while open, its tenant's entry for the terminal status once ended.
-pub(crate) fn status_keys(tenant: &TenantId, status: RunStatus, run: [u8; 16]) -> Vec<Vec<u8>> {
-    vec![with_id(status_scan(tenant, status), run)]
+pub(crate) fn status_key(tenant: &TenantId, status: RunStatus, run: [u8; 16]) -> Vec<u8> {
+    with_id(status_scan(tenant, status), run)
 }
 
-/// The status keys a run moving from `from` to `to` gains and loses.
+/// The status key a run moving from `from` to `to` gains and the one it
+/// loses; none when both statuses share one (between the open statuses).
 pub(crate) fn status_change(
     tenant: &TenantId,
     from: RunStatus,
     to: RunStatus,
     run: [u8; 16],
-) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
-    let (old, new) = (status_keys(tenant, from, run), status_keys(tenant, to, run));
-    let added = new.iter().filter(|k| !old.contains(k)).cloned().collect();
-    let removed = old.into_iter().filter(|k| !new.contains(k)).collect();
-    (added, removed)
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (old, new) = (status_key(tenant, from, run), status_key(tenant, to, run));
+    (old != new).then_some((new, old))
 }
 
 /// Every index key of a run in a given status.
@@ -124,7 +123,7 @@ pub(crate) fn run_index_keys(
         with_id(job_runs(tenant, job), id),
         with_id(type_runs(tenant, job_type), id),
     ];
-    keys.extend(status_keys(tenant, status, id));
+    keys.push(status_key(tenant, status, id));
     keys
 }
 

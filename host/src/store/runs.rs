@@ -105,9 +105,9 @@ impl Store {
         debug_assert_ne!(from, run.status);
         let id = run.uuid.bytes();
         let _run = self.run_lock(&id);
-        let (added, removed) = keys::status_change(&run.tenant, from, run.status, id);
-        for k in added {
-            self.run_index.insert(k, &[])?;
+        let change = keys::status_change(&run.tenant, from, run.status, id);
+        if let Some((added, _)) = &change {
+            self.run_index.insert(added.as_slice(), &[])?;
         }
         let new = sled::IVec::from(encode(run));
         if self
@@ -119,8 +119,8 @@ impl Store {
             // readers skip and clean stale ones.
             return Ok(None);
         }
-        for k in removed {
-            self.run_index.remove(k)?;
+        if let Some((_, removed)) = change {
+            self.run_index.remove(removed)?;
         }
         if run.status == RunStatus::Pending {
             self.queue.push(run);
@@ -211,9 +211,9 @@ impl Store {
         let expected = current.status;
         check(&current)?;
         let moved = run.status != expected;
-        let (added, removed) = keys::status_change(&run.tenant, expected, run.status, id);
-        for k in added {
-            self.run_index.insert(k, &[])?;
+        let change = keys::status_change(&run.tenant, expected, run.status, id);
+        if let Some((added, _)) = &change {
+            self.run_index.insert(added.as_slice(), &[])?;
         }
         if moved {
             if run.status.is_terminal() && run.callback_url.is_some() {
@@ -225,8 +225,8 @@ impl Store {
             }
         }
         self.runs.insert(id, encode(run))?;
-        for k in removed {
-            self.run_index.remove(k)?;
+        if let Some((_, removed)) = change {
+            self.run_index.remove(removed)?;
         }
         if moved && run.status == RunStatus::Paused {
             // A pause is said to survive a restart: on disk before the run's
