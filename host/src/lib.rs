@@ -2,6 +2,7 @@
 //! built against `wit/plugin.wit`; the [`registry`] loads and validates them
 //! and the [`runtime`] runs each job in a fresh sandbox under limits.
 
+pub mod allocator;
 pub mod api;
 pub mod auth;
 pub mod author;

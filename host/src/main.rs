@@ -3,6 +3,9 @@
 use clap::Parser;
 use std::io::IsTerminal;
 
+#[global_allocator]
+static ALLOCATOR: jobhost::allocator::Allocator = jobhost::allocator::Allocator;
+
 fn main() -> std::process::ExitCode {
     let cli = jobhost::cli::Cli::parse();
     let filter =
