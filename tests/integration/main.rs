@@ -43,6 +43,7 @@ mod openapi;
 mod options;
 mod pause;
 mod plugins;
+mod postgres;
 mod registry;
 mod reload;
 mod rerun;

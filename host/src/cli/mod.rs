@@ -1,11 +1,13 @@
 //! The command line: `jobhost serve` (the server), `jobhost run FILE`
 //! (one run of a component, without a server), `jobhost plugin
-//! new|validate|inspect|publish` (for plugin authors) and `jobhost token
-//! create|list|revoke`. Parsing and the mapping of `serve` flags to the
+//! new|validate|inspect|publish` (for plugin authors), `jobhost token
+//! create|list|revoke` and `jobhost migrate` (a PostgreSQL database's
+//! schema). Parsing and the mapping of `serve` flags to the
 //! server's settings live here; `main` only calls [`main`].
 
 mod egress;
 mod inspect;
+mod migrate;
 mod run;
 mod serve;
 mod token;
@@ -49,6 +51,8 @@ impl Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Bring a PostgreSQL database's schema up to this build's version.
+    Migrate(migrate::DatabaseArgs),
     /// Inspect or validate a plugin component.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -205,6 +209,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string_pretty(&answer)?);
             Ok(0)
         }
+        Command::Migrate(args) => migrate::main(&args),
         Command::Run(args) => run::run(&cli.common, args),
         Command::Serve(args) => {
             crate::runtime::set_plugin_niceness(args.plugin_niceness);

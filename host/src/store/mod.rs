@@ -22,6 +22,7 @@ mod list;
 mod logs;
 mod notices;
 mod plugins;
+pub mod postgres;
 mod queue;
 mod runs;
 mod schedules;
