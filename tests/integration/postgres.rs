@@ -1,10 +1,14 @@
-//! PostgreSQL as the shared store (in progress): `jobhost migrate` against a
-//! throwaway cluster ([`jobhost_test_support::postgres`]). Without
+//! PostgreSQL as the shared store (in progress): `jobhost migrate`, and the
+//! queue several hosts share, against throwaway clusters
+//! ([`jobhost_test_support::postgres`]). Without
 //! PostgreSQL these tests are skipped with a message, except under CI (`CI`
 //! set), where they fail.
 
-use jobhost::store::postgres::MIGRATIONS;
+use jobhost::job_type::JobTypeId;
+use jobhost::model::{Job, JobRun, Lease, RunStatus, TenantId, now};
+use jobhost::store::postgres::{Database, DatabaseConfig, DatabaseError, MIGRATIONS};
 use jobhost_test_support::postgres::Postgres;
+use std::collections::HashSet;
 use std::process::{Command, Output};
 
 /// A fresh cluster, or `None` (skipped) where PostgreSQL is not installed
@@ -182,4 +186,186 @@ fn an_unreachable_database_is_named_without_its_password() {
     let out = migrate("postgres://alice@127.0.0.1:1").output().unwrap();
     let (_, stderr) = text(&out);
     assert!(stderr.contains("names no database"), "{stderr}");
+}
+
+// The shared queue: runs stored, claimed and written through
+// `store::postgres::Database`, by several pools standing for several hosts.
+
+/// A migrated database on a fresh cluster, and `hosts` pools on it.
+async fn hosts(pg: &Postgres, hosts: usize) -> Vec<Database> {
+    let url = pg.create_database("jobhost").unwrap();
+    let mut out = Vec::new();
+    for _ in 0..hosts {
+        let db = Database::connect(&DatabaseConfig::new(url.clone()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        out.push(db);
+    }
+    out
+}
+
+fn pending(tenant: &str, priority: i32) -> JobRun {
+    let mut job = Job::new(
+        TenantId(tenant.into()),
+        JobTypeId::parse("text_stats").unwrap(),
+        semver::Version::new(1, 0, 0),
+        serde_json::json!({"job_type": "text_stats", "text": "queued"}),
+        "user@example.com",
+    );
+    job.priority = priority;
+    JobRun::pending(&job, job.config.clone(), "user@example.com")
+}
+
+/// What a worker writes when it takes a run.
+fn start(holder: &str) -> impl FnMut(JobRun) -> JobRun + '_ {
+    move |mut run| {
+        assert_eq!(run.status, RunStatus::Pending);
+        run.status = RunStatus::Running;
+        run.started_at = Some(now());
+        run.lease = Some(Lease {
+            holder: holder.to_string(),
+            expires_at: now() + time::Duration::seconds(30),
+        });
+        run
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hosts_sharing_the_queue_take_every_run_exactly_once() {
+    let Some(pg) = cluster() else { return };
+    let dbs = hosts(&pg, 3).await;
+    let mut ids = HashSet::new();
+    for i in 0..300 {
+        let run = pending(["acme", "globex", "initech"][i % 3], (i % 5) as i32);
+        ids.insert(run.uuid);
+        dbs[i % 3].insert_run(&run).await.unwrap();
+    }
+    // 3 hosts with 4 workers each, taking and completing until empty.
+    let dbs: Vec<_> = dbs.into_iter().map(std::sync::Arc::new).collect();
+    let mut workers = Vec::new();
+    for (h, db) in dbs.iter().enumerate() {
+        for w in 0..4 {
+            let db = db.clone();
+            workers.push(tokio::spawn(async move {
+                let holder = format!("host-{h}/{w}");
+                let mut taken = Vec::new();
+                while let Some(mut run) = db.claim_next(usize::MAX, start(&holder)).await.unwrap() {
+                    assert_eq!(run.lease.as_ref().unwrap().holder, holder);
+                    taken.push(run.uuid);
+                    run.status = RunStatus::Completed;
+                    run.lease = None;
+                    run.finished_at = Some(now());
+                    db.update_held(&holder, run.attempt, &run).await.unwrap();
+                }
+                taken
+            }));
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut per_host = [0usize; 3];
+    for (i, w) in workers.into_iter().enumerate() {
+        for id in w.await.unwrap() {
+            assert!(seen.insert(id), "run {id} was taken twice");
+            per_host[i / 4] += 1;
+        }
+    }
+    assert_eq!(seen, ids, "every run was taken");
+    assert!(
+        per_host.iter().all(|&n| n > 0),
+        "every host took runs: {per_host:?}"
+    );
+    let db = &dbs[0];
+    for tenant in ["acme", "globex", "initech"] {
+        let tenant = TenantId(tenant.into());
+        assert_eq!(
+            db.count_runs(&tenant, RunStatus::Completed).await.unwrap(),
+            100
+        );
+        assert_eq!(db.count_runs(&tenant, RunStatus::Pending).await.unwrap(), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_at_its_cap_yields_to_the_others_and_priorities_hold() {
+    let Some(pg) = cluster() else { return };
+    let dbs = hosts(&pg, 2).await;
+    let low = pending("acme", 0);
+    let high = pending("acme", 9);
+    let third = pending("acme", 0);
+    let other = pending("globex", 0);
+    // A retry not due yet is not taken.
+    let mut later = pending("globex", 99);
+    later.next_attempt_at = Some(now() + time::Duration::hours(1));
+    for run in [&low, &high, &third, &other, &later] {
+        dbs[0].insert_run(run).await.unwrap();
+    }
+    let cap = 2;
+    let mut order = Vec::new();
+    for i in 0..5 {
+        let holder = format!("host-{}/0", i % 2);
+        let taken = dbs[i % 2].claim_next(cap, start(&holder)).await.unwrap();
+        order.push(taken.map(|r| r.uuid));
+    }
+    // Both tenants run nothing: acme first (by name), its highest priority;
+    // then globex (fewer running); then acme's oldest of the rest; then
+    // acme is at its cap and globex's other run is not due.
+    assert_eq!(
+        order,
+        vec![
+            Some(high.uuid),
+            Some(other.uuid),
+            Some(low.uuid),
+            None,
+            None
+        ]
+    );
+    let acme = TenantId("acme".into());
+    assert_eq!(
+        dbs[1].count_runs(&acme, RunStatus::Running).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        dbs[1].count_runs(&acme, RunStatus::Pending).await.unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_attempt_that_lost_its_run_cannot_write_it() {
+    let Some(pg) = cluster() else { return };
+    let dbs = hosts(&pg, 2).await;
+    let run = pending("acme", 0);
+    dbs[0].insert_run(&run).await.unwrap();
+    let mut first = dbs[0]
+        .claim_next(usize::MAX, start("host-0/0"))
+        .await
+        .unwrap()
+        .unwrap();
+    // Its lease lapsed and host 1 took the run over in attempt 2.
+    let mut second = first.clone();
+    second.attempt = 2;
+    second.lease = Some(Lease {
+        holder: "host-1/0".into(),
+        expires_at: now() + time::Duration::seconds(30),
+    });
+    dbs[0].update_held("host-0/0", 1, &second).await.unwrap();
+    // The first attempt, late, finishes: refused, nothing written.
+    first.status = RunStatus::Completed;
+    first.lease = None;
+    match dbs[0].update_held("host-0/0", 1, &first).await {
+        Err(DatabaseError::Stale { attempt: 1, why }) => {
+            assert_eq!(why, "it is running in attempt 2 held by host-1/0");
+        }
+        other => panic!("expected a stale write, got {other:?}"),
+    }
+    let stored = dbs[1].run_any_tenant(run.uuid).await.unwrap().unwrap();
+    assert_eq!(stored, second);
+    // The holder of attempt 2 writes it.
+    second.status = RunStatus::Completed;
+    second.lease = None;
+    dbs[1].update_held("host-1/0", 2, &second).await.unwrap();
+    let stored = dbs[0].run_any_tenant(run.uuid).await.unwrap().unwrap();
+    assert_eq!(stored.status, RunStatus::Completed);
+    assert_eq!(stored.attempt, 2);
 }

@@ -2,10 +2,12 @@
 //! postgres://...`): connecting through a bounded pool, and the versioned
 //! schema ([`migrate`]). sled stays the default store of a single host.
 //!
-//! Work in progress (issue 21): the schema and `jobhost migrate` exist; the
-//! server does not store in PostgreSQL yet.
+//! Work in progress (issue 21): the schema, `jobhost migrate`, and runs
+//! stored, claimed from the shared queue and written under fencing exist;
+//! the server does not store in PostgreSQL yet.
 
 mod migrate;
+mod runs;
 
 pub use migrate::{Applied, MIGRATIONS, Migration, Migrations};
 
@@ -48,6 +50,24 @@ pub enum DatabaseError {
         found: i32,
         /// The newest version this build has.
         known: i32,
+    },
+    /// A write for an attempt that no longer holds the run (fencing).
+    #[error("attempt {attempt} no longer holds the run: {why}")]
+    Stale {
+        /// The writer's attempt.
+        attempt: u32,
+        /// What holds it now.
+        why: String,
+    },
+    /// A stored record does not decode.
+    #[error("the stored {record} {id} is damaged and cannot be read: {reason}")]
+    Corrupt {
+        /// What kind of record.
+        record: &'static str,
+        /// Which one.
+        id: String,
+        /// Why it does not decode.
+        reason: String,
     },
     /// A migration applied earlier differs from this build's.
     #[error(

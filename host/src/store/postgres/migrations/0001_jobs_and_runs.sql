@@ -34,11 +34,12 @@ CREATE INDEX jobhost_runs_by_tenant ON jobhost_runs (tenant, id);
 CREATE INDEX jobhost_runs_by_job ON jobhost_runs (tenant, job_id, id);
 CREATE INDEX jobhost_runs_by_type ON jobhost_runs (tenant, job_type, id);
 CREATE INDEX jobhost_runs_by_status ON jobhost_runs (tenant, status, id);
--- The queue: pending runs, highest priority first, then oldest.
-CREATE INDEX jobhost_runs_pending ON jobhost_runs (priority DESC, id)
+-- The queue: each tenant's pending runs, highest priority first, then
+-- oldest (also how the tenants with queued runs are found, one probe each).
+CREATE INDEX jobhost_runs_pending ON jobhost_runs (tenant, priority DESC, id)
     WHERE status = 'pending';
--- Leases to watch for lapsing.
-CREATE INDEX jobhost_runs_leased ON jobhost_runs (lease_expires_at)
+-- Running runs: counted per tenant for its cap, watched for lapsed leases.
+CREATE INDEX jobhost_runs_running ON jobhost_runs (tenant, lease_expires_at)
     WHERE status = 'running';
 
 CREATE TABLE jobhost_run_logs (
