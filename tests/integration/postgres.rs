@@ -369,3 +369,52 @@ async fn an_attempt_that_lost_its_run_cannot_write_it() {
     assert_eq!(stored.status, RunStatus::Completed);
     assert_eq!(stored.attempt, 2);
 }
+
+#[tokio::test]
+async fn a_lapsed_lease_is_taken_over_by_one_host_and_the_old_holder_fenced_out() {
+    let Some(pg) = cluster() else { return };
+    let dbs = hosts(&pg, 3).await;
+    let run = pending("acme", 0);
+    dbs[0].insert_run(&run).await.unwrap();
+    let mut stuck = dbs[0]
+        .claim_next(usize::MAX, start("host-0/0"))
+        .await
+        .unwrap()
+        .unwrap();
+    // Host 0 stops renewing; 30 s on, hosts 1 and 2 look at once.
+    let later = now() + time::Duration::seconds(31);
+    let retry = |mut run: JobRun| {
+        run.status = RunStatus::Pending;
+        run.attempt += 1;
+        run.lease = None;
+        run
+    };
+    let (a, b) = tokio::join!(
+        dbs[1].take_over_lapsed(later, 10, retry),
+        dbs[2].take_over_lapsed(later, 10, retry)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.len() + b.len(), 1, "one host takes it over: {a:?} {b:?}");
+    // Nothing lapsed at the earlier time.
+    assert!(
+        dbs[1]
+            .take_over_lapsed(now(), 10, retry)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The old holder's late write is refused.
+    stuck.status = RunStatus::Completed;
+    let refused = dbs[0].update_held("host-0/0", 1, &stuck).await;
+    assert!(
+        matches!(refused, Err(DatabaseError::Stale { attempt: 1, .. })),
+        "{refused:?}"
+    );
+    // The run is queued again in attempt 2 and taken by another host.
+    let again = dbs[2]
+        .claim_next(usize::MAX, start("host-2/0"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.uuid, again.attempt), (run.uuid, 2));
+}

@@ -1,5 +1,5 @@
 //! `jobhost migrate`: brings a PostgreSQL database's schema up to this
-//! build's version and exits (hosts also migrate when they start).
+//! build's version and exits.
 
 use crate::store::postgres::{Database, DatabaseConfig};
 use clap::Args;

@@ -231,6 +231,48 @@ impl Database {
         Err(DatabaseError::Stale { attempt, why })
     }
 
+    /// Takes over up to `limit` runs whose lease lapsed before `now` (their
+    /// holder stopped renewing: its host died or hangs): `decide` turns each
+    /// into what to write (queued again in the next attempt, or failed), in
+    /// the transaction that locked it, so one host takes each over and the
+    /// old holder's writes are refused from then on (its attempt or holder
+    /// no longer match). Returns the runs as written.
+    pub async fn take_over_lapsed(
+        &self,
+        now: OffsetDateTime,
+        limit: i64,
+        mut decide: impl FnMut(JobRun) -> JobRun,
+    ) -> Result<Vec<JobRun>, DatabaseError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| self.refused("a transaction", &e))?;
+        let rows = tx
+            .query(
+                "SELECT id, record FROM jobhost_runs
+                 WHERE status = 'running' AND lease_expires_at < $1
+                 ORDER BY lease_expires_at LIMIT $2
+                 FOR UPDATE SKIP LOCKED",
+                &[&now, &limit],
+            )
+            .await
+            .map_err(|e| self.refused("looking for lapsed leases", &e))?;
+        let mut written = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id = RunId(row.get(0));
+            let run = decide(self.decode_at(id, &row, 1)?);
+            self.write(&tx, &run)
+                .await
+                .map_err(|e| self.refused("taking over a run", &e))?;
+            written.push(run);
+        }
+        tx.commit()
+            .await
+            .map_err(|e| self.refused("committing a takeover", &e))?;
+        Ok(written)
+    }
+
     /// How many runs of `tenant` are in `status`.
     pub async fn count_runs(
         &self,
