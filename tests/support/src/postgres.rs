@@ -115,14 +115,17 @@ impl Postgres {
 
     fn program(&self, name: &str) -> Command {
         let path = self.bin.join(name);
-        match self.user {
+        let mut c = match self.user {
             Some(user) => {
                 let mut c = Command::new("runuser");
                 c.args(["-u", user, "--"]).arg(path);
                 c
             }
             None => Command::new(path),
-        }
+        };
+        // The caller's directory may be closed to that user.
+        c.current_dir(&self.dir);
+        c
     }
 
     fn check(&self, command: &mut Command) -> Result<Output, String> {
