@@ -1,10 +1,10 @@
-//! PostgreSQL, the store several jobhost hosts share (`--database
-//! postgres://...`): connecting through a bounded pool, and the versioned
-//! schema ([`migrate`]). sled stays the default store of a single host.
+//! PostgreSQL, the store several jobhost hosts are to share (sled stays the
+//! default store of a single host): connecting through a bounded pool, the
+//! versioned schema ([`Database::migrate`]), and runs stored, taken from the
+//! queue the hosts share and written under fencing ([`Database::claim_next`]).
 //!
-//! Work in progress (issue 21): the schema, `jobhost migrate`, and runs
-//! stored, claimed from the shared queue and written under fencing exist;
-//! the server does not store in PostgreSQL yet.
+//! Work in progress: `jobhost migrate` uses it; the server does not store in
+//! PostgreSQL yet.
 
 mod migrate;
 mod runs;
