@@ -330,12 +330,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Puts a pending run back in the queue (recovery).
-    pub fn requeue(&self, run: &JobRun) -> Result<(), StoreError> {
-        self.queue.push(run);
-        Ok(())
-    }
-
     /// Replaces a run's checkpoint, as attempt `attempt` running it: refused
     /// with [`StoreError::Stale`] once the run has moved on.
     pub fn save_checkpoint(

@@ -84,8 +84,8 @@ pub fn recover(store: &Store, registry: &Registry) -> Result<Recovered, StoreErr
                 );
                 store.update_run(RunStatus::Paused, &run)?;
             }
+            // Queued already: the store rebuilt its queue when it opened.
             RunStatus::Pending => {
-                store.requeue(&run)?;
                 done.pending += 1;
                 continue;
             }

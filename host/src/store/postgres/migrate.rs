@@ -56,10 +56,7 @@ const LOCK: i64 = 0x006a_6f62_686f_7374;
 impl Database {
     /// Brings the schema up to this build's version (see the module docs).
     pub async fn migrate(&self) -> Result<Migrations, DatabaseError> {
-        self.migrate_to(MIGRATIONS).await
-    }
-
-    async fn migrate_to(&self, migrations: &[Migration]) -> Result<Migrations, DatabaseError> {
+        let migrations = MIGRATIONS;
         let mut client = self.client().await?;
         let tx = client
             .transaction()

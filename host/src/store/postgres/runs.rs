@@ -95,7 +95,7 @@ impl Database {
             .query_opt("SELECT record FROM jobhost_runs WHERE id = $1", &[&id.0])
             .await
             .map_err(|e| self.refused("reading a run", &e))?;
-        row.map(|row| self.decode(id, &row)).transpose()
+        row.map(|row| self.decode_at(id, &row, 0)).transpose()
     }
 
     /// Takes the next run that is due and starts it: from the tenant with
@@ -306,10 +306,6 @@ impl Database {
                 &Columns::of(run).params(),
             )
             .await
-    }
-
-    fn decode(&self, id: RunId, row: &Row) -> Result<JobRun, DatabaseError> {
-        self.decode_at(id, row, 0)
     }
 
     fn decode_at(&self, id: RunId, row: &Row, column: usize) -> Result<JobRun, DatabaseError> {
