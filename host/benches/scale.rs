@@ -158,7 +158,6 @@ fn lists(runs: usize) {
             run.progress_message = Some("done".into());
             run.output = Some(json!({"words": 1}));
             store.insert_run(&run).unwrap();
-            store.pop_queue().unwrap();
             run.status = status;
             store.update_run(RunStatus::Pending, &run).unwrap();
             if i == runs / 2 {

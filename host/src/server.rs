@@ -8,7 +8,8 @@ use crate::auth::Tokens;
 use crate::registry::{Catalog, Watcher};
 use crate::runtime::{CompileWorker, Runtime, RuntimeConfig};
 use crate::service::{Service, ServiceLimits};
-use crate::store::Store;
+use crate::store::prelude::*;
+use crate::store::{Sled, Store};
 use crate::worker::{Workers, recover};
 use anyhow::Context as _;
 use std::net::SocketAddr;
@@ -294,7 +295,7 @@ fn open_store(
     config: &ServeConfig,
     metrics: Arc<crate::metrics::Metrics>,
 ) -> anyhow::Result<Store> {
-    let mut store = Store::open_with(&config.data_dir.join("db"), metrics)
+    let mut store = Sled::open_with(&config.data_dir.join("db"), metrics)
         .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
     let key_file = config
         .secrets_key_file
@@ -304,7 +305,7 @@ fn open_store(
         crate::vault::Vault::open_or_create(&key_file).context("opening the secrets key")?,
     ));
     store.events().set_limits(config.streams);
-    Ok(store)
+    Ok(store.into())
 }
 
 fn load_catalog(

@@ -12,6 +12,7 @@ use jobhost::runtime::{Runtime, RuntimeConfig};
 use jobhost::store::{Store, StoreError};
 use jobhost::worker::{Settings, Workers};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,9 +69,12 @@ fn orphan(store: &Store, holder: &str, attempt: u32) -> JobRun {
         holder: holder.into(),
         expires_at: t - time::Duration::seconds(1),
     });
-    // Out of the queue, as a worker leaves it when it takes the run.
-    assert_eq!(store.pop_queue().unwrap(), Some(run.uuid));
-    store.update_run(RunStatus::Pending, &running).unwrap();
+    // Taken from the queue as a worker takes it.
+    let (taken, _) = store
+        .claim_next(&HashMap::new(), usize::MAX, &mut |_| Ok(running.clone()))
+        .unwrap()
+        .expect("the run was queued");
+    assert_eq!(taken.uuid, run.uuid);
     running
 }
 

@@ -8,7 +8,7 @@
 use super::{Service, ServiceError};
 use crate::auth::Caller;
 use crate::model::now;
-use crate::store::{Created, MAX_IDEMPOTENCY_KEY, Remembered, Store};
+use crate::store::{Created, MAX_IDEMPOTENCY_KEY, Remembered};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -138,7 +138,7 @@ impl Service {
         key: &IdempotencyKey,
         digest: String,
     ) -> Result<Result<Claim, Remembered>, ServiceError> {
-        let slot = Store::idempotency_slot(&caller.tenant, &caller.token, key.as_str());
+        let slot = crate::store::idempotency_slot(&caller.tenant, &caller.token, key.as_str());
         let mut in_flight = super::lock(&self.inner.in_flight);
         if in_flight.contains(&slot) {
             return Err(ServiceError::IdempotencyKeyInUse {

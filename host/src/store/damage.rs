@@ -3,7 +3,7 @@
 //! one damaged record is reported for itself and never takes down a list, a
 //! worker or a start.
 
-use super::{Store, StoreError};
+use super::{Sled, StoreError};
 use crate::model::RunId;
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -103,7 +103,7 @@ impl fmt::Display for Record {
     }
 }
 
-impl Store {
+impl Sled {
     /// Decodes a stored record; one that does not decode is counted and
     /// reported as [`StoreError::Corrupt`], naming it.
     pub(super) fn decode<T: DeserializeOwned>(

@@ -4,7 +4,7 @@
 //! two leaves a record whose resource does not exist, which reads as none:
 //! the request was never acknowledged, and its retry runs afresh.
 
-use super::{Record, Store, StoreError, encode};
+use super::{IdempotencyStore, Record, Sled, StoreError, encode};
 use crate::model::{JobId, RunId, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -52,19 +52,15 @@ fn unix_ms(t: Timestamp) -> u64 {
     (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64
 }
 
-impl Store {
-    /// The storage key of an idempotency key (what the service locks on).
-    pub fn idempotency_slot(tenant: &TenantId, token: &str, key: &str) -> Vec<u8> {
-        record_key(tenant, token, key)
-    }
+/// The storage key of an idempotency key (what the service locks on).
+pub fn idempotency_slot(tenant: &TenantId, token: &str, key: &str) -> Vec<u8> {
+    record_key(tenant, token, key)
+}
 
+impl IdempotencyStore for Sled {
     /// The first answer under `slot`, if it has not expired by `now` and
     /// what it created exists.
-    pub fn remembered(
-        &self,
-        slot: &[u8],
-        now: Timestamp,
-    ) -> Result<Option<Remembered>, StoreError> {
+    fn remembered(&self, slot: &[u8], now: Timestamp) -> Result<Option<Remembered>, StoreError> {
         let Some(bytes) = self.idempotency.get(slot)? else {
             return Ok(None);
         };
@@ -85,7 +81,7 @@ impl Store {
 
     /// Keeps the first answer under `slot`: its expiry entry, then the
     /// record. Write it before what it names (see the module comment).
-    pub fn remember(&self, slot: &[u8], first: &Remembered) -> Result<(), StoreError> {
+    fn remember(&self, slot: &[u8], first: &Remembered) -> Result<(), StoreError> {
         let mut expiry = unix_ms(first.expires_at).to_be_bytes().to_vec();
         expiry.extend_from_slice(slot);
         self.idempotency_expiry.insert(expiry, &[])?;
@@ -94,7 +90,7 @@ impl Store {
     }
 
     /// Drops the records expired by `now`; returns how many.
-    pub fn forget_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
+    fn forget_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
         let end = (unix_ms(now) + 1).to_be_bytes();
         let mut dropped = 0;
         for entry in self.idempotency_expiry.range(..end.as_slice()).keys() {
@@ -119,17 +115,18 @@ impl Store {
 mod tests {
     use super::*;
     use crate::model::now;
+    use crate::store::prelude::*;
 
     #[test]
     fn records_are_found_until_they_expire_and_only_with_what_they_created() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Sled::open(dir.path()).unwrap();
         let tenant = TenantId("acme".into());
-        let slot = Store::idempotency_slot(&tenant, "tok1", "k-1");
-        assert_ne!(slot, Store::idempotency_slot(&tenant, "tok2", "k-1"));
+        let slot = idempotency_slot(&tenant, "tok1", "k-1");
+        assert_ne!(slot, idempotency_slot(&tenant, "tok2", "k-1"));
         assert_ne!(
             slot,
-            Store::idempotency_slot(&TenantId("acm".into()), "etok1", "k-1")
+            idempotency_slot(&TenantId("acm".into()), "etok1", "k-1")
         );
         let t = now();
         let job = crate::model::Job::new(

@@ -10,7 +10,7 @@
 //! entries, which are the same in both layouts. The queue trees of layout 1
 //! go: the queue lives in memory, rebuilt from the pending runs.
 
-use super::{Record, Store, StoreError, damage, keys};
+use super::{Record, RunStore, Sled, StoreError, damage, keys};
 use crate::model::RunStatus;
 
 /// Where the database keeps its layout version (the default tree).
@@ -19,7 +19,7 @@ const LAYOUT_KEY: &[u8] = b"run_index_layout";
 const LAYOUT: u8 = 2;
 
 /// Brings the run index to [`LAYOUT`]; returns how many open runs moved.
-pub(super) fn upgrade(store: &Store) -> Result<usize, StoreError> {
+pub(super) fn upgrade(store: &Sled) -> Result<usize, StoreError> {
     if store.db.get(LAYOUT_KEY)?.as_deref() == Some(&[LAYOUT][..]) {
         return Ok(0);
     }

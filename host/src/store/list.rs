@@ -5,7 +5,7 @@
 //! cheap however many records are stored; a page cut short by the budget
 //! still carries a cursor.
 
-use super::{Record, Store, StoreError, keys};
+use super::{Record, RunStore, Sled, StoreError, keys};
 use crate::model::{Job, JobId, JobRun, RunId, RunStatus, TenantId, Timestamp};
 use uuid::Uuid;
 
@@ -170,9 +170,9 @@ fn scan(
     })
 }
 
-impl Store {
+impl Sled {
     /// A page of `tenant`'s runs matching `filter`, in its order.
-    pub fn list_runs(
+    pub(super) fn page_of_runs(
         &self,
         tenant: &TenantId,
         filter: &RunFilter,
@@ -239,7 +239,7 @@ impl Store {
     }
 
     /// A page of `tenant`'s jobs matching `filter`, in its order.
-    pub fn list_jobs(
+    pub(super) fn page_of_jobs(
         &self,
         tenant: &TenantId,
         filter: &JobFilter,
@@ -310,7 +310,11 @@ impl Store {
     }
 
     /// The newest run of a job.
-    pub fn latest_run(&self, tenant: &TenantId, job: JobId) -> Result<Option<JobRun>, StoreError> {
+    pub(super) fn newest_run_of_job(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+    ) -> Result<Option<JobRun>, StoreError> {
         let prefixes = [keys::job_runs(tenant, job)];
         let all = ([0; 16], [0xff; 16]);
         match scan(&self.run_index, &prefixes, all, Order::Desc).next() {
@@ -320,7 +324,7 @@ impl Store {
     }
 
     /// Runs of a job that are pending, running or paused.
-    pub fn active_runs_of_job(
+    pub(super) fn open_runs_of_job(
         &self,
         tenant: &TenantId,
         job: JobId,
@@ -333,7 +337,7 @@ impl Store {
         let mut out = Vec::new();
         let mut cursor = None;
         loop {
-            let page = self.list_runs(tenant, &filter, cursor, 100)?;
+            let page = self.page_of_runs(tenant, &filter, cursor, 100)?;
             out.extend(page.items);
             match page.next_cursor.as_deref().and_then(decode_cursor) {
                 Some(c) => cursor = Some(c),

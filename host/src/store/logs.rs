@@ -2,7 +2,7 @@
 //! (already cut to the run's log budget, with its truncation marker), keyed
 //! by run id and sequence number, and dropped after the retention period.
 
-use super::{Record, Store, StoreError, encode};
+use super::{LogStore, Record, Sled, StoreError, encode};
 use crate::model::{LogLevel, LogSource};
 use crate::model::{RunId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -43,15 +43,15 @@ fn key(run: RunId, seq: u32) -> [u8; 20] {
     k
 }
 
-impl Store {
+impl LogStore for Sled {
     /// Appends one line.
-    pub fn append_log(&self, run: RunId, line: &LogRecord) -> Result<(), StoreError> {
+    fn append_log(&self, run: RunId, line: &LogRecord) -> Result<(), StoreError> {
         self.run_logs.insert(key(run, line.seq), encode(line))?;
         Ok(())
     }
 
     /// The sequence number the next line of `run` gets.
-    pub fn next_log_seq(&self, run: RunId) -> Result<u32, StoreError> {
+    fn next_log_seq(&self, run: RunId) -> Result<u32, StoreError> {
         Ok(
             match self.run_logs.scan_prefix(run.bytes()).keys().next_back() {
                 Some(k) => {
@@ -71,7 +71,7 @@ impl Store {
     /// Up to `limit` lines of `run` matching `filter`, oldest first, scanning
     /// at most `budget` lines; the second value is the last sequence number
     /// scanned when more may follow (the next cursor).
-    pub fn logs(
+    fn logs(
         &self,
         run: RunId,
         filter: &LogFilter,
@@ -111,7 +111,7 @@ impl Store {
     /// Drops the logs of runs created before `cutoff_ms` (Unix ms); returns
     /// how many lines went. Run ids are UUIDv7, so this is a scan from the
     /// start of the tree that stops at the first younger run.
-    pub fn drop_logs_before(&self, cutoff_ms: u64) -> Result<usize, StoreError> {
+    fn drop_logs_before(&self, cutoff_ms: u64) -> Result<usize, StoreError> {
         let mut dropped = 0;
         for k in self.run_logs.iter().keys() {
             let k = k?;

@@ -13,9 +13,11 @@
 //! misses one. Readers check each record against what they asked for, and
 //! the changes of one run are serialised by a lock striped over run ids.
 
+mod backend;
 mod commit;
 mod damage;
 mod idempotency;
+mod jobs;
 mod keys;
 mod layout;
 mod list;
@@ -29,18 +31,21 @@ mod schedules;
 mod secrets;
 mod webhooks;
 
+pub use backend::{
+    Backend, IdempotencyStore, JobStore, LogStore, NoticeStore, PluginStore, RunStore,
+    ScheduleStore, SecretStore, Start, StoreFuture, Stored, WebhookStore,
+};
 pub use damage::Record;
-pub use idempotency::{Created, MAX_IDEMPOTENCY_KEY, Remembered};
+pub use idempotency::{Created, MAX_IDEMPOTENCY_KEY, Remembered, idempotency_slot};
 pub use list::{JobFilter, Order, Page, RunFilter, SCAN_BUDGET, decode_cursor, encode_cursor};
 pub use logs::{LogFilter, LogRecord};
 pub use notices::{MAX_NOTICES_PER_RUN, Notice, NoticeEvent};
-pub use runs::Stored;
 pub use secrets::{MAX_SECRET_BYTES, MAX_SECRETS_PER_TENANT, SecretInfo};
 pub use webhooks::WEBHOOK_STORE_TRIES;
 
 use crate::events::EventHub;
 use crate::metrics::Metrics;
-use crate::model::{Job, JobId, JobRun, RunId, RunStatus, TenantId};
+use crate::model::{RunId, RunStatus, TenantId};
 use commit::GroupCommit;
 use queue::Queue;
 use std::collections::HashMap;
@@ -89,11 +94,47 @@ pub enum StoreError {
     },
 }
 
-/// The database. Cloning it is cheap (one shared handle).
+/// The store the host runs on: a [`Backend`] behind one shared handle.
+/// Cloning it is cheap. Its methods are the backend's traits'
+/// (`use crate::store::prelude::*`).
 #[derive(Clone)]
-pub struct Store(Arc<Trees>);
+pub struct Store(Arc<dyn Backend>);
 
-/// What a [`Store`] holds.
+impl Store {
+    /// Opens (creating) the sled database in `dir`, with metrics of its own.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Ok(Sled::open(dir)?.into())
+    }
+}
+
+impl From<Sled> for Store {
+    fn from(sled: Sled) -> Self {
+        Store(Arc::new(sled))
+    }
+}
+
+impl std::ops::Deref for Store {
+    type Target = dyn Backend;
+
+    fn deref(&self) -> &(dyn Backend + 'static) {
+        &*self.0
+    }
+}
+
+/// The traits a [`Store`]'s methods come from, for `use ...::prelude::*`.
+pub mod prelude {
+    pub use super::backend::{
+        Backend, IdempotencyStore, JobStore, LogStore, NoticeStore, PluginStore, RunStore,
+        ScheduleStore, SecretStore, WebhookStore,
+    };
+}
+
+/// The embedded backend: sled in a local directory, one host. Cloning it
+/// is cheap (one shared handle).
+#[derive(Clone)]
+pub struct Sled(Arc<Trees>);
+
+/// What a [`Sled`] holds.
 pub struct Trees {
     db: sled::Db,
     jobs: sled::Tree,
@@ -139,7 +180,7 @@ pub struct Trees {
 
 const RUN_LOCK_STRIPES: usize = 64;
 
-impl std::ops::Deref for Store {
+impl std::ops::Deref for Sled {
     type Target = Trees;
 
     fn deref(&self) -> &Trees {
@@ -155,10 +196,10 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records always serialise")
 }
 
-impl Store {
+impl Sled {
     /// Opens (creating) the database in `dir`, with metrics of its own.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        Store::open_with(dir, Arc::default())
+        Sled::open_with(dir, Arc::default())
     }
 
     /// Opens (creating) the database in `dir`, counting damaged records in `metrics`.
@@ -194,15 +235,15 @@ impl Store {
             metrics,
             db,
         };
-        let opened = Store(Arc::new(store));
+        let opened = Sled(Arc::new(store));
         layout::upgrade(&opened)?;
         let queue = Queue::default();
-        for run in opened.runs_in_status(RunStatus::Pending)? {
+        for run in RunStore::runs_in_status(&opened, RunStatus::Pending)? {
             queue.push(&run);
         }
         let mut store = Arc::into_inner(opened.0).expect("not shared yet");
         store.queue = queue;
-        Ok(Store(Arc::new(store)))
+        Ok(Sled(Arc::new(store)))
     }
 
     /// Seals and opens tenants' secrets with `vault` from now on (set it
@@ -211,50 +252,6 @@ impl Store {
         Arc::get_mut(&mut self.0)
             .expect("the vault is set before the store is cloned")
             .vault = Some(vault);
-    }
-
-    /// The event hub run changes are published to.
-    pub fn events(&self) -> &Arc<EventHub> {
-        &self.events
-    }
-
-    /// Whether the database answers a read (readiness).
-    pub fn check(&self) -> Result<(), StoreError> {
-        self.runs.first()?;
-        Ok(())
-    }
-
-    /// Waits until every write made so far is on disk.
-    pub async fn flush(&self) -> Result<(), StoreError> {
-        Ok(self.commit.flush().await?)
-    }
-
-    /// Flushes synchronously (shutdown).
-    pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
-    }
-
-    /// Saves a job (new or changed): its index entry first, then the record.
-    pub fn put_job(&self, job: &Job) -> Result<(), StoreError> {
-        let id = job.uuid.bytes();
-        self.job_index
-            .insert(keys::with_id(keys::tenant_jobs(&job.tenant), id), &[])?;
-        self.jobs.insert(id, encode(job))?;
-        Ok(())
-    }
-
-    /// A job of `tenant`; another tenant's job is `None`. A damaged job is
-    /// [`StoreError::Corrupt`] to its own tenant (found by the index, as the
-    /// record cannot say) and `None` to any other.
-    pub fn job(&self, tenant: &TenantId, id: JobId) -> Result<Option<Job>, StoreError> {
-        let Some(bytes) = self.jobs.get(id.bytes())? else {
-            return Ok(None);
-        };
-        match self.decode::<Job>(Record::Job, &id.bytes(), &bytes) {
-            Ok(job) => Ok((job.tenant == *tenant).then_some(job)),
-            Err(e) => self.owned_damage(&self.job_index, keys::tenant_jobs(tenant), id.bytes(), e),
-        }
     }
 
     /// What reading a damaged record `id` answers `tenant`: the damage when
@@ -290,75 +287,25 @@ impl Store {
     ) -> Result<Option<(RunId, TenantId)>, StoreError> {
         Ok(self.queue.pop(running, cap))
     }
+}
 
-    /// Runs waiting in the queue.
-    pub fn queue_len(&self) -> usize {
-        self.queue.len()
+impl Backend for Sled {
+    fn events(&self) -> &Arc<EventHub> {
+        &self.events
     }
 
-    /// Runs in `status` (pending, running or paused), across tenants, oldest
-    /// first: [`Store::open_runs`], filtered.
-    pub fn runs_in_status(&self, status: RunStatus) -> Result<Vec<JobRun>, StoreError> {
-        let mut runs = self.open_runs()?;
-        runs.retain(|r| r.status == status);
-        Ok(runs)
-    }
-
-    /// Every open run (pending, running or paused), across tenants, oldest
-    /// first, in one pass over the open-run index. Entries that a crash left
-    /// behind (no record, or a run that ended) are removed on the way;
-    /// damaged runs are skipped.
-    pub fn open_runs(&self) -> Result<Vec<JobRun>, StoreError> {
-        let mut out = Vec::new();
-        for key in self.run_index.scan_prefix(keys::OPEN_RUNS).keys() {
-            let key = key?;
-            // Kind, the tenant's length and name, then the id.
-            let len = key
-                .get(1..3)
-                .map_or(0, |l| u16::from_be_bytes([l[0], l[1]]));
-            let id = damage::run_in_key(Record::IndexEntry, &key, 3 + usize::from(len))?;
-            let _run = self.run_lock(&id.bytes());
-            match self.skip_damaged(self.run_any_tenant(id))? {
-                Some(Some(run)) if !run.status.is_terminal() => out.push(run),
-                Some(_) => {
-                    self.run_index.remove(&key)?;
-                }
-                None => {}
-            }
-        }
-        out.sort_by_key(|r| r.uuid.bytes());
-        Ok(out)
-    }
-
-    /// Replaces a run's checkpoint, as attempt `attempt` running it: refused
-    /// with [`StoreError::Stale`] once the run has moved on.
-    pub fn save_checkpoint(
-        &self,
-        run: RunId,
-        attempt: u32,
-        state: &[u8],
-    ) -> Result<(), StoreError> {
-        let id = run.bytes();
-        let _run = self.run_lock(&id);
-        let current = self.runs.get(id)?.ok_or(StoreError::Conflict)?;
-        let current: JobRun = self.decode(Record::Run, &id, &current)?;
-        if current.status != RunStatus::Running || current.attempt != attempt {
-            return Err(StoreError::Stale {
-                attempt,
-                why: format!(
-                    "the run is {} in attempt {}",
-                    current.status.as_str(),
-                    current.attempt
-                ),
-            });
-        }
-        self.checkpoints.insert(id, state)?;
+    fn check(&self) -> Result<(), StoreError> {
+        self.runs.first()?;
         Ok(())
     }
 
-    /// A run's last checkpoint.
-    pub fn checkpoint(&self, run: RunId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.checkpoints.get(run.bytes())?.map(|v| v.to_vec()))
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move { Ok(self.commit.flush().await?) })
+    }
+
+    fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
     }
 }
 

@@ -2,7 +2,7 @@
 //! pauses or resumes is announced to it with the run as it stood then, in
 //! order per run and before the run's final webhook.
 
-use super::{Record, Store, StoreError, encode};
+use super::{NoticeStore, Record, Sled, StoreError, encode};
 use crate::model::{JobRun, RunId, TenantId};
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +55,7 @@ fn key(run: RunId, seq: u64) -> [u8; 24] {
     k
 }
 
-impl Store {
+impl Sled {
     /// Queues the notice of `run`'s move to `event` (nothing when it has
     /// no callback URL).
     pub(super) fn queue_notice(&self, run: &JobRun, event: NoticeEvent) -> Result<(), StoreError> {
@@ -83,10 +83,12 @@ impl Store {
         self.webhooks_ready.notify_one();
         Ok(())
     }
+}
 
+impl NoticeStore for Sled {
     /// The first waiting notice of each run that has one: run, sequence
     /// number and when it is due (Unix ms). Damaged notices are dropped.
-    pub fn queued_notices(&self) -> Result<Vec<(RunId, u64, u64)>, StoreError> {
+    fn queued_notices(&self) -> Result<Vec<(RunId, u64, u64)>, StoreError> {
         let mut first: Vec<(RunId, u64, u64)> = Vec::new();
         for kv in self.notices.iter() {
             let (k, v) = kv?;
@@ -112,7 +114,7 @@ impl Store {
     }
 
     /// A waiting notice, if it is still there.
-    pub fn notice(&self, run: RunId, seq: u64) -> Result<Option<Notice>, StoreError> {
+    fn notice(&self, run: RunId, seq: u64) -> Result<Option<Notice>, StoreError> {
         let k = key(run, seq);
         self.notices
             .get(k)?
@@ -121,13 +123,13 @@ impl Store {
     }
 
     /// Puts a notice back, due again at `notice.due_ms`.
-    pub fn requeue_notice(&self, run: RunId, seq: u64, notice: &Notice) -> Result<(), StoreError> {
+    fn requeue_notice(&self, run: RunId, seq: u64, notice: &Notice) -> Result<(), StoreError> {
         self.notices.insert(key(run, seq), encode(notice))?;
         Ok(())
     }
 
     /// Removes a delivered (or given up) notice.
-    pub fn done_notice(&self, run: RunId, seq: u64) -> Result<(), StoreError> {
+    fn done_notice(&self, run: RunId, seq: u64) -> Result<(), StoreError> {
         self.notices.remove(key(run, seq))?;
         self.webhooks_ready.notify_one();
         Ok(())
@@ -138,6 +140,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::model::{JobId, RunStatus};
+    use crate::store::prelude::*;
     use crate::store::tests::{open, run};
 
     #[test]
@@ -173,7 +176,7 @@ mod tests {
         s.done_notice(a.uuid, seq).unwrap();
 
         drop(s);
-        let s = crate::store::tests::until_unlocked(|| Store::open(dir.path()));
+        let s = crate::store::tests::until_unlocked(|| Sled::open(dir.path()));
         let (_, seq, _) = *s
             .queued_notices()
             .unwrap()

@@ -1,6 +1,6 @@
 //! Plugin records (publications and status changes) and registry events.
 
-use super::{Record, Store, StoreError, encode};
+use super::{PluginStore, Record, Sled, StoreError, encode};
 use crate::model::{PluginRecord, RegistryEvent};
 
 /// Most registry events kept; older ones are dropped as new ones arrive.
@@ -13,9 +13,9 @@ fn record_key(job_type: &str, version: &semver::Version) -> Vec<u8> {
     k
 }
 
-impl Store {
+impl PluginStore for Sled {
     /// Saves a plugin record (new or changed).
-    pub fn put_plugin(&self, record: &PluginRecord) -> Result<(), StoreError> {
+    fn put_plugin(&self, record: &PluginRecord) -> Result<(), StoreError> {
         self.plugins.insert(
             record_key(&record.job_type, &record.version),
             encode(record),
@@ -24,7 +24,7 @@ impl Store {
     }
 
     /// The record of one job type version.
-    pub fn plugin(
+    fn plugin(
         &self,
         job_type: &str,
         version: &semver::Version,
@@ -38,7 +38,7 @@ impl Store {
 
     /// Every plugin record, by job type then version text; damaged ones
     /// are logged and skipped.
-    pub fn plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
+    fn plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
         let mut out = Vec::new();
         for kv in self.plugins.iter() {
             let (k, v) = kv?;
@@ -48,17 +48,13 @@ impl Store {
     }
 
     /// Forgets the record of one job type version.
-    pub fn delete_plugin(
-        &self,
-        job_type: &str,
-        version: &semver::Version,
-    ) -> Result<(), StoreError> {
+    fn delete_plugin(&self, job_type: &str, version: &semver::Version) -> Result<(), StoreError> {
         self.plugins.remove(record_key(job_type, version))?;
         Ok(())
     }
 
     /// Appends a registry event, dropping the oldest past [`MAX_REGISTRY_EVENTS`].
-    pub fn add_registry_event(&self, event: &RegistryEvent) -> Result<(), StoreError> {
+    fn add_registry_event(&self, event: &RegistryEvent) -> Result<(), StoreError> {
         self.plugin_events
             .insert(event.uuid.as_bytes(), encode(event))?;
         while self.plugin_events.len() > MAX_REGISTRY_EVENTS {
@@ -68,7 +64,7 @@ impl Store {
     }
 
     /// Up to `limit` registry events after `after` (exclusive), oldest first.
-    pub fn registry_events(
+    fn registry_events(
         &self,
         after: Option<uuid::Uuid>,
         limit: usize,

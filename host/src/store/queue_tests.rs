@@ -1,8 +1,10 @@
 //! Queue tests on a temporary database: the count, concurrency, fairness
 //! between tenants, and rebuilding on open.
 
+use super::prelude::*;
 use super::tests::{open, run, until_unlocked};
 use super::*;
+use crate::model::JobId;
 
 #[test]
 fn queue_count_follows_inserts_pops_and_progress_writes() {
@@ -79,7 +81,7 @@ fn the_queue_is_shared_fairly_between_tenants_and_rebuilt_on_open() {
         pairs.iter().map(|(t, n)| (tenant(t), *n)).collect()
     };
     {
-        let s = Store::open(dir.path()).unwrap();
+        let s = Sled::open(dir.path()).unwrap();
         for r in [&a1, &a2, &a3, &b1] {
             s.insert_run(r).unwrap();
         }
@@ -95,7 +97,7 @@ fn the_queue_is_shared_fairly_between_tenants_and_rebuilt_on_open() {
     }
     // Reopened: every pending run is queued again, those taken but never
     // started included.
-    let s = until_unlocked(|| Store::open(dir.path()));
+    let s = until_unlocked(|| Sled::open(dir.path()));
     assert_eq!(s.queue_len(), 4);
     assert_eq!(
         s.pop_fair(&running(&[("a", 1)]), 1).unwrap(),

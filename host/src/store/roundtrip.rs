@@ -3,8 +3,9 @@
 //! variants are listed through an exhaustive `match`, so a new variant does
 //! not compile until it is added here.
 
+use super::prelude::*;
 use super::tests::run;
-use super::{LogRecord, Record, Store, encode};
+use super::{LogRecord, Record, Sled, encode};
 use crate::model::{
     Grant, GrantSource, Job, JobId, JobRun, Lease, PluginOrigin, PluginRecord, PluginStatus,
     RegistryEvent, RegistryEventKind, RunErrorInfo, RunErrorKind, RunStatus, TenantId, now,
@@ -16,14 +17,14 @@ use serde_json::json;
 use std::fmt::Debug;
 
 /// A store to decode with, and the directory it lives in.
-fn store() -> (tempfile::TempDir, Store) {
+fn store() -> (tempfile::TempDir, Sled) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Sled::open(dir.path()).unwrap();
     (dir, store)
 }
 
 /// Encodes and decodes `value` as the store does, and compares.
-fn round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug>(store: &Store, value: &T) {
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug>(store: &Sled, value: &T) {
     let bytes = encode(value);
     let back: T = store
         .decode(Record::Run, &[0; 16], &bytes)
@@ -367,7 +368,7 @@ fn plugin_records_and_registry_events_round_trip_in_every_variant() {
 #[test]
 fn a_completed_run_with_output_references_reads_back_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Sled::open(dir.path()).unwrap();
     let mut r = run("acme", JobId::new(), "csv_summary", 0);
     store.insert_run(&r).unwrap();
     let tenant = r.tenant.clone();

@@ -1,20 +1,22 @@
-//! Run records: a new run with its index entries, queued, reads by
-//! tenant or across tenants, and conditional updates: by expected status,
-//! by the lease holder and attempt (fencing), or by taking over a lapsed
-//! lease.
+//! Runs on sled: a new run with its index entries, queued; reads by
+//! tenant or across tenants; taking queued runs; conditional updates: by
+//! expected status, by the lease holder and attempt (fencing), or by
+//! taking over a lapsed lease; checkpoints.
 
+use super::backend::{Start, Stored};
 use super::notices::NoticeEvent;
-use super::{RUN_LOCK_STRIPES, Record, Store, StoreError, encode, keys, lock};
-use crate::model::{JobRun, Lease, RunId, RunStatus, TenantId};
+use super::{
+    Page, RUN_LOCK_STRIPES, Record, RunFilter, RunStore, Sled, StoreError, WebhookStore, damage,
+    encode, keys, lock,
+};
+use crate::model::{JobId, JobRun, Lease, RunId, RunStatus, TenantId};
+use std::collections::HashMap;
 use std::sync::MutexGuard;
 
-/// A record as stored, to write over only if it is still the same.
-pub struct Stored(sled::IVec);
-
-impl Store {
-    /// Saves a new run and queues it: index entries, then the record, then
-    /// the queue (in memory; rebuilt from the pending runs on open).
-    pub fn insert_run(&self, run: &JobRun) -> Result<(), StoreError> {
+impl RunStore for Sled {
+    /// Index entries, then the record, then the queue (in memory; rebuilt
+    /// from the pending runs on open).
+    fn insert_run(&self, run: &JobRun) -> Result<(), StoreError> {
         debug_assert_eq!(run.status, RunStatus::Pending);
         let id = run.uuid.bytes();
         for k in keys::run_index_keys(
@@ -32,9 +34,7 @@ impl Store {
         Ok(())
     }
 
-    /// A run of `tenant`; another tenant's run is `None`. A damaged run is
-    /// [`StoreError::Corrupt`] to its own tenant and `None` to any other.
-    pub fn run(&self, tenant: &TenantId, id: RunId) -> Result<Option<JobRun>, StoreError> {
+    fn run(&self, tenant: &TenantId, id: RunId) -> Result<Option<JobRun>, StoreError> {
         // Under the run's lock: a pause is on disk before it can be read.
         let _run = self.run_lock(&id.bytes());
         match self.run_any_tenant(id) {
@@ -46,100 +46,40 @@ impl Store {
         }
     }
 
-    /// A run whatever its tenant (workers and recovery).
-    pub fn run_any_tenant(&self, id: RunId) -> Result<Option<JobRun>, StoreError> {
+    fn run_any_tenant(&self, id: RunId) -> Result<Option<JobRun>, StoreError> {
         match self.runs.get(id.bytes())? {
             Some(bytes) => Ok(Some(self.decode(Record::Run, &id.bytes(), &bytes)?)),
             None => Ok(None),
         }
     }
 
-    /// A run whatever its tenant, with its stored form, which
-    /// [`Store::claim_run`] takes to tell whether it changed since.
-    pub fn run_with_bytes(&self, id: RunId) -> Result<Option<(Stored, JobRun)>, StoreError> {
-        match self.runs.get(id.bytes())? {
-            Some(bytes) => {
-                let run = self.decode(Record::Run, &id.bytes(), &bytes)?;
-                Ok(Some((Stored(bytes), run)))
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// Writes `run`, taken from the queue while `read` (pending), as it
-    /// starts: refused with [`StoreError::Conflict`] when its record changed
-    /// since it was read (cancelled, say). One conditional write of the
-    /// record, without reading it again; the run left the queue when it
-    /// was taken.
-    /// Returns the record as written, for [`Store::finish_held`].
-    pub fn claim_run(&self, read: &Stored, run: &JobRun) -> Result<Stored, StoreError> {
-        debug_assert_eq!(run.status, RunStatus::Running);
-        match self.swap_run(read, RunStatus::Pending, run)? {
-            Some(written) => Ok(written),
-            None => Err(StoreError::Conflict),
-        }
-    }
-
-    /// Writes the end of an attempt (`run`, moved on from `running`) as the
-    /// holder that wrote `written`, the record as it last wrote it: if the
-    /// record is still that, the run is still the holder's, and no read or
-    /// decode is needed. `false` when it changed since, or when the move
-    /// queues a webhook or a notice: then [`Store::update_held`] checks and
-    /// writes it.
-    pub fn finish_held(&self, written: &Stored, run: &JobRun) -> Result<bool, StoreError> {
-        let plain = run.status != RunStatus::Running
-            && run.status != RunStatus::Paused
-            && !(run.status.is_terminal() && run.callback_url.is_some());
-        Ok(plain && self.swap_run(written, RunStatus::Running, run)?.is_some())
-    }
-
-    /// Replaces the record `read`, in status `from`, by `run` (in another
-    /// status) if it is still `read`: its status entries move around the
-    /// write, the queue and the event follow. `None` when it changed.
-    fn swap_run(
+    fn list_runs(
         &self,
-        read: &Stored,
-        from: RunStatus,
-        run: &JobRun,
-    ) -> Result<Option<Stored>, StoreError> {
-        debug_assert_ne!(from, run.status);
-        let id = run.uuid.bytes();
-        let _run = self.run_lock(&id);
-        let change = keys::status_change(&run.tenant, from, run.status, id);
-        if let Some((added, _)) = &change {
-            self.run_index.insert(added.as_slice(), &[])?;
-        }
-        let new = sled::IVec::from(encode(run));
-        if self
-            .runs
-            .compare_and_swap(id, Some(&read.0), Some(new.clone()))?
-            .is_err()
-        {
-            // The entries added stay: they may be another writer's, and
-            // readers skip and clean stale ones.
-            return Ok(None);
-        }
-        if let Some((_, removed)) = change {
-            self.run_index.remove(removed)?;
-        }
-        if run.status == RunStatus::Pending {
-            self.queue.push(run);
-        }
-        self.events.run_status(run);
-        Ok(Some(Stored(new)))
+        tenant: &TenantId,
+        filter: &RunFilter,
+        cursor: Option<[u8; 16]>,
+        limit: usize,
+    ) -> Result<Page<JobRun>, StoreError> {
+        self.page_of_runs(tenant, filter, cursor, limit)
     }
 
-    /// Replaces a run if its stored status is still `expected`, moving its
-    /// status index entries and (un)queueing it as its new status requires.
-    pub fn update_run(&self, expected: RunStatus, run: &JobRun) -> Result<(), StoreError> {
+    fn latest_run(&self, tenant: &TenantId, job: JobId) -> Result<Option<JobRun>, StoreError> {
+        self.newest_run_of_job(tenant, job)
+    }
+
+    fn active_runs_of_job(&self, tenant: &TenantId, job: JobId) -> Result<Vec<JobRun>, StoreError> {
+        self.open_runs_of_job(tenant, job)
+    }
+
+    fn run_exists(&self, id: RunId) -> Result<bool, StoreError> {
+        Ok(self.runs.contains_key(id.bytes())?)
+    }
+
+    fn update_run(&self, expected: RunStatus, run: &JobRun) -> Result<(), StoreError> {
         self.update_run_if(expected, run, |_| Ok(()))
     }
 
-    /// Writes a run's new state as `holder`, the worker holding its lease
-    /// for attempt `attempt`: refused with [`StoreError::Stale`] unless the
-    /// stored run is `running` (or `paused` in memory) in that attempt under
-    /// that holder.
-    pub fn update_held(&self, run: &JobRun, holder: &str, attempt: u32) -> Result<(), StoreError> {
+    fn update_held(&self, run: &JobRun, holder: &str, attempt: u32) -> Result<(), StoreError> {
         let held = |s: RunStatus| matches!(s, RunStatus::Running | RunStatus::Paused);
         self.update_run_where(held, run, |current| {
             let held_by = current.lease.as_ref().map(|l| l.holder.as_str());
@@ -157,10 +97,7 @@ impl Store {
         })
     }
 
-    /// Writes the new state of a `running` (or `paused` in memory) run taken
-    /// from a worker that no longer holds it, unless its attempt or lease changed since it was read
-    /// as `attempt` and `lease` ([`StoreError::Conflict`] then).
-    pub fn take_over(
+    fn take_over(
         &self,
         run: &JobRun,
         attempt: u32,
@@ -176,7 +113,175 @@ impl Store {
         })
     }
 
-    /// [`Store::update_run`] with a further condition on the stored run.
+    /// Pops the queue in memory, reads the record and, if it is still
+    /// pending, writes what `start` made of it: one conditional write of
+    /// the record against the bytes read when it starts, the checked
+    /// [`RunStore::update_run`] otherwise. A run gone or no longer pending
+    /// (cancelled after it was queued) is passed over.
+    fn claim_next(
+        &self,
+        running: &HashMap<TenantId, usize>,
+        cap: usize,
+        start: &mut Start<'_>,
+    ) -> Result<Option<(JobRun, Stored)>, StoreError> {
+        loop {
+            let Some((id, _)) = self.queue.pop(running, cap) else {
+                return Ok(None);
+            };
+            let Some((read, run)) = self.run_with_bytes(id)? else {
+                continue;
+            };
+            if run.status != RunStatus::Pending {
+                continue;
+            }
+            let run = start(run)?;
+            if run.status != RunStatus::Running {
+                self.update_run(RunStatus::Pending, &run)?;
+                return Ok(Some((run, Stored(None))));
+            }
+            return match self.swap_run(&read, RunStatus::Pending, &run)? {
+                Some(written) => Ok(Some((run, written))),
+                None => Err(StoreError::Conflict),
+            };
+        }
+    }
+
+    /// At once when the record is still as `written` (see
+    /// [`Sled::finish_held`]), else checked and written.
+    fn end_attempt(
+        &self,
+        written: Option<&Stored>,
+        run: &JobRun,
+        holder: &str,
+        attempt: u32,
+    ) -> Result<(), StoreError> {
+        if let Some(written) = written
+            && self.finish_held(written, run)?
+        {
+            return Ok(());
+        }
+        self.update_held(run, holder, attempt)
+    }
+
+    fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// In one pass over the open-run index. Entries that a crash left
+    /// behind (no record, or a run that ended) are removed on the way;
+    /// damaged runs are skipped.
+    fn open_runs(&self) -> Result<Vec<JobRun>, StoreError> {
+        let mut out = Vec::new();
+        for key in self.run_index.scan_prefix(keys::OPEN_RUNS).keys() {
+            let key = key?;
+            // Kind, the tenant's length and name, then the id.
+            let len = key
+                .get(1..3)
+                .map_or(0, |l| u16::from_be_bytes([l[0], l[1]]));
+            let id = damage::run_in_key(Record::IndexEntry, &key, 3 + usize::from(len))?;
+            let _run = self.run_lock(&id.bytes());
+            match self.skip_damaged(self.run_any_tenant(id))? {
+                Some(Some(run)) if !run.status.is_terminal() => out.push(run),
+                Some(_) => {
+                    self.run_index.remove(&key)?;
+                }
+                None => {}
+            }
+        }
+        out.sort_by_key(|r| r.uuid.bytes());
+        Ok(out)
+    }
+
+    fn save_checkpoint(&self, run: RunId, attempt: u32, state: &[u8]) -> Result<(), StoreError> {
+        let id = run.bytes();
+        let _run = self.run_lock(&id);
+        let current = self.runs.get(id)?.ok_or(StoreError::Conflict)?;
+        let current: JobRun = self.decode(Record::Run, &id, &current)?;
+        if current.status != RunStatus::Running || current.attempt != attempt {
+            return Err(StoreError::Stale {
+                attempt,
+                why: format!(
+                    "the run is {} in attempt {}",
+                    current.status.as_str(),
+                    current.attempt
+                ),
+            });
+        }
+        self.checkpoints.insert(id, state)?;
+        Ok(())
+    }
+
+    fn checkpoint(&self, run: RunId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.checkpoints.get(run.bytes())?.map(|v| v.to_vec()))
+    }
+}
+
+impl Sled {
+    /// A run whatever its tenant, with its stored form, to tell whether it
+    /// changed since.
+    fn run_with_bytes(&self, id: RunId) -> Result<Option<(Stored, JobRun)>, StoreError> {
+        match self.runs.get(id.bytes())? {
+            Some(bytes) => {
+                let run = self.decode(Record::Run, &id.bytes(), &bytes)?;
+                Ok(Some((Stored(Some(bytes)), run)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Replaces the record `read`, in status `from`, by `run` (in another
+    /// status) if it is still `read`: its status entries move around the
+    /// write, the queue and the event follow. `None` when it changed.
+    fn swap_run(
+        &self,
+        read: &Stored,
+        from: RunStatus,
+        run: &JobRun,
+    ) -> Result<Option<Stored>, StoreError> {
+        debug_assert_ne!(from, run.status);
+        let Some(read) = &read.0 else {
+            return Ok(None);
+        };
+        let id = run.uuid.bytes();
+        let _run = self.run_lock(&id);
+        let change = keys::status_change(&run.tenant, from, run.status, id);
+        if let Some((added, _)) = &change {
+            self.run_index.insert(added.as_slice(), &[])?;
+        }
+        let new = sled::IVec::from(encode(run));
+        if self
+            .runs
+            .compare_and_swap(id, Some(read), Some(new.clone()))?
+            .is_err()
+        {
+            // The entries added stay: they may be another writer's, and
+            // readers skip and clean stale ones.
+            return Ok(None);
+        }
+        if let Some((_, removed)) = change {
+            self.run_index.remove(removed)?;
+        }
+        if run.status == RunStatus::Pending {
+            self.queue.push(run);
+        }
+        self.events.run_status(run);
+        Ok(Some(Stored(Some(new))))
+    }
+
+    /// Writes the end of an attempt (`run`, moved on from `running`) as the
+    /// holder that wrote `written`, the record as it last wrote it: if the
+    /// record is still that, the run is still the holder's, and no read or
+    /// decode is needed. `false` when it changed since, or when the move
+    /// queues a webhook or a notice: then [`RunStore::update_held`] checks and
+    /// writes it.
+    fn finish_held(&self, written: &Stored, run: &JobRun) -> Result<bool, StoreError> {
+        let plain = run.status != RunStatus::Running
+            && run.status != RunStatus::Paused
+            && !(run.status.is_terminal() && run.callback_url.is_some());
+        Ok(plain && self.swap_run(written, RunStatus::Running, run)?.is_some())
+    }
+
+    /// [`RunStore::update_run`] with a further condition on the stored run.
     /// Every write is also refused when it carries an older attempt than
     /// the stored one, so attempts only grow.
     pub fn update_run_if(
@@ -188,7 +293,7 @@ impl Store {
         self.update_run_where(|s| s == expected, run, check)
     }
 
-    /// [`Store::update_run_if`] for a stored status that `expected` accepts.
+    /// [`Sled::update_run_if`] for a stored status that `expected` accepts.
     fn update_run_where(
         &self,
         expected: impl Fn(RunStatus) -> bool,

@@ -2,12 +2,12 @@
 //! next tick, last scheduled run, paused or not), beside the job record so
 //! that the scheduler's writes never race a caller's change of the job.
 
-use super::{Record, Store, StoreError, encode};
+use super::{Record, ScheduleStore, Sled, StoreError, encode};
 use crate::model::{JobId, ScheduleState};
 
-impl Store {
+impl ScheduleStore for Sled {
     /// A job's schedule state, if it has a schedule.
-    pub fn schedule_state(&self, job: JobId) -> Result<Option<ScheduleState>, StoreError> {
+    fn schedule_state(&self, job: JobId) -> Result<Option<ScheduleState>, StoreError> {
         match self.schedules.get(job.bytes())? {
             Some(bytes) => Ok(Some(self.decode(
                 Record::ScheduleState,
@@ -19,20 +19,20 @@ impl Store {
     }
 
     /// Saves a job's schedule state.
-    pub fn put_schedule_state(&self, state: &ScheduleState) -> Result<(), StoreError> {
+    fn put_schedule_state(&self, state: &ScheduleState) -> Result<(), StoreError> {
         self.schedules.insert(state.job_id.bytes(), encode(state))?;
         Ok(())
     }
 
     /// Forgets a job's schedule state (its schedule was removed or the job
     /// deleted).
-    pub fn remove_schedule_state(&self, job: JobId) -> Result<(), StoreError> {
+    fn remove_schedule_state(&self, job: JobId) -> Result<(), StoreError> {
         self.schedules.remove(job.bytes())?;
         Ok(())
     }
 
     /// Every schedule state; damaged ones are skipped (and counted).
-    pub fn schedule_states(&self) -> Result<Vec<ScheduleState>, StoreError> {
+    fn schedule_states(&self) -> Result<Vec<ScheduleState>, StoreError> {
         let mut out = Vec::new();
         for entry in self.schedules.iter() {
             let (key, bytes) = entry?;
@@ -43,10 +43,5 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// Whether a run exists (any tenant).
-    pub fn run_exists(&self, id: crate::model::RunId) -> Result<bool, StoreError> {
-        Ok(self.runs.contains_key(id.bytes())?)
     }
 }

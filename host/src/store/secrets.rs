@@ -2,7 +2,7 @@
 //! before they are written: the value never reaches the database in clear,
 //! and only its name, who set it and when can be listed.
 
-use super::{Store, StoreError, encode};
+use super::{SecretStore, Sled, StoreError, encode};
 use crate::model::{TenantId, Timestamp, now};
 use crate::runtime::SecretValue;
 use base64::Engine as _;
@@ -43,15 +43,17 @@ fn context(tenant: &TenantId, name: &str) -> String {
     format!("jobhost-secret/{tenant}/{name}")
 }
 
-impl Store {
+impl Sled {
     fn vault(&self) -> Result<&crate::vault::Vault, StoreError> {
         self.vault
             .as_deref()
             .ok_or_else(|| StoreError::Secrets("no secrets key is configured".into()))
     }
+}
 
+impl SecretStore for Sled {
     /// Sets a secret; `Ok(true)` when it was new.
-    pub fn put_secret(
+    fn put_secret(
         &self,
         tenant: &TenantId,
         name: &str,
@@ -84,7 +86,7 @@ impl Store {
     }
 
     /// The tenant's secrets, by name; never their values.
-    pub fn secrets(&self, tenant: &TenantId) -> Result<Vec<SecretInfo>, StoreError> {
+    fn secrets(&self, tenant: &TenantId) -> Result<Vec<SecretInfo>, StoreError> {
         let mut out = Vec::new();
         for entry in self.tenant_secrets.scan_prefix(tenant.key_prefix()) {
             let (k, v) = entry?;
@@ -99,14 +101,14 @@ impl Store {
     }
 
     /// Removes a secret; `Ok(false)` when there was none.
-    pub fn delete_secret(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+    fn delete_secret(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
         let gone = self.tenant_secrets.remove(key(tenant, name))?.is_some();
         self.db.flush()?;
         Ok(gone)
     }
 
     /// The value of a tenant's secret, when set.
-    pub fn secret_value(
+    fn secret_value(
         &self,
         tenant: &TenantId,
         name: &str,

@@ -1,8 +1,9 @@
 //! Store tests on a temporary database.
 
+use super::prelude::*;
 use super::*;
 use crate::job_type::JobTypeId;
-use crate::model::{Job, JobRun, now};
+use crate::model::{Job, JobId, JobRun, now};
 use serde_json::json;
 
 /// A pending run of `job_type` 1.0.0 with an empty config.
@@ -34,9 +35,9 @@ pub(super) fn until_unlocked<T, E: std::fmt::Debug>(open: impl Fn() -> Result<T,
     }
 }
 
-pub(super) fn open() -> (tempfile::TempDir, Store) {
+pub(super) fn open() -> (tempfile::TempDir, Sled) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Sled::open(dir.path()).unwrap();
     (dir, store)
 }
 
@@ -206,7 +207,7 @@ fn data_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let r = run("t", JobId::new(), "x", 0);
     {
-        let s = Store::open(dir.path()).unwrap();
+        let s = Sled::open(dir.path()).unwrap();
         s.insert_run(&r).unwrap();
         let mut running = r.clone();
         running.status = RunStatus::Running;
@@ -216,7 +217,7 @@ fn data_survives_reopening() {
         s.update_run(RunStatus::Running, &r).unwrap();
         s.flush_blocking().unwrap();
     }
-    let s = until_unlocked(|| Store::open(dir.path()));
+    let s = until_unlocked(|| Sled::open(dir.path()));
     assert_eq!(
         s.run(&TenantId("t".into()), r.uuid).unwrap(),
         Some(r.clone())
@@ -414,7 +415,7 @@ fn a_first_layout_run_index_is_upgraded_when_opened() {
     running.status = RunStatus::Running;
     done.status = RunStatus::Completed;
     {
-        let s = Store::open(dir.path()).unwrap();
+        let s = Sled::open(dir.path()).unwrap();
         s.db.remove(b"run_index_layout").unwrap();
         for r in [&pending, &running, &done] {
             let id = r.uuid.bytes();
@@ -432,7 +433,7 @@ fn a_first_layout_run_index_is_upgraded_when_opened() {
         }
         s.flush_blocking().unwrap();
     }
-    let s = until_unlocked(|| Store::open(dir.path()));
+    let s = until_unlocked(|| Sled::open(dir.path()));
     let ids = |statuses: Vec<RunStatus>| {
         let filter = RunFilter {
             statuses,

@@ -1,7 +1,7 @@
 //! The durable webhook queue (runs whose result must still be POSTed, with
 //! when to try next) and the per-tenant webhook signing secrets.
 
-use super::{Record, Store, StoreError, encode};
+use super::{Record, Sled, StoreError, WebhookStore, encode};
 use crate::model::{RunId, TenantId};
 use rand::RngCore;
 
@@ -28,16 +28,16 @@ fn parse_entry(v: &[u8]) -> (u64, u32) {
     (due, failures)
 }
 
-impl Store {
+impl WebhookStore for Sled {
     /// Queues (or re-times) the delivery of `run`'s webhook at `due_ms`.
-    pub fn queue_webhook(&self, run: RunId, due_ms: u64) -> Result<(), StoreError> {
+    fn queue_webhook(&self, run: RunId, due_ms: u64) -> Result<(), StoreError> {
         self.webhooks.insert(run.bytes(), &entry(due_ms, 0))?;
         self.webhooks_ready.notify_one();
         Ok(())
     }
 
     /// Every queued webhook: run and when it is due (Unix ms).
-    pub fn queued_webhooks(&self) -> Result<Vec<(RunId, u64)>, StoreError> {
+    fn queued_webhooks(&self) -> Result<Vec<(RunId, u64)>, StoreError> {
         self.webhooks
             .iter()
             .map(|kv| {
@@ -51,7 +51,7 @@ impl Store {
     }
 
     /// Removes a webhook from the queue.
-    pub fn done_webhook(&self, run: RunId) -> Result<(), StoreError> {
+    fn done_webhook(&self, run: RunId) -> Result<(), StoreError> {
         self.webhooks.remove(run.bytes())?;
         Ok(())
     }
@@ -61,7 +61,7 @@ impl Store {
     /// doubled for each failure in a row, and after [`WEBHOOK_STORE_TRIES`]
     /// of them it is set aside, out of the queue, with `why`. Returns when
     /// it is due next, or `None` once set aside.
-    pub fn webhook_failed(
+    fn webhook_failed(
         &self,
         run: RunId,
         now_ms: u64,
@@ -91,7 +91,7 @@ impl Store {
     }
 
     /// Webhooks set aside by [`Store::webhook_failed`], by run.
-    pub fn webhooks_set_aside(&self) -> Result<Vec<(RunId, serde_json::Value)>, StoreError> {
+    fn webhooks_set_aside(&self) -> Result<Vec<(RunId, serde_json::Value)>, StoreError> {
         self.webhooks_aside
             .iter()
             .map(|kv| {
@@ -103,12 +103,12 @@ impl Store {
     }
 
     /// Woken when a webhook is queued.
-    pub fn webhooks_ready(&self) -> &tokio::sync::Notify {
+    fn webhooks_ready(&self) -> &tokio::sync::Notify {
         &self.webhooks_ready
     }
 
     /// The tenant's webhook signing secret (hex), created on first use.
-    pub fn webhook_secret(&self, tenant: &TenantId) -> Result<String, StoreError> {
+    fn webhook_secret(&self, tenant: &TenantId) -> Result<String, StoreError> {
         let key = tenant.key_prefix();
         if let Some(v) = self.secrets.get(&key)? {
             return Ok(String::from_utf8_lossy(&v).into_owned());

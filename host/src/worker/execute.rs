@@ -11,12 +11,14 @@ use crate::model::{
 use crate::registry::{Plugin, Registry};
 use crate::runtime::{CancelToken, Outcome, RunAccess, RunReport, RunRequest};
 use crate::store::{Store, StoreError, Stored};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-pub(super) fn execute(shared: &Shared, id: RunId, holder: &str) {
-    match try_execute(shared, id, holder) {
+pub(super) fn execute(shared: &Shared, claimed: Claimed, holder: &str) {
+    let id = claimed.run.uuid;
+    match try_execute(shared, claimed, holder) {
         Ok(()) => {}
         Err(e @ StoreError::Stale { .. }) => {
             shared.metrics.stale_write();
@@ -27,8 +29,8 @@ pub(super) fn execute(shared: &Shared, id: RunId, holder: &str) {
 }
 
 /// A run this worker took: it is `running` under this worker's lease.
-struct Claimed {
-    run: JobRun,
+pub(super) struct Claimed {
+    pub(super) run: JobRun,
     /// The record as the claim wrote it.
     written: Stored,
     /// Never started before: it has no log lines yet.
@@ -38,10 +40,18 @@ struct Claimed {
     cancel: CancelToken,
 }
 
-fn try_execute(shared: &Shared, id: RunId, holder: &str) -> Result<(), StoreError> {
-    let Some(claimed) = claim(shared, id, holder)? else {
-        return Ok(());
-    };
+/// What taking the next queued run came to.
+pub(super) enum Next {
+    /// Nothing may be taken now.
+    Idle,
+    /// A run was taken and ended here, or changed meanwhile: nothing to run.
+    Handled,
+    /// A run to execute.
+    Run(Box<Claimed>),
+}
+
+fn try_execute(shared: &Shared, claimed: Claimed, holder: &str) -> Result<(), StoreError> {
+    let id = claimed.run.uuid;
     let _span = tracing::info_span!("run", run = %id, job_type = %claimed.run.job_type).entered();
     let (attempt, plugin) = (claimed.run.attempt, claimed.plugin.clone());
     let (recorder, report) = match call(shared, claimed, holder) {
@@ -61,64 +71,75 @@ fn try_execute(shared: &Shared, id: RunId, holder: &str) -> Result<(), StoreErro
     record(shared, &run, recorder.claimed(), holder, attempt)
 }
 
-/// Takes a pending run: reads it, finds its job type version (or fails the
-/// run when it is not loaded), and writes it `running` under a lease held
-/// by `holder`. `None` when there is nothing to run (gone, no longer
-/// pending, cancelled meanwhile, or failed here).
-fn claim(shared: &Shared, id: RunId, holder: &str) -> Result<Option<Claimed>, StoreError> {
-    let Some((stored, mut run)) = shared.store.run_with_bytes(id)? else {
-        return Ok(None);
-    };
-    if run.status != RunStatus::Pending {
-        return Ok(None);
-    }
-    let registry = shared.catalog.snapshot();
-    let Some(plugin) = registry
-        .get(run.job_type.as_str(), &run.job_type_version)
-        .cloned()
-    else {
-        run.status = RunStatus::Failed;
-        run.error = Some(RunErrorInfo::new(
-            RunErrorKind::PluginUnavailable,
-            format!(
-                "job type {} version {} is not loaded",
-                run.job_type, run.job_type_version
-            ),
-        ));
-        run.finished_at = Some(now());
+/// Takes the next queued run that `busy` (runs executing per tenant) lets
+/// through: finds its job type version (or fails the run when it is not
+/// loaded) and writes it `running` under a lease held by `holder`.
+pub(super) fn claim(
+    shared: &Shared,
+    holder: &str,
+    busy: &HashMap<TenantId, usize>,
+) -> Result<Next, StoreError> {
+    // What starting the run set up here, undone if the claim is refused.
+    let mut set_up: Option<(RunId, Arc<Plugin>, RunAccess, CancelToken, bool)> = None;
+    let mut start = |mut run: JobRun| -> Result<JobRun, StoreError> {
+        let registry = shared.catalog.snapshot();
+        let Some(plugin) = registry
+            .get(run.job_type.as_str(), &run.job_type_version)
+            .cloned()
+        else {
+            run.status = RunStatus::Failed;
+            run.error = Some(RunErrorInfo::new(
+                RunErrorKind::PluginUnavailable,
+                format!(
+                    "job type {} version {} is not loaded",
+                    run.job_type, run.job_type_version
+                ),
+            ));
+            run.finished_at = Some(now());
+            run.updated_at = now();
+            return Ok(run);
+        };
+        let access = run_access(&shared.store, &registry, &plugin, &run.tenant)?;
+        drop(registry);
+        let cancel = shared.register(run.uuid);
+        let fresh = run.attempt == 1 && run.started_at.is_none();
+        run.status = RunStatus::Running;
+        // A run resumed from a checkpoint goes on with its attempt.
+        run.started_at.get_or_insert_with(now);
         run.updated_at = now();
-        shared.store.update_run(RunStatus::Pending, &run)?;
-        return Ok(None);
+        run.next_attempt_at = None;
+        run.lease = Some(Lease {
+            holder: holder.to_string(),
+            expires_at: run.updated_at + shared.lease_ttl,
+        });
+        shared.watch(run.uuid, true);
+        set_up = Some((run.uuid, plugin, access, cancel, fresh));
+        Ok(run)
     };
-    let access = run_access(&shared.store, &registry, &plugin, &run.tenant)?;
-    drop(registry);
-    let cancel = shared.register(id);
-    let fresh = run.attempt == 1 && run.started_at.is_none();
-    run.status = RunStatus::Running;
-    // A run resumed from a checkpoint goes on with its attempt.
-    run.started_at.get_or_insert_with(now);
-    run.updated_at = now();
-    run.next_attempt_at = None;
-    run.lease = Some(Lease {
-        holder: holder.to_string(),
-        expires_at: run.updated_at + shared.lease_ttl,
-    });
-    shared.watch(id, true);
-    match shared.store.claim_run(&stored, &run) {
-        Ok(written) => Ok(Some(Claimed {
-            run,
-            written,
-            fresh,
-            plugin,
-            access,
-            cancel,
-        })),
-        Err(e) => {
-            shared.unregister(id);
-            shared.watch(id, false);
+    let taken = shared.store.claim_next(busy, shared.tenant_cap, &mut start);
+    match (taken, set_up) {
+        (Ok(Some((run, written))), Some((_, plugin, access, cancel, fresh)))
+            if run.status == RunStatus::Running =>
+        {
+            Ok(Next::Run(Box::new(Claimed {
+                run,
+                written,
+                fresh,
+                plugin,
+                access,
+                cancel,
+            })))
+        }
+        (Ok(None), None) => Ok(Next::Idle),
+        (Ok(_), _) => Ok(Next::Handled),
+        (Err(e), set_up) => {
+            if let Some((id, ..)) = set_up {
+                shared.unregister(id);
+                shared.watch(id, false);
+            }
             // Cancelled meanwhile: nothing to do.
             if matches!(e, StoreError::Conflict) {
-                Ok(None)
+                Ok(Next::Handled)
             } else {
                 Err(e)
             }
@@ -254,11 +275,9 @@ fn record(
     holder: &str,
     attempt: u32,
 ) -> Result<(), StoreError> {
-    let mut result = match claimed.map(|c| shared.store.finish_held(&c, run)) {
-        Some(Ok(true)) => Ok(()),
-        Some(Err(e)) => Err(e),
-        _ => shared.store.update_held(run, holder, attempt),
-    };
+    let mut result = shared
+        .store
+        .end_attempt(claimed.as_ref(), run, holder, attempt);
     if result.is_ok() && run.status == RunStatus::Paused {
         // A pause is rare and said to survive restarts: on disk at once.
         result = shared.store.flush_blocking();

@@ -296,24 +296,26 @@ fn work(shared: &Shared, index: usize) {
         if retiring.is_ok() {
             return;
         }
-        match Taken::next(shared) {
-            Ok(Some(taken)) => {
-                let id = taken.run;
+        match Taken::next(shared, &holder) {
+            Ok(Some((taken, claimed))) => {
+                let id = claimed.run.uuid;
                 // A bug must not take the worker down: the run keeps its
                 // lease, which lapses, and the keeper retries or fails it.
                 let done = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    execute::execute(shared, id, &holder);
+                    execute::execute(shared, *claimed, &holder);
                 }));
                 if done.is_err() {
                     tracing::error!(run = %id, "a worker panicked while executing a run");
                     shared.unregister(id);
                 }
+                drop(taken);
             }
-            Ok(None) => {
+            Ok(None) => continue,
+            Err(TakeError::Idle) => {
                 let guard = lock(&shared.running);
                 let _ = shared.wake.wait_timeout(guard, Duration::from_millis(100));
             }
-            Err(e) => {
+            Err(TakeError::Store(e)) => {
                 tracing::error!(error = %e, "reading the run queue failed");
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -324,14 +326,25 @@ fn work(shared: &Shared, index: usize) {
 /// A run taken from the queue, counted against its tenant until dropped.
 struct Taken<'a> {
     shared: &'a Shared,
-    run: RunId,
     tenant: TenantId,
+}
+
+/// Why no run was taken.
+enum TakeError {
+    /// None may be taken now.
+    Idle,
+    /// The store failed.
+    Store(crate::store::StoreError),
 }
 
 impl<'a> Taken<'a> {
     /// Takes the next run fairly: from the tenant with the fewest runs
-    /// executing, below the per-tenant cap.
-    fn next(shared: &'a Shared) -> Result<Option<Taken<'a>>, crate::store::StoreError> {
+    /// executing, below the per-tenant cap. `None` when one was taken and
+    /// needs no executing (it ended at once, or changed meanwhile).
+    fn next(
+        shared: &'a Shared,
+        holder: &str,
+    ) -> Result<Option<(Taken<'a>, Box<execute::Claimed>)>, TakeError> {
         let mut taken = lock(&shared.taken);
         // Runs suspended in memory do not count against their tenant's cap.
         let suspended: Vec<TenantId> = lock(&shared.running)
@@ -339,7 +352,7 @@ impl<'a> Taken<'a> {
             .filter_map(|h| h.suspended.clone())
             .collect();
         let next = if suspended.is_empty() {
-            shared.store.pop_fair(&taken, shared.tenant_cap)?
+            execute::claim(shared, holder, &taken)
         } else {
             let mut busy = taken.clone();
             for tenant in suspended {
@@ -347,17 +360,16 @@ impl<'a> Taken<'a> {
                     *n = n.saturating_sub(1);
                 }
             }
-            shared.store.pop_fair(&busy, shared.tenant_cap)?
+            execute::claim(shared, holder, &busy)
         };
-        let Some((run, tenant)) = next else {
-            return Ok(None);
+        let claimed = match next.map_err(TakeError::Store)? {
+            execute::Next::Idle => return Err(TakeError::Idle),
+            execute::Next::Handled => return Ok(None),
+            execute::Next::Run(claimed) => claimed,
         };
+        let tenant = claimed.run.tenant.clone();
         *taken.entry(tenant.clone()).or_default() += 1;
-        Ok(Some(Taken {
-            shared,
-            run,
-            tenant,
-        }))
+        Ok(Some((Taken { shared, tenant }, claimed)))
     }
 }
 
