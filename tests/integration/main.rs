@@ -16,6 +16,7 @@ mod webhooks;
 mod api_jobs;
 mod api_runs;
 mod author;
+mod backends;
 mod batch;
 mod cache;
 mod cli;
@@ -44,6 +45,7 @@ mod options;
 mod pause;
 mod plugins;
 mod postgres;
+
 mod registry;
 mod reload;
 mod rerun;

@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 
 /// A fresh cluster, or `None` (skipped) where PostgreSQL is not installed
 /// and CI does not require it.
-fn cluster() -> Option<Postgres> {
+pub(crate) fn cluster() -> Option<Postgres> {
     match Postgres::start() {
         Ok(pg) => Some(pg),
         Err(why) => {
@@ -150,7 +150,7 @@ fn a_newer_or_altered_schema_is_refused_and_left_as_it_is() {
     let recorded = pg
         .psql(
             "jobhost",
-            "SELECT string_agg(version::text, ',') FROM jobhost_schema",
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM jobhost_schema",
         )
         .unwrap();
     let expected: Vec<String> = MIGRATIONS.iter().map(|m| m.version.to_string()).collect();

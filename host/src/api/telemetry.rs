@@ -40,7 +40,7 @@ pub(super) async fn metrics(
     }
     let registry = state.catalog.snapshot();
     let body = state.metrics.render(
-        state.store.queue_len(),
+        state.store.queue_len()?,
         state.workers.running(),
         registry.len(),
     );

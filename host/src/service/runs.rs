@@ -115,7 +115,7 @@ impl Service {
 
     /// Refused when `adding` more runs would overfill the queue.
     pub(super) fn check_room(&self, adding: usize) -> Result<(), ServiceError> {
-        let queued = self.inner.store.queue_len();
+        let queued = self.inner.store.queue_len()?;
         let max = self.inner.max_queued_runs;
         if queued + adding > max {
             return Err(ServiceError::QueueFull { queued, max });

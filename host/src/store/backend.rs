@@ -121,7 +121,7 @@ pub trait RunStore {
     ) -> Result<(), StoreError>;
 
     /// Runs waiting in the queue.
-    fn queue_len(&self) -> usize;
+    fn queue_len(&self) -> Result<usize, StoreError>;
 
     /// Every open run (pending, running or paused), across tenants, oldest
     /// first.

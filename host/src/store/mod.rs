@@ -92,6 +92,21 @@ pub enum StoreError {
         /// What holds it now.
         why: String,
     },
+    /// PostgreSQL failed.
+    #[error(transparent)]
+    Database(postgres::DatabaseError),
+}
+
+impl From<postgres::DatabaseError> for StoreError {
+    fn from(e: postgres::DatabaseError) -> Self {
+        use postgres::DatabaseError as E;
+        match e {
+            E::Stale { attempt, why } => StoreError::Stale { attempt, why },
+            E::Conflict => StoreError::Conflict,
+            E::Corrupt { record, id, reason } => StoreError::Corrupt { record, id, reason },
+            other => StoreError::Database(other),
+        }
+    }
 }
 
 /// The store the host runs on: a [`Backend`] behind one shared handle.

@@ -17,13 +17,13 @@ fn queue_count_follows_inserts_pops_and_progress_writes() {
     running.status = RunStatus::Running;
     s.update_run(RunStatus::Pending, &running).unwrap();
     s.update_run(RunStatus::Running, &running).unwrap();
-    assert_eq!(s.queue_len(), 0);
+    assert_eq!(s.queue_len().unwrap(), 0);
     let b = run("t", job, "x", 0);
     s.insert_run(&b).unwrap();
-    assert_eq!(s.queue_len(), 1);
+    assert_eq!(s.queue_len().unwrap(), 1);
     s.update_run(RunStatus::Running, &running).unwrap();
     assert_eq!(
-        s.queue_len(),
+        s.queue_len().unwrap(),
         1,
         "a progress write of another run leaves the count alone"
     );
@@ -62,7 +62,7 @@ fn queue_count_stays_exact_under_concurrent_inserts_pops_and_cancels() {
         }
     });
     assert_eq!(
-        s.queue_len(),
+        s.queue_len().unwrap(),
         s.runs_in_status(RunStatus::Pending).unwrap().len(),
         "the count matches the pending runs"
     );
@@ -92,13 +92,13 @@ fn the_queue_is_shared_fairly_between_tenants_and_rebuilt_on_open() {
         assert_eq!(pop(&[("a", 1)], usize::MAX), Some((b1.uuid, tenant("b"))));
         // a at its cap: nothing is taken although a's runs wait.
         assert_eq!(pop(&[("a", 1), ("b", 1)], 1), None);
-        assert_eq!(s.queue_len(), 2);
+        assert_eq!(s.queue_len().unwrap(), 2);
         s.flush_blocking().unwrap();
     }
     // Reopened: every pending run is queued again, those taken but never
     // started included.
     let s = until_unlocked(|| Sled::open(dir.path()));
-    assert_eq!(s.queue_len(), 4);
+    assert_eq!(s.queue_len().unwrap(), 4);
     assert_eq!(
         s.pop_fair(&running(&[("a", 1)]), 1).unwrap(),
         Some((b1.uuid, tenant("b")))

@@ -163,8 +163,8 @@ impl RunStore for Sled {
         self.update_held(run, holder, attempt)
     }
 
-    fn queue_len(&self) -> usize {
-        self.queue.len()
+    fn queue_len(&self) -> Result<usize, StoreError> {
+        Ok(self.queue.len())
     }
 
     /// In one pass over the open-run index. Entries that a crash left

@@ -125,7 +125,7 @@ fn status_changes_move_the_indexes_and_the_queue() {
     let high = run("t", job, "x", 5);
     s.insert_run(&low).unwrap();
     s.insert_run(&high).unwrap();
-    assert_eq!(s.queue_len(), 2);
+    assert_eq!(s.queue_len().unwrap(), 2);
     assert_eq!(
         s.pop_queue().unwrap(),
         Some(high.uuid),

@@ -26,11 +26,18 @@ impl Migration {
 }
 
 /// Every migration this build knows, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "jobs, runs and run logs",
-    sql: include_str!("migrations/0001_jobs_and_runs.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "jobs, runs and run logs",
+        sql: include_str!("migrations/0001_jobs_and_runs.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "checkpoints",
+        sql: include_str!("migrations/0002_checkpoints.sql"),
+    },
+];
 
 /// A migration applied by a call to `Database::migrate`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,15 +1,22 @@
 //! PostgreSQL, the store several jobhost hosts are to share (sled stays the
 //! default store of a single host): connecting through a bounded pool, the
-//! versioned schema ([`Database::migrate`]), and runs stored, taken from the
-//! queue the hosts share and written under fencing ([`Database::claim_next`]).
+//! versioned schema ([`Database::migrate`]), jobs and runs stored, runs
+//! taken from the queue the hosts share and written under fencing
+//! ([`Database::begin_claim`]), and the store's traits on top
+//! ([`Postgres`]).
 //!
-//! Work in progress: `jobhost migrate` uses it; the server does not store in
-//! PostgreSQL yet.
+//! Work in progress: `jobhost migrate` uses it, and [`Postgres`] implements
+//! the job and run traits; the server does not store in PostgreSQL yet.
 
+mod backend;
+mod jobs;
 mod migrate;
+mod queue;
 mod runs;
 
+pub use backend::Postgres;
 pub use migrate::{Applied, MIGRATIONS, Migration, Migrations};
+pub use queue::Taking;
 
 use std::time::Duration;
 use tokio_postgres::config::Host;
@@ -59,11 +66,14 @@ pub enum DatabaseError {
         /// What holds it now.
         why: String,
     },
+    /// A conditional write found another state than expected.
+    #[error("the record changed meanwhile")]
+    Conflict,
     /// A stored record does not decode.
     #[error("the stored {record} {id} is damaged and cannot be read: {reason}")]
     Corrupt {
         /// What kind of record.
-        record: &'static str,
+        record: crate::store::Record,
         /// Which one.
         id: String,
         /// Why it does not decode.
@@ -186,6 +196,14 @@ fn reason(e: &tokio_postgres::Error) -> String {
     }
     match std::error::Error::source(e) {
         Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+/// Why a value did not decode: the deserialiser's message.
+fn cause(e: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => cause.to_string(),
         None => e.to_string(),
     }
 }

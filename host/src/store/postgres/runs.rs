@@ -4,18 +4,14 @@
 //! and written by the holder of an attempt only while it still holds it.
 
 use super::{Database, DatabaseError};
-use crate::model::{JobRun, RunId, RunStatus, TenantId};
+use crate::model::{JobId, JobRun, Lease, RunId, RunStatus, TenantId};
+use crate::store::{Order, Page, Record, RunFilter};
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
-
-/// A tenant's runs are taken one host at a time while its cap is checked:
-/// this advisory lock (with the tenant's name hashed in) is held for the
-/// claim's transaction.
-const TENANT_CLAIM_LOCK: &str = "jobhost tenant claim: ";
 
 /// A run's row: its id, the columns, its record.
 struct Columns<'a> {
@@ -98,179 +94,281 @@ impl Database {
         row.map(|row| self.decode_at(id, &row, 0)).transpose()
     }
 
-    /// Takes the next run that is due and starts it: from the tenant with
-    /// the fewest runs running (on any host) below `cap`, that tenant's
-    /// highest priority, then oldest. `start` turns the pending record into
-    /// the one to write (running under a lease, or failed when it cannot
-    /// run here); it is written in the same transaction that locked the
-    /// run, so no other host takes it. `None` when no run is due.
-    pub async fn claim_next(
-        &self,
-        cap: usize,
-        mut start: impl FnMut(JobRun) -> JobRun,
-    ) -> Result<Option<JobRun>, DatabaseError> {
-        let cap = i64::try_from(cap).unwrap_or(i64::MAX);
-        let mut client = self.client().await?;
-        // Tenants with a due run, fewest running first: one index probe
-        // per tenant (a skip scan), not a pass over the queue.
-        let tenants = client
-            .query(
-                "WITH RECURSIVE waiting(tenant) AS (
-                    (SELECT tenant FROM jobhost_runs WHERE status = 'pending'
-                     ORDER BY tenant LIMIT 1)
-                    UNION ALL
-                    SELECT (SELECT r.tenant FROM jobhost_runs r
-                            WHERE r.status = 'pending' AND r.tenant > w.tenant
-                            ORDER BY r.tenant LIMIT 1)
-                    FROM waiting w WHERE w.tenant IS NOT NULL
-                ), busy AS (
-                    SELECT tenant, count(*) AS running FROM jobhost_runs
-                    WHERE status = 'running' GROUP BY tenant
-                )
-                SELECT w.tenant FROM waiting w LEFT JOIN busy b USING (tenant)
-                WHERE w.tenant IS NOT NULL AND coalesce(b.running, 0) < $1
-                ORDER BY coalesce(b.running, 0), w.tenant",
-                &[&cap],
-            )
-            .await
-            .map_err(|e| self.refused("looking for queued runs", &e))?;
-        for row in tenants {
-            let tenant: String = row.get(0);
-            let tx = client
-                .transaction()
-                .await
-                .map_err(|e| self.refused("a transaction", &e))?;
-            tx.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                &[&format!("{TENANT_CLAIM_LOCK}{tenant}")],
-            )
-            .await
-            .map_err(|e| self.refused("the tenant's claim lock", &e))?;
-            let running: i64 = tx
-                .query_one(
-                    "SELECT count(*) FROM jobhost_runs WHERE tenant = $1 AND status = 'running'",
-                    &[&tenant],
-                )
-                .await
-                .map_err(|e| self.refused("counting a tenant's running runs", &e))?
-                .get(0);
-            if running >= cap {
-                continue; // dropping the transaction rolls it back
-            }
-            let next = tx
-                .query_opt(
-                    "SELECT id, record FROM jobhost_runs
-                     WHERE tenant = $1 AND status = 'pending'
-                       AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-                     ORDER BY priority DESC, id LIMIT 1
-                     FOR UPDATE SKIP LOCKED",
-                    &[&tenant],
-                )
-                .await
-                .map_err(|e| self.refused("taking a queued run", &e))?;
-            let Some(row) = next else { continue };
-            let id = RunId(row.get(0));
-            let pending = self.decode_at(id, &row, 1)?;
-            let run = start(pending);
-            self.write(&tx, &run)
-                .await
-                .map_err(|e| self.refused("starting a run", &e))?;
-            tx.commit()
-                .await
-                .map_err(|e| self.refused("committing a run's start", &e))?;
-            return Ok(Some(run));
-        }
-        Ok(None)
-    }
-
     /// Writes `run` as the worker `holder` in attempt `attempt`: refused
     /// with [`DatabaseError::Stale`], writing nothing, unless the stored run
-    /// is still running in that attempt under that holder.
+    /// is still running (or paused in memory) in that attempt under that
+    /// holder. Returns the record it replaced.
     pub async fn update_held(
         &self,
         holder: &str,
         attempt: u32,
         run: &JobRun,
-    ) -> Result<(), DatabaseError> {
+    ) -> Result<JobRun, DatabaseError> {
+        self.update_where(run, |current| {
+            let held_by = current.lease.as_ref().map(|l| l.holder.as_str());
+            let held = matches!(current.status, RunStatus::Running | RunStatus::Paused);
+            if held && current.attempt == attempt && held_by == Some(holder) {
+                return Ok(());
+            }
+            Err(DatabaseError::Stale {
+                attempt,
+                why: self::held_by(current),
+            })
+        })
+        .await
+    }
+
+    /// A run of `tenant`; another tenant's run is `None`.
+    pub async fn run(&self, tenant: &TenantId, id: RunId) -> Result<Option<JobRun>, DatabaseError> {
         let client = self.client().await?;
-        let changed = client
-            .execute(
-                &format!(
-                    "UPDATE jobhost_runs SET ({COLUMNS}) = ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                     WHERE id = $1 AND status = 'running' AND attempt = $12 AND lease_holder = $13"
-                ),
-                &[
-                    Columns::of(run).params().as_slice(),
-                    &[&(attempt as i32), &holder],
-                ]
-                .concat(),
-            )
-            .await
-            .map_err(|e| self.refused("writing a run", &e))?;
-        if changed == 1 {
-            return Ok(());
-        }
-        let now = client
+        let row = client
             .query_opt(
-                "SELECT status, attempt, lease_holder FROM jobhost_runs WHERE id = $1",
-                &[&run.uuid.0],
+                "SELECT record FROM jobhost_runs WHERE id = $1 AND tenant = $2",
+                &[&id.0, &tenant.0],
             )
             .await
             .map_err(|e| self.refused("reading a run", &e))?;
-        let why = match now {
-            None => "the run is gone".to_string(),
-            Some(row) => {
-                let (status, attempt, holder): (String, i32, Option<String>) =
-                    (row.get(0), row.get(1), row.get(2));
-                format!(
-                    "it is {status} in attempt {attempt}{}",
-                    holder.map(|h| format!(" held by {h}")).unwrap_or_default()
-                )
-            }
-        };
-        Err(DatabaseError::Stale { attempt, why })
+        row.map(|row| self.decode_at(id, &row, 0)).transpose()
     }
 
-    /// Takes over up to `limit` runs whose lease lapsed before `now` (their
-    /// holder stopped renewing: its host died or hangs): `decide` turns each
-    /// into what to write (queued again in the next attempt, or failed), in
-    /// the transaction that locked it, so one host takes each over and the
-    /// old holder's writes are refused from then on (its attempt or holder
-    /// no longer match). Returns the runs as written.
-    pub async fn take_over_lapsed(
+    /// Whether a run exists, whatever its tenant.
+    pub async fn run_exists(&self, id: RunId) -> Result<bool, DatabaseError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM jobhost_runs WHERE id = $1)",
+                &[&id.0],
+            )
+            .await
+            .map_err(|e| self.refused("reading a run", &e))?;
+        Ok(row.get(0))
+    }
+
+    /// A page of `tenant`'s runs matching `filter`, in its order, after
+    /// `cursor`.
+    pub async fn list_runs(
         &self,
-        now: OffsetDateTime,
-        limit: i64,
-        mut decide: impl FnMut(JobRun) -> JobRun,
-    ) -> Result<Vec<JobRun>, DatabaseError> {
+        tenant: &TenantId,
+        filter: &RunFilter,
+        cursor: Option<[u8; 16]>,
+        limit: usize,
+    ) -> Result<Page<JobRun>, DatabaseError> {
+        let (after, order) = match filter.order {
+            Order::Desc => ("id < $2", "id DESC"),
+            Order::Asc => ("id > $2", "id"),
+        };
+        let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT id, record FROM jobhost_runs
+                     WHERE tenant = $1 AND ($2::uuid IS NULL OR {after})
+                       AND ($3::uuid IS NULL OR job_id = $3)
+                       AND (cardinality($4::text[]) = 0 OR job_type = ANY($4))
+                       AND (cardinality($5::text[]) = 0 OR status = ANY($5))
+                       AND (cardinality($6::text[]) = 0 OR record->>'created_by' = ANY($6))
+                       AND ($7::timestamptz IS NULL
+                            OR (record->>'created_at')::timestamptz > $7)
+                       AND ($8::timestamptz IS NULL
+                            OR (record->>'created_at')::timestamptz < $8)
+                       AND NOT coalesce((record->>'is_deleted')::boolean, false)
+                     ORDER BY {order} LIMIT $9"
+                ),
+                &[
+                    &tenant.0,
+                    &cursor.map(Uuid::from_bytes),
+                    &filter.job_id.map(|j| j.0),
+                    &filter.job_types,
+                    &statuses,
+                    &filter.created_by_users,
+                    &filter.created_after,
+                    &filter.created_before,
+                    &i64::try_from(limit).unwrap_or(i64::MAX),
+                ],
+            )
+            .await
+            .map_err(|e| self.refused("listing runs", &e))?;
+        let items = rows
+            .iter()
+            .filter_map(|r| super::jobs::skip_damaged(self.decode_at(RunId(r.get(0)), r, 1)))
+            .collect();
+        Ok(super::jobs::page(items, limit, |r: &JobRun| r.uuid.0))
+    }
+
+    /// The newest run of a job.
+    pub async fn latest_run(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+    ) -> Result<Option<JobRun>, DatabaseError> {
+        let filter = RunFilter {
+            job_id: Some(job),
+            ..RunFilter::default()
+        };
+        Ok(self.list_runs(tenant, &filter, None, 1).await?.items.pop())
+    }
+
+    /// Every open run (pending, running or paused), oldest first.
+    pub async fn open_runs(&self) -> Result<Vec<JobRun>, DatabaseError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, record FROM jobhost_runs
+                 WHERE status IN ('pending', 'running', 'paused') ORDER BY id",
+                &[],
+            )
+            .await
+            .map_err(|e| self.refused("reading the open runs", &e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| super::jobs::skip_damaged(self.decode_at(RunId(r.get(0)), r, 1)))
+            .collect())
+    }
+
+    /// Replaces a run if its stored status is still `expected`
+    /// ([`DatabaseError::Conflict`] otherwise); a write of an older attempt
+    /// than the stored one is [`DatabaseError::Stale`].
+    pub async fn update_run(
+        &self,
+        expected: RunStatus,
+        run: &JobRun,
+    ) -> Result<JobRun, DatabaseError> {
+        self.update_where(run, |current| {
+            if current.status == expected {
+                Ok(())
+            } else {
+                Err(DatabaseError::Conflict)
+            }
+        })
+        .await
+    }
+
+    /// Writes the new state of a `running` (or `paused` in memory) run taken
+    /// from a worker that no longer holds it, unless its attempt or lease
+    /// changed since it was read as `attempt` and `lease`.
+    pub async fn take_over(
+        &self,
+        run: &JobRun,
+        attempt: u32,
+        lease: Option<&Lease>,
+    ) -> Result<JobRun, DatabaseError> {
+        self.update_where(run, |current| {
+            let held = matches!(current.status, RunStatus::Running | RunStatus::Paused);
+            if held && (current.attempt, current.lease.as_ref()) == (attempt, lease) {
+                Ok(())
+            } else {
+                Err(DatabaseError::Conflict)
+            }
+        })
+        .await
+    }
+
+    /// Writes `run` over the stored one, in a transaction holding its row,
+    /// if `check` accepts the stored one and it carries no newer attempt.
+    /// Returns the record it replaced.
+    async fn update_where(
+        &self,
+        run: &JobRun,
+        check: impl FnOnce(&JobRun) -> Result<(), DatabaseError>,
+    ) -> Result<JobRun, DatabaseError> {
         let mut client = self.client().await?;
         let tx = client
             .transaction()
             .await
             .map_err(|e| self.refused("a transaction", &e))?;
-        let rows = tx
-            .query(
-                "SELECT id, record FROM jobhost_runs
-                 WHERE status = 'running' AND lease_expires_at < $1
-                 ORDER BY lease_expires_at LIMIT $2
-                 FOR UPDATE SKIP LOCKED",
-                &[&now, &limit],
+        let row = tx
+            .query_opt(
+                "SELECT record FROM jobhost_runs WHERE id = $1 FOR UPDATE",
+                &[&run.uuid.0],
             )
             .await
-            .map_err(|e| self.refused("looking for lapsed leases", &e))?;
-        let mut written = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id = RunId(row.get(0));
-            let run = decide(self.decode_at(id, &row, 1)?);
-            self.write(&tx, &run)
-                .await
-                .map_err(|e| self.refused("taking over a run", &e))?;
-            written.push(run);
+            .map_err(|e| self.refused("reading a run", &e))?
+            .ok_or(DatabaseError::Conflict)?;
+        let current = self.decode_at(run.uuid, &row, 0)?;
+        if run.attempt < current.attempt {
+            return Err(DatabaseError::Stale {
+                attempt: run.attempt,
+                why: held_by(&current),
+            });
         }
+        check(&current)?;
+        self.write(&tx, run)
+            .await
+            .map_err(|e| self.refused("writing a run", &e))?;
         tx.commit()
             .await
-            .map_err(|e| self.refused("committing a takeover", &e))?;
-        Ok(written)
+            .map_err(|e| self.refused("committing a run", &e))?;
+        Ok(current)
+    }
+
+    /// Replaces a run's checkpoint, as attempt `attempt` running it: refused
+    /// with [`DatabaseError::Stale`] once the run has moved on. The run's
+    /// row is held while the checkpoint is written, so a takeover waits.
+    pub async fn save_checkpoint(
+        &self,
+        run: RunId,
+        attempt: u32,
+        state: &[u8],
+    ) -> Result<(), DatabaseError> {
+        let client = self.client().await?;
+        let written = client
+            .execute(
+                "INSERT INTO jobhost_checkpoints (run_id, state)
+                 SELECT id, $3 FROM jobhost_runs
+                 WHERE id = $1 AND status = 'running' AND attempt = $2 FOR SHARE
+                 ON CONFLICT (run_id) DO UPDATE SET state = excluded.state",
+                &[&run.0, &i32::try_from(attempt).unwrap_or(i32::MAX), &state],
+            )
+            .await
+            .map_err(|e| self.refused("saving a checkpoint", &e))?;
+        if written == 1 {
+            return Ok(());
+        }
+        let now = client
+            .query_opt(
+                "SELECT status, attempt FROM jobhost_runs WHERE id = $1",
+                &[&run.0],
+            )
+            .await
+            .map_err(|e| self.refused("reading a run", &e))?;
+        Err(match now {
+            None => DatabaseError::Conflict,
+            Some(row) => DatabaseError::Stale {
+                attempt,
+                why: format!(
+                    "the run is {} in attempt {}",
+                    row.get::<_, String>(0),
+                    row.get::<_, i32>(1)
+                ),
+            },
+        })
+    }
+
+    /// A run's last checkpoint.
+    pub async fn checkpoint(&self, run: RunId) -> Result<Option<Vec<u8>>, DatabaseError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT state FROM jobhost_checkpoints WHERE run_id = $1",
+                &[&run.0],
+            )
+            .await
+            .map_err(|e| self.refused("reading a checkpoint", &e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// How many runs wait in the queue (pending), across tenants.
+    pub async fn count_pending(&self) -> Result<i64, DatabaseError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM jobhost_runs WHERE status = 'pending'",
+                &[],
+            )
+            .await
+            .map_err(|e| self.refused("counting queued runs", &e))?;
+        Ok(row.get(0))
     }
 
     /// How many runs of `tenant` are in `status`.
@@ -292,7 +390,7 @@ impl Database {
 
     /// Writes `run` over its row, unconditionally (inside a transaction
     /// that holds the row).
-    async fn write(
+    pub(super) async fn write(
         &self,
         client: &impl GenericClient,
         run: &JobRun,
@@ -308,16 +406,32 @@ impl Database {
             .await
     }
 
-    fn decode_at(&self, id: RunId, row: &Row, column: usize) -> Result<JobRun, DatabaseError> {
+    pub(super) fn decode_at(
+        &self,
+        id: RunId,
+        row: &Row,
+        column: usize,
+    ) -> Result<JobRun, DatabaseError> {
         row.try_get::<_, Json<JobRun>>(column)
             .map(|Json(run)| run)
             .map_err(|e| DatabaseError::Corrupt {
-                record: "run",
+                record: Record::Run,
                 id: id.to_string(),
-                reason: match std::error::Error::source(&e) {
-                    Some(cause) => cause.to_string(),
-                    None => e.to_string(),
-                },
+                reason: super::cause(&e),
             })
     }
+}
+
+/// Where a run stands, as a refused writer is told: "it is running in
+/// attempt 2 held by host-1/0".
+fn held_by(run: &JobRun) -> String {
+    format!(
+        "it is {} in attempt {}{}",
+        run.status.as_str(),
+        run.attempt,
+        run.lease
+            .as_ref()
+            .map(|l| format!(" held by {}", l.holder))
+            .unwrap_or_default()
+    )
 }

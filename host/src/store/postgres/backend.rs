@@ -1,0 +1,227 @@
+//! The store's traits on PostgreSQL ([`Postgres`]): each call runs its
+//! queries on the pool and waits for them, as the store's callers are
+//! synchronous (workers are threads; request handlers call the store
+//! inline). On a thread of a multi-threaded runtime the wait hands that
+//! thread's other tasks on (`block_in_place`); elsewhere it blocks.
+//!
+//! Jobs and runs (with their queue, leases and checkpoints) are here so
+//! far; logs, webhooks, notices, plugins, secrets, schedules and
+//! idempotency records follow, and with them [`crate::store::Backend`].
+
+use super::{Database, DatabaseError};
+use crate::events::EventHub;
+use crate::model::{Job, JobId, JobRun, Lease, RunId, RunStatus, TenantId};
+use crate::store::{JobFilter, JobStore, Page, RunFilter, RunStore, Start, StoreError, Stored};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+/// The store on a PostgreSQL database that several hosts may share.
+pub struct Postgres {
+    db: Database,
+    /// The runtime the pool's connections were opened on.
+    runtime: Handle,
+    /// Where this host's run changes are announced.
+    events: Arc<EventHub>,
+}
+
+impl Postgres {
+    /// The store on `db`, whose connections live on `runtime`.
+    pub fn new(db: Database, runtime: Handle) -> Self {
+        Postgres {
+            db,
+            runtime,
+            events: Arc::default(),
+        }
+    }
+
+    /// The database.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The hub this host's run changes are published to.
+    pub fn events(&self) -> &Arc<EventHub> {
+        &self.events
+    }
+
+    /// Waits for `work` from synchronous code.
+    fn wait<T>(
+        &self,
+        work: impl Future<Output = Result<T, DatabaseError>>,
+    ) -> Result<T, StoreError> {
+        let done = match Handle::try_current() {
+            Err(_) => self.runtime.block_on(work),
+            Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| self.runtime.block_on(work))
+            }
+            Ok(_) => {
+                return Err(StoreError::Task(
+                    "the PostgreSQL store is called from a single-threaded runtime, \
+                     which cannot wait for it"
+                        .into(),
+                ));
+            }
+        };
+        Ok(done?)
+    }
+}
+
+impl JobStore for Postgres {
+    fn put_job(&self, job: &Job) -> Result<(), StoreError> {
+        self.wait(self.db.put_job(job))
+    }
+
+    fn job(&self, tenant: &TenantId, id: JobId) -> Result<Option<Job>, StoreError> {
+        self.wait(self.db.job(tenant, id))
+    }
+
+    fn list_jobs(
+        &self,
+        tenant: &TenantId,
+        filter: &JobFilter,
+        cursor: Option<[u8; 16]>,
+        limit: usize,
+    ) -> Result<Page<Job>, StoreError> {
+        self.wait(self.db.list_jobs(tenant, filter, cursor, limit))
+    }
+}
+
+impl RunStore for Postgres {
+    fn insert_run(&self, run: &JobRun) -> Result<(), StoreError> {
+        self.wait(self.db.insert_run(run))?;
+        self.events.run_status(run);
+        Ok(())
+    }
+
+    fn run(&self, tenant: &TenantId, id: RunId) -> Result<Option<JobRun>, StoreError> {
+        self.wait(self.db.run(tenant, id))
+    }
+
+    fn run_any_tenant(&self, id: RunId) -> Result<Option<JobRun>, StoreError> {
+        self.wait(self.db.run_any_tenant(id))
+    }
+
+    fn run_exists(&self, id: RunId) -> Result<bool, StoreError> {
+        self.wait(self.db.run_exists(id))
+    }
+
+    fn update_run(&self, expected: RunStatus, run: &JobRun) -> Result<(), StoreError> {
+        let before = self.wait(self.db.update_run(expected, run))?;
+        self.announce(&before, run);
+        Ok(())
+    }
+
+    fn update_held(&self, run: &JobRun, holder: &str, attempt: u32) -> Result<(), StoreError> {
+        let before = self.wait(self.db.update_held(holder, attempt, run))?;
+        self.announce(&before, run);
+        Ok(())
+    }
+
+    fn take_over(
+        &self,
+        run: &JobRun,
+        attempt: u32,
+        lease: Option<&Lease>,
+    ) -> Result<(), StoreError> {
+        let before = self.wait(self.db.take_over(run, attempt, lease))?;
+        self.announce(&before, run);
+        Ok(())
+    }
+
+    /// The cap is counted across every host from the database; `running`
+    /// (this host's count) is not needed. `start` is called between the
+    /// claim's statements, with the run locked, never inside a query.
+    fn claim_next(
+        &self,
+        _running: &HashMap<TenantId, usize>,
+        cap: usize,
+        start: &mut Start<'_>,
+    ) -> Result<Option<(JobRun, Stored)>, StoreError> {
+        let Some(taking) = self.wait(self.db.begin_claim(cap))? else {
+            return Ok(None);
+        };
+        let run = start(taking.run().clone())?;
+        self.wait(taking.start(&run))?;
+        self.events.run_status(&run);
+        Ok(Some((run, Stored(None))))
+    }
+
+    fn end_attempt(
+        &self,
+        _written: Option<&Stored>,
+        run: &JobRun,
+        holder: &str,
+        attempt: u32,
+    ) -> Result<(), StoreError> {
+        self.update_held(run, holder, attempt)
+    }
+
+    fn queue_len(&self) -> Result<usize, StoreError> {
+        let pending = self.wait(self.db.count_pending())?;
+        Ok(usize::try_from(pending).unwrap_or(0))
+    }
+
+    fn open_runs(&self) -> Result<Vec<JobRun>, StoreError> {
+        self.wait(self.db.open_runs())
+    }
+
+    fn list_runs(
+        &self,
+        tenant: &TenantId,
+        filter: &RunFilter,
+        cursor: Option<[u8; 16]>,
+        limit: usize,
+    ) -> Result<Page<JobRun>, StoreError> {
+        self.wait(self.db.list_runs(tenant, filter, cursor, limit))
+    }
+
+    fn latest_run(&self, tenant: &TenantId, job: JobId) -> Result<Option<JobRun>, StoreError> {
+        self.wait(self.db.latest_run(tenant, job))
+    }
+
+    fn active_runs_of_job(&self, tenant: &TenantId, job: JobId) -> Result<Vec<JobRun>, StoreError> {
+        let filter = RunFilter {
+            job_id: Some(job),
+            statuses: RunStatus::ACTIVE.to_vec(),
+            ..RunFilter::default()
+        };
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.list_runs(tenant, &filter, cursor, 100)?;
+            out.extend(page.items);
+            match page
+                .next_cursor
+                .as_deref()
+                .and_then(crate::store::decode_cursor)
+            {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    fn save_checkpoint(&self, run: RunId, attempt: u32, state: &[u8]) -> Result<(), StoreError> {
+        self.wait(self.db.save_checkpoint(run, attempt, state))
+    }
+
+    fn checkpoint(&self, run: RunId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.wait(self.db.checkpoint(run))
+    }
+}
+
+impl Postgres {
+    /// Announces a write over `before` on this host's hub: a change of
+    /// status, or of progress.
+    fn announce(&self, before: &JobRun, run: &JobRun) {
+        if run.status != before.status {
+            self.events.run_status(run);
+        } else if (run.progress, &run.progress_message)
+            != (before.progress, &before.progress_message)
+        {
+            self.events.run_progress(run);
+        }
+    }
+}
