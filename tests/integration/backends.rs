@@ -1,13 +1,20 @@
-//! The store's traits behave the same on sled and on PostgreSQL: one
-//! sequence of jobs and runs (saved, read per tenant, listed a page at a
-//! time, queued, taken, checkpointed, written by the attempt holding them,
-//! taken over) is played against each backend and must answer alike.
+//! The store's traits behave the same on sled and on PostgreSQL: sequences
+//! of jobs and runs (saved, read per tenant, listed a page at a time,
+//! queued, taken, checkpointed, written by the attempt holding them, taken
+//! over) and of the records beside them (run logs, schedules, idempotency
+//! records, plugins and registry events) are played against each backend
+//! and must answer alike.
 
 use jobhost::job_type::JobTypeId;
-use jobhost::model::{Job, JobRun, Lease, RunStatus, TenantId, now};
+use jobhost::model::{
+    Job, JobId, JobRun, Lease, LogLevel, LogSource, PluginOrigin, PluginRecord, PluginStatus,
+    RegistryEvent, RegistryEventKind, RunStatus, ScheduleState, TenantId, now,
+};
 use jobhost::store::postgres::{Database, DatabaseConfig, Postgres};
 use jobhost::store::{
-    JobFilter, JobStore, Order, RunFilter, RunStore, Sled, StoreError, decode_cursor,
+    Created, IdempotencyStore, JobFilter, JobStore, LogFilter, LogRecord, LogStore, Order,
+    PluginStore, Remembered, RunFilter, RunStore, ScheduleStore, Sled, StoreError, decode_cursor,
+    idempotency_slot,
 };
 use std::collections::HashMap;
 
@@ -181,6 +188,202 @@ fn play(store: &(impl JobStore + RunStore)) -> Vec<String> {
     seen
 }
 
+/// Plays logs, schedules, idempotency records and the registry against
+/// `store`; returns what it saw.
+fn play_records(
+    store: &(impl JobStore + RunStore + LogStore + ScheduleStore + IdempotencyStore + PluginStore),
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let stats = job("acme", "text_stats");
+    store.put_job(&stats).unwrap();
+    let run = JobRun::pending(&stats, stats.config.clone(), "user@example.com");
+    store.insert_run(&run).unwrap();
+
+    // A run's log: appended, paged after a cursor, filtered by level.
+    seen.push(format!(
+        "next seq: {}",
+        store.next_log_seq(run.uuid).unwrap()
+    ));
+    for seq in 0..5u32 {
+        let level = if seq % 2 == 0 {
+            LogLevel::Info
+        } else {
+            LogLevel::Error
+        };
+        let line = LogRecord {
+            seq,
+            attempt: 1,
+            timestamp: now(),
+            level,
+            source: LogSource::Plugin,
+            message: format!("line {seq}"),
+        };
+        store.append_log(run.uuid, &line).unwrap();
+    }
+    seen.push(format!(
+        "next seq: {}",
+        store.next_log_seq(run.uuid).unwrap()
+    ));
+    let messages =
+        |lines: &[LogRecord]| lines.iter().map(|l| l.message.clone()).collect::<Vec<_>>();
+    let (page, cursor) = store.logs(run.uuid, &LogFilter::default(), 2, 100).unwrap();
+    seen.push(format!("logs: {:?} then after {cursor:?}", messages(&page)));
+    let after = LogFilter {
+        after_seq: cursor,
+        ..LogFilter::default()
+    };
+    let (rest, end) = store.logs(run.uuid, &after, 10, 100).unwrap();
+    seen.push(format!("rest: {:?} end {end:?}", messages(&rest)));
+    let errors = LogFilter {
+        min_level: Some(LogLevel::Warn),
+        ..LogFilter::default()
+    };
+    let (errors, _) = store.logs(run.uuid, &errors, 10, 3).unwrap();
+    seen.push(format!("errors within 3 lines: {:?}", messages(&errors)));
+
+    // Schedules.
+    let mut state = ScheduleState {
+        tenant: stats.tenant.clone(),
+        job_id: stats.uuid,
+        paused: false,
+        cursor: now(),
+        next_run_at: None,
+        last_scheduled_at: None,
+        last_run: None,
+        skipped_ticks: 0,
+        last_error: None,
+    };
+    store.put_schedule_state(&state).unwrap();
+    state.skipped_ticks = 3;
+    store.put_schedule_state(&state).unwrap();
+    seen.push(format!(
+        "schedule: {:?}, {} in all",
+        store
+            .schedule_state(stats.uuid)
+            .unwrap()
+            .map(|s| s.skipped_ticks),
+        store.schedule_states().unwrap().len()
+    ));
+    store.remove_schedule_state(stats.uuid).unwrap();
+    seen.push(format!(
+        "removed: {:?}",
+        store
+            .schedule_state(stats.uuid)
+            .unwrap()
+            .map(|s| s.skipped_ticks)
+    ));
+
+    // Idempotency: found until it expires, and only with what it created.
+    let slot = idempotency_slot(&stats.tenant, "token-1", "key-1");
+    let first = |created, ttl| Remembered {
+        digest: "d".into(),
+        created,
+        status: 201,
+        body: serde_json::json!({"id": 1}),
+        expires_at: now() + time::Duration::seconds(ttl),
+    };
+    store
+        .remember(&slot, &first(Created::Run(run.uuid), 60))
+        .unwrap();
+    seen.push(format!(
+        "remembered: {:?}",
+        store.remembered(&slot, now()).unwrap().map(|r| r.status)
+    ));
+    seen.push(format!(
+        "an hour on: {:?}",
+        store
+            .remembered(&slot, now() + time::Duration::hours(1))
+            .unwrap()
+            .map(|r| r.status)
+    ));
+    let orphan = idempotency_slot(&stats.tenant, "token-1", "key-2");
+    store
+        .remember(&orphan, &first(Created::Job(JobId::new()), 60))
+        .unwrap();
+    seen.push(format!(
+        "naming a job never stored: {:?}",
+        store.remembered(&orphan, now()).unwrap().map(|r| r.status)
+    ));
+    let gone = idempotency_slot(&stats.tenant, "token-1", "key-3");
+    store
+        .remember(&gone, &first(Created::Run(run.uuid), -1))
+        .unwrap();
+    seen.push(format!(
+        "expired dropped: {}",
+        store.forget_expired(now()).unwrap()
+    ));
+
+    // Plugins and registry events.
+    let plugin = |version: &str| PluginRecord {
+        job_type: "text_stats".into(),
+        version: version.parse().unwrap(),
+        origin: PluginOrigin::Published,
+        sha256: "ab".repeat(32),
+        size_bytes: 1000,
+        status: PluginStatus::Active,
+        status_reason: None,
+        published_by: Some("ops".into()),
+        published_at: Some(now()),
+        grant: None,
+        updated_at: now(),
+    };
+    for v in ["1.2.0", "1.10.0"] {
+        store.put_plugin(&plugin(v)).unwrap();
+    }
+    let mut yanked = plugin("1.2.0");
+    yanked.status = PluginStatus::Yanked;
+    store.put_plugin(&yanked).unwrap();
+    seen.push(format!(
+        "plugins: {:?}",
+        store
+            .plugins()
+            .unwrap()
+            .iter()
+            .map(|p| format!("{} {:?}", p.version, p.status))
+            .collect::<Vec<_>>()
+    ));
+    store
+        .delete_plugin("text_stats", &"1.10.0".parse().unwrap())
+        .unwrap();
+    seen.push(format!(
+        "deleted: {:?}",
+        store
+            .plugin("text_stats", &"1.10.0".parse().unwrap())
+            .unwrap()
+            .is_none()
+    ));
+    let events: Vec<RegistryEvent> = (0..3)
+        .map(|i| RegistryEvent {
+            uuid: uuid::Uuid::now_v7(),
+            kind: RegistryEventKind::Published,
+            job_type: Some("text_stats".into()),
+            version: None,
+            status: None,
+            sha256: None,
+            source: "api".into(),
+            actor: format!("ops-{i}"),
+            message: None,
+            at: now(),
+        })
+        .collect();
+    for e in &events {
+        store.add_registry_event(e).unwrap();
+    }
+    let after_first = store.registry_events(Some(events[0].uuid), 10).unwrap();
+    seen.push(format!(
+        "events after the first: {:?}",
+        after_first
+            .iter()
+            .map(|e| e.actor.clone())
+            .collect::<Vec<_>>()
+    ));
+    seen.push(format!(
+        "first two: {}",
+        store.registry_events(None, 2).unwrap().len()
+    ));
+    seen
+}
+
 fn outcome(result: Result<(), StoreError>) -> String {
     match result {
         Ok(()) => "written".into(),
@@ -191,9 +394,10 @@ fn outcome(result: Result<(), StoreError>) -> String {
 }
 
 #[test]
-fn jobs_and_runs_behave_the_same_on_sled_and_postgresql() {
+fn the_store_behaves_the_same_on_sled_and_postgresql() {
     let dir = tempfile::tempdir().unwrap();
-    let sled = play(&Sled::open(dir.path()).unwrap());
+    let sled_store = Sled::open(dir.path()).unwrap();
+    let sled = play(&sled_store);
     let expected = [
         "jobs paged: acme text_stats then acme hello_world",
         "live jobs: 1",
@@ -215,6 +419,25 @@ fn jobs_and_runs_behave_the_same_on_sled_and_postgresql() {
         "active of the job: 2",
     ];
     assert_eq!(sled, expected, "sled");
+    let records = [
+        "next seq: 0",
+        "next seq: 5",
+        "logs: [\"line 0\", \"line 1\"] then after Some(1)",
+        "rest: [\"line 2\", \"line 3\", \"line 4\"] end None",
+        "errors within 3 lines: [\"line 1\"]",
+        "schedule: Some(3), 1 in all",
+        "removed: None",
+        "remembered: Some(201)",
+        "an hour on: None",
+        "naming a job never stored: None",
+        "expired dropped: 1",
+        "plugins: [\"1.10.0 Active\", \"1.2.0 Yanked\"]",
+        "deleted: true",
+        "events after the first: [\"ops-1\", \"ops-2\"]",
+        "first two: 2",
+    ];
+    let sled_store = Sled::open(&dir.path().join("records")).unwrap();
+    assert_eq!(play_records(&sled_store), records, "sled");
 
     let Some(pg) = super::postgres::cluster() else {
         return;
@@ -228,6 +451,7 @@ fn jobs_and_runs_behave_the_same_on_sled_and_postgresql() {
             Ok::<_, jobhost::store::postgres::DatabaseError>(db)
         })
         .unwrap();
-    let postgres = play(&Postgres::new(db, runtime.handle().clone()));
-    assert_eq!(postgres, expected, "PostgreSQL");
+    let postgres = Postgres::new(db, runtime.handle().clone());
+    assert_eq!(play(&postgres), expected, "PostgreSQL");
+    assert_eq!(play_records(&postgres), records, "PostgreSQL");
 }

@@ -47,7 +47,7 @@ impl Postgres {
     }
 
     /// Waits for `work` from synchronous code.
-    fn wait<T>(
+    pub(super) fn wait<T>(
         &self,
         work: impl Future<Output = Result<T, DatabaseError>>,
     ) -> Result<T, StoreError> {

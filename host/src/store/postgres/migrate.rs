@@ -34,8 +34,8 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 2,
-        name: "checkpoints",
-        sql: include_str!("migrations/0002_checkpoints.sql"),
+        name: "checkpoints, schedules, idempotency records, plugins and registry events",
+        sql: include_str!("migrations/0002_checkpoints_schedules_idempotency_plugins.sql"),
     },
 ];
 

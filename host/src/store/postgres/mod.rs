@@ -9,10 +9,14 @@
 //! the job and run traits; the server does not store in PostgreSQL yet.
 
 mod backend;
+mod idempotency;
 mod jobs;
+mod logs;
 mod migrate;
 mod queue;
+mod registry;
 mod runs;
+mod schedules;
 
 pub use backend::Postgres;
 pub use migrate::{Applied, MIGRATIONS, Migration, Migrations};
@@ -198,6 +202,23 @@ fn reason(e: &tokio_postgres::Error) -> String {
         Some(cause) => format!("{e}: {cause}"),
         None => e.to_string(),
     }
+}
+
+/// A record stored as JSON in `column` of `row`, or
+/// [`DatabaseError::Corrupt`] naming it as `record` `id`.
+fn decode<T: serde::de::DeserializeOwned>(
+    row: &tokio_postgres::Row,
+    column: usize,
+    record: crate::store::Record,
+    id: impl FnOnce() -> String,
+) -> Result<T, DatabaseError> {
+    row.try_get::<_, tokio_postgres::types::Json<T>>(column)
+        .map(|tokio_postgres::types::Json(value)| value)
+        .map_err(|e| DatabaseError::Corrupt {
+            record,
+            id: id(),
+            reason: cause(&e),
+        })
 }
 
 /// Why a value did not decode: the deserialiser's message.
