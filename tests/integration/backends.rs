@@ -2,7 +2,8 @@
 //! of jobs and runs (saved, read per tenant, listed a page at a time,
 //! queued, taken, checkpointed, written by the attempt holding them, taken
 //! over) and of the records beside them (run logs, schedules, idempotency
-//! records, plugins and registry events) are played against each backend
+//! records, plugins and registry events, secrets, webhooks and notices)
+//! are played against each backend
 //! and must answer alike.
 
 use jobhost::job_type::JobTypeId;
@@ -13,10 +14,12 @@ use jobhost::model::{
 use jobhost::store::postgres::{Database, DatabaseConfig, Postgres};
 use jobhost::store::{
     Created, IdempotencyStore, JobFilter, JobStore, LogFilter, LogRecord, LogStore, Order,
-    PluginStore, Remembered, RunFilter, RunStore, ScheduleStore, Sled, StoreError, decode_cursor,
-    idempotency_slot,
+    PluginStore, Remembered, RunFilter, RunStore, ScheduleStore, Sled, Store, StoreError,
+    decode_cursor, idempotency_slot,
 };
+use jobhost::vault::Vault;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 fn job(tenant: &str, job_type: &str) -> Job {
     let mut job = Job::new(
@@ -384,6 +387,130 @@ fn play_records(
     seen
 }
 
+/// Plays secrets, webhooks and notices against `store` (through the
+/// facade the server uses); returns what it saw.
+fn play_deliveries(store: &Store) -> Vec<String> {
+    let mut seen = Vec::new();
+    let acme = TenantId("acme".into());
+    // Secrets: sealed, listed without values, capped per tenant elsewhere.
+    let (_, new) = store.put_secret(&acme, "api_key", "s3cret", "ops").unwrap();
+    let (_, again) = store
+        .put_secret(&acme, "api_key", "s3cret-2", "ops")
+        .unwrap();
+    seen.push(format!("secret new: {new}, then {again}"));
+    seen.push(format!(
+        "value: {:?}",
+        store
+            .secret_value(&acme, "api_key")
+            .unwrap()
+            .map(|v| v.expose().to_string())
+    ));
+    seen.push(format!(
+        "listed: {:?}",
+        store
+            .secrets(&acme)
+            .unwrap()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect::<Vec<_>>()
+    ));
+    seen.push(format!(
+        "another tenant's: {:?}",
+        store
+            .secret_value(&TenantId("globex".into()), "api_key")
+            .unwrap()
+            .is_some()
+    ));
+    seen.push(format!(
+        "deleted: {} then {}",
+        store.delete_secret(&acme, "api_key").unwrap(),
+        store.delete_secret(&acme, "api_key").unwrap()
+    ));
+    let signing = store.webhook_secret(&acme).unwrap();
+    seen.push(format!(
+        "signing secret kept: {}",
+        store.webhook_secret(&acme).unwrap() == signing && signing.len() == 64
+    ));
+
+    // A run with a callback: paused and resumed (notices), then ended (its
+    // webhook), each queued with the move that owes it.
+    let mut stats = job("acme", "text_stats");
+    stats.callback_url = Some("https://hooks.example.com/done".into());
+    store.put_job(&stats).unwrap();
+    let mut run = JobRun::pending(&stats, stats.config.clone(), "user@example.com");
+    run.callback_url = stats.callback_url.clone();
+    store.insert_run(&run).unwrap();
+    let (held, _) = store
+        .claim_next(&HashMap::new(), usize::MAX, &mut |r| {
+            Ok(running(r, "host-a/0"))
+        })
+        .unwrap()
+        .unwrap();
+    let mut paused = held.clone();
+    paused.status = RunStatus::Paused;
+    store.update_held(&paused, "host-a/0", 1).unwrap();
+    let mut resumed = paused.clone();
+    resumed.status = RunStatus::Running;
+    store.update_held(&resumed, "host-a/0", 1).unwrap();
+    let notices = store.queued_notices().unwrap();
+    let (id, seq, _) = notices[0];
+    seen.push(format!(
+        "first notice: {:?} of the run: {}",
+        store.notice(id, seq).unwrap().map(|n| n.event.header()),
+        id == run.uuid
+    ));
+    store.done_notice(id, seq).unwrap();
+    let (id, seq, _) = store.queued_notices().unwrap()[0];
+    let mut later = store.notice(id, seq).unwrap().unwrap();
+    later.due_ms = 99;
+    later.attempts = 1;
+    store.requeue_notice(id, seq, &later).unwrap();
+    seen.push(format!(
+        "then: {:?}",
+        store
+            .queued_notices()
+            .unwrap()
+            .iter()
+            .map(|n| (n.2, store.notice(n.0, n.1).unwrap().unwrap().event.header()))
+            .collect::<Vec<_>>()
+    ));
+    store.done_notice(id, seq).unwrap();
+    let mut done = resumed.clone();
+    done.status = RunStatus::Completed;
+    store.end_attempt(None, &done, "host-a/0", 1).unwrap();
+    seen.push(format!(
+        "webhooks: {:?}",
+        store
+            .queued_webhooks()
+            .unwrap()
+            .iter()
+            .map(|(r, due)| (*r == run.uuid, *due))
+            .collect::<Vec<_>>()
+    ));
+    let mut dues = Vec::new();
+    while let Some(due) = store
+        .webhook_failed(run.uuid, 1000, 10, "the store failed")
+        .unwrap()
+    {
+        dues.push(due);
+    }
+    seen.push(format!("retried at {dues:?}, then set aside"));
+    seen.push(format!(
+        "aside: {:?}, queued: {}",
+        store
+            .webhooks_set_aside()
+            .unwrap()
+            .iter()
+            .map(|(_, why)| why["tries"].clone())
+            .collect::<Vec<_>>(),
+        store.queued_webhooks().unwrap().len()
+    ));
+    store.queue_webhook(run.uuid, 5).unwrap();
+    store.done_webhook(run.uuid).unwrap();
+    seen.push(format!("done: {}", store.queued_webhooks().unwrap().len()));
+    seen
+}
+
 fn outcome(result: Result<(), StoreError>) -> String {
     match result {
         Ok(()) => "written".into(),
@@ -438,20 +565,48 @@ fn the_store_behaves_the_same_on_sled_and_postgresql() {
     ];
     let sled_store = Sled::open(&dir.path().join("records")).unwrap();
     assert_eq!(play_records(&sled_store), records, "sled");
+    let deliveries = [
+        "secret new: true, then false",
+        "value: Some(\"s3cret-2\")",
+        "listed: [\"api_key\"]",
+        "another tenant's: false",
+        "deleted: true then false",
+        "signing secret kept: true",
+        "first notice: Some(\"job_run.paused\") of the run: true",
+        "then: [(99, \"job_run.resumed\")]",
+        "webhooks: [(true, 0)]",
+        "retried at [1010, 1020, 1040, 1080], then set aside",
+        "aside: [Number(5)], queued: 0",
+        "done: 0",
+    ];
+    let vault = Arc::new(Vault::open_or_create(&dir.path().join("secrets.key")).unwrap());
+    let mut sled_store = Sled::open(&dir.path().join("deliveries")).unwrap();
+    sled_store.set_vault(vault.clone());
+    assert_eq!(play_deliveries(&sled_store.into()), deliveries, "sled");
 
     let Some(pg) = super::postgres::cluster() else {
         return;
     };
-    let url = pg.create_database("jobhost").unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let db = runtime
-        .block_on(async {
-            let db = Database::connect(&DatabaseConfig::new(url)).await?;
-            db.migrate().await?;
-            Ok::<_, jobhost::store::postgres::DatabaseError>(db)
-        })
-        .unwrap();
-    let postgres = Postgres::new(db, runtime.handle().clone());
-    assert_eq!(play(&postgres), expected, "PostgreSQL");
-    assert_eq!(play_records(&postgres), records, "PostgreSQL");
+    // A database of its own per sequence, as sled has a directory.
+    let open = |name: &str| {
+        let url = pg.create_database(name).unwrap();
+        let db = runtime
+            .block_on(async {
+                let db = Database::connect(&DatabaseConfig::new(url)).await?;
+                db.migrate().await?;
+                Ok::<_, jobhost::store::postgres::DatabaseError>(db)
+            })
+            .unwrap();
+        let mut postgres = Postgres::new(db, runtime.handle().clone(), Default::default());
+        postgres.set_vault(vault.clone());
+        postgres
+    };
+    assert_eq!(play(&open("runs")), expected, "PostgreSQL");
+    assert_eq!(play_records(&open("records")), records, "PostgreSQL");
+    assert_eq!(
+        play_deliveries(&open("deliveries").into()),
+        deliveries,
+        "PostgreSQL"
+    );
 }

@@ -128,6 +128,12 @@ impl From<Sled> for Store {
     }
 }
 
+impl From<postgres::Postgres> for Store {
+    fn from(pg: postgres::Postgres) -> Self {
+        Store(Arc::new(pg))
+    }
+}
+
 impl std::ops::Deref for Store {
     type Target = dyn Backend;
 

@@ -5,6 +5,7 @@
 use super::{SecretStore, Sled, StoreError, encode};
 use crate::model::{TenantId, Timestamp, now};
 use crate::runtime::SecretValue;
+use crate::vault::Vault;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
@@ -25,12 +26,57 @@ pub struct SecretInfo {
     pub set_at: Timestamp,
 }
 
+/// A secret as stored, whichever the backend: what is listed, and the
+/// value sealed.
 #[derive(Serialize, Deserialize)]
-struct Stored {
+pub(super) struct Stored {
     #[serde(flatten)]
-    info: SecretInfo,
+    pub(super) info: SecretInfo,
     /// Nonce, ciphertext and tag, base64.
     sealed: String,
+}
+
+/// `value` sealed by `vault` as `tenant`'s secret `name`, set by `actor`.
+pub(super) fn seal(
+    vault: Option<&Vault>,
+    tenant: &TenantId,
+    name: &str,
+    value: &str,
+    actor: &str,
+) -> Result<Stored, StoreError> {
+    let sealed = need(vault)?.seal(&context(tenant, name), value.as_bytes());
+    Ok(Stored {
+        info: SecretInfo {
+            name: name.to_string(),
+            set_by: actor.to_string(),
+            set_at: now(),
+        },
+        sealed: base64::engine::general_purpose::STANDARD.encode(sealed),
+    })
+}
+
+/// The value of `tenant`'s secret `name`, stored as `bytes`, opened by `vault`.
+pub(super) fn unseal(
+    vault: Option<&Vault>,
+    tenant: &TenantId,
+    name: &str,
+    bytes: &[u8],
+) -> Result<SecretValue, StoreError> {
+    let stored: Stored = serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Secrets(format!("secret `{name}` is damaged: {e}")))?;
+    let sealed = base64::engine::general_purpose::STANDARD
+        .decode(stored.sealed)
+        .map_err(|e| StoreError::Secrets(format!("secret `{name}` is damaged: {e}")))?;
+    let plain = need(vault)?
+        .open(&context(tenant, name), &sealed)
+        .map_err(|e| StoreError::Secrets(format!("secret `{name}`: {e}")))?;
+    let text = String::from_utf8(plain)
+        .map_err(|_| StoreError::Secrets(format!("secret `{name}` is not UTF-8")))?;
+    Ok(SecretValue::new(text))
+}
+
+fn need(vault: Option<&Vault>) -> Result<&Vault, StoreError> {
+    vault.ok_or_else(|| StoreError::Secrets("no secrets key is configured".into()))
 }
 
 fn key(tenant: &TenantId, name: &str) -> Vec<u8> {
@@ -43,14 +89,6 @@ fn context(tenant: &TenantId, name: &str) -> String {
     format!("jobhost-secret/{tenant}/{name}")
 }
 
-impl Sled {
-    fn vault(&self) -> Result<&crate::vault::Vault, StoreError> {
-        self.vault
-            .as_deref()
-            .ok_or_else(|| StoreError::Secrets("no secrets key is configured".into()))
-    }
-}
-
 impl SecretStore for Sled {
     /// Sets a secret; `Ok(true)` when it was new.
     fn put_secret(
@@ -60,16 +98,8 @@ impl SecretStore for Sled {
         value: &str,
         actor: &str,
     ) -> Result<(SecretInfo, bool), StoreError> {
-        let sealed = self.vault()?.seal(&context(tenant, name), value.as_bytes());
-        let info = SecretInfo {
-            name: name.to_string(),
-            set_by: actor.to_string(),
-            set_at: now(),
-        };
-        let stored = Stored {
-            info: info.clone(),
-            sealed: base64::engine::general_purpose::STANDARD.encode(sealed),
-        };
+        let stored = seal(self.vault.as_deref(), tenant, name, value, actor)?;
+        let info = stored.info.clone();
         let k = key(tenant, name);
         let new = !self.tenant_secrets.contains_key(&k)?;
         if new
@@ -116,17 +146,6 @@ impl SecretStore for Sled {
         let Some(bytes) = self.tenant_secrets.get(key(tenant, name))? else {
             return Ok(None);
         };
-        let stored: Stored = serde_json::from_slice(&bytes)
-            .map_err(|e| StoreError::Secrets(format!("secret `{name}` is damaged: {e}")))?;
-        let sealed = base64::engine::general_purpose::STANDARD
-            .decode(stored.sealed)
-            .map_err(|e| StoreError::Secrets(format!("secret `{name}` is damaged: {e}")))?;
-        let plain = self
-            .vault()?
-            .open(&context(tenant, name), &sealed)
-            .map_err(|e| StoreError::Secrets(format!("secret `{name}`: {e}")))?;
-        let text = String::from_utf8(plain)
-            .map_err(|_| StoreError::Secrets(format!("secret `{name}` is not UTF-8")))?;
-        Ok(Some(SecretValue::new(text)))
+        unseal(self.vault.as_deref(), tenant, name, &bytes).map(Some)
     }
 }

@@ -4,14 +4,16 @@
 //! inline). On a thread of a multi-threaded runtime the wait hands that
 //! thread's other tasks on (`block_in_place`); elsewhere it blocks.
 //!
-//! Jobs and runs (with their queue, leases and checkpoints) are here so
-//! far; logs, webhooks, notices, plugins, secrets, schedules and
-//! idempotency records follow, and with them [`crate::store::Backend`].
+//! Jobs and runs (with their queue, leases and checkpoints) are here; the
+//! other traits are in the modules named for what they store.
 
 use super::{Database, DatabaseError};
 use crate::events::EventHub;
+use crate::metrics::Metrics;
 use crate::model::{Job, JobId, JobRun, Lease, RunId, RunStatus, TenantId};
+use crate::store::{Backend, StoreFuture};
 use crate::store::{JobFilter, JobStore, Page, RunFilter, RunStore, Start, StoreError, Stored};
+use crate::vault::Vault;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -24,26 +26,48 @@ pub struct Postgres {
     runtime: Handle,
     /// Where this host's run changes are announced.
     events: Arc<EventHub>,
+    /// Where this host counts what it meets.
+    metrics: Arc<Metrics>,
+    /// What tenants' secrets are sealed with.
+    vault: Option<Arc<Vault>>,
+    /// Woken when this host queues a webhook or a notice.
+    webhooks_ready: tokio::sync::Notify,
 }
 
 impl Postgres {
-    /// The store on `db`, whose connections live on `runtime`.
-    pub fn new(db: Database, runtime: Handle) -> Self {
+    /// The store on `db`, whose connections live on `runtime`, counting
+    /// what it meets in `metrics`.
+    pub fn new(db: Database, runtime: Handle, metrics: Arc<Metrics>) -> Self {
         Postgres {
             db,
             runtime,
             events: Arc::default(),
+            metrics,
+            vault: None,
+            webhooks_ready: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Seals and opens tenants' secrets with `vault` from now on.
+    pub fn set_vault(&mut self, vault: Arc<Vault>) {
+        self.vault = Some(vault);
+    }
+
+    pub(super) fn vault(&self) -> Option<&Vault> {
+        self.vault.as_deref()
+    }
+
+    pub(super) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub(super) fn ready(&self) -> &tokio::sync::Notify {
+        &self.webhooks_ready
     }
 
     /// The database.
     pub fn database(&self) -> &Database {
         &self.db
-    }
-
-    /// The hub this host's run changes are published to.
-    pub fn events(&self) -> &Arc<EventHub> {
-        &self.events
     }
 
     /// Waits for `work` from synchronous code.
@@ -217,11 +241,42 @@ impl Postgres {
     /// status, or of progress.
     fn announce(&self, before: &JobRun, run: &JobRun) {
         if run.status != before.status {
+            if run.callback_url.is_some() {
+                // A webhook or notice may have been queued with it.
+                self.webhooks_ready.notify_one();
+            }
             self.events.run_status(run);
         } else if (run.progress, &run.progress_message)
             != (before.progress, &before.progress_message)
         {
             self.events.run_progress(run);
         }
+    }
+}
+
+impl Backend for Postgres {
+    fn events(&self) -> &Arc<EventHub> {
+        &self.events
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        let db = &self.db;
+        self.wait(async {
+            let client = db.client().await?;
+            client
+                .simple_query("SELECT 1")
+                .await
+                .map_err(|e| db.refused("a health check", &e))?;
+            Ok(())
+        })
+    }
+
+    /// Every write committed before it returned: nothing to wait for.
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn flush_blocking(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }

@@ -34,8 +34,9 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 2,
-        name: "checkpoints, schedules, idempotency records, plugins and registry events",
-        sql: include_str!("migrations/0002_checkpoints_schedules_idempotency_plugins.sql"),
+        name: "checkpoints, schedules, idempotency records, plugins, registry events, \
+               webhooks, notices and secrets",
+        sql: include_str!("migrations/0002_checkpoints_schedules_plugins_webhooks_secrets.sql"),
     },
 ];
 

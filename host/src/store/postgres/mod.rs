@@ -6,7 +6,8 @@
 //! ([`Postgres`]).
 //!
 //! Work in progress: `jobhost migrate` uses it, and [`Postgres`] implements
-//! the job and run traits; the server does not store in PostgreSQL yet.
+//! every store trait ([`crate::store::Backend`]); the server does not store
+//! in PostgreSQL yet.
 
 mod backend;
 mod idempotency;
@@ -17,6 +18,8 @@ mod queue;
 mod registry;
 mod runs;
 mod schedules;
+mod secrets;
+mod webhooks;
 
 pub use backend::Postgres;
 pub use migrate::{Applied, MIGRATIONS, Migration, Migrations};

@@ -4,7 +4,7 @@
 //! whose holder stopped renewing its lease, taken over by one host.
 
 use super::{Database, DatabaseError};
-use crate::model::{JobRun, RunId};
+use crate::model::{JobRun, RunId, RunStatus};
 use time::OffsetDateTime;
 
 /// A tenant's runs are taken one host at a time while its cap is checked:
@@ -107,10 +107,15 @@ impl Database {
         let mut written = Vec::with_capacity(rows.len());
         for row in rows {
             let id = RunId(row.get(0));
-            let run = decide(self.decode_at(id, &row, 1)?);
+            let before = self.decode_at(id, &row, 1)?;
+            let status = before.status;
+            let run = decide(before);
             self.write(&tx, &run)
                 .await
                 .map_err(|e| self.refused("taking over a run", &e))?;
+            super::webhooks::queue_effects(&tx, status, &run)
+                .await
+                .map_err(|e| self.refused("queueing a run's webhook", &e))?;
             written.push(run);
         }
         tx.commit()
@@ -147,6 +152,9 @@ impl Taking<'_> {
         db.write(client, run)
             .await
             .map_err(|e| db.refused("starting a run", &e))?;
+        super::webhooks::queue_effects(client, RunStatus::Pending, run)
+            .await
+            .map_err(|e| db.refused("queueing a run's webhook", &e))?;
         client
             .batch_execute("COMMIT")
             .await

@@ -296,6 +296,9 @@ impl Database {
         self.write(&tx, run)
             .await
             .map_err(|e| self.refused("writing a run", &e))?;
+        super::webhooks::queue_effects(&tx, current.status, run)
+            .await
+            .map_err(|e| self.refused("queueing a run's webhook", &e))?;
         tx.commit()
             .await
             .map_err(|e| self.refused("committing a run", &e))?;
