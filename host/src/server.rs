@@ -8,7 +8,7 @@ use crate::auth::Tokens;
 use crate::registry::{Catalog, Watcher};
 use crate::runtime::{CompileWorker, Runtime, RuntimeConfig};
 use crate::service::{Service, ServiceLimits};
-use crate::store::prelude::*;
+use crate::store::postgres::{Database, DatabaseConfig, Postgres};
 use crate::store::{Sled, Store};
 use crate::worker::{Workers, recover};
 use anyhow::Context as _;
@@ -79,6 +79,9 @@ pub struct ServeConfig {
     /// Key tenants' secrets are sealed with; defaults to
     /// `DATA_DIR/secrets.key`, created at first start.
     pub secrets_key_file: Option<PathBuf>,
+    /// Store in this PostgreSQL database instead of sled in the data
+    /// directory.
+    pub database: Option<DatabaseConfig>,
 }
 
 /// Runs the server until a shutdown signal.
@@ -137,7 +140,7 @@ impl Host {
         })?);
         raise_open_files_limit();
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        let store = open_store(&config, metrics.clone())?;
+        let store = open_store(&config, metrics.clone()).await?;
         let catalog = Arc::new(load_catalog(
             runtime.clone(),
             store.clone(),
@@ -290,22 +293,42 @@ impl Host {
     }
 }
 
-/// Opens the store with the tenants' secrets key.
-fn open_store(
+/// Opens the store (sled in the data directory, or the PostgreSQL
+/// database asked for, migrated) with the tenants' secrets key.
+async fn open_store(
     config: &ServeConfig,
     metrics: Arc<crate::metrics::Metrics>,
 ) -> anyhow::Result<Store> {
-    let mut store = Sled::open_with(&config.data_dir.join("db"), metrics)
-        .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
     let key_file = config
         .secrets_key_file
         .clone()
         .unwrap_or_else(|| config.data_dir.join("secrets.key"));
-    store.set_vault(Arc::new(
+    let vault = Arc::new(
         crate::vault::Vault::open_or_create(&key_file).context("opening the secrets key")?,
-    ));
+    );
+    let store: Store = match &config.database {
+        None => {
+            let mut sled =
+                Sled::open_with(&config.data_dir.join("db"), metrics).with_context(|| {
+                    format!("opening the database in {}", config.data_dir.display())
+                })?;
+            sled.set_vault(vault);
+            sled.into()
+        }
+        Some(database) => {
+            let db = Database::connect(database).await?;
+            let done = db.migrate().await?;
+            for m in &done.applied {
+                tracing::info!(version = m.version, name = m.name, "applied a migration");
+            }
+            let mut pg = Postgres::open(db, tokio::runtime::Handle::current(), metrics).await?;
+            pg.set_vault(vault);
+            tracing::info!(database = pg.database().target(), "storing in PostgreSQL");
+            pg.into()
+        }
+    };
     store.events().set_limits(config.streams);
-    Ok(store.into())
+    Ok(store)
 }
 
 fn load_catalog(

@@ -52,6 +52,7 @@ mod rerun;
 mod retries;
 mod schedules;
 mod secrets;
+mod serve_postgres;
 mod streams;
 mod tokens;
 mod ui;

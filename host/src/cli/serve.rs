@@ -2,6 +2,7 @@
 
 use super::{Common, egress};
 use crate::server::ServeConfig;
+use crate::store::postgres::DatabaseConfig;
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -120,13 +121,37 @@ pub(super) struct ServeArgs {
     /// Largest component accepted (uploads and files), in bytes.
     #[arg(long, env = "JOBHOST_MAX_PLUGIN_BYTES", default_value_t = 32 << 20)]
     max_plugin_bytes: usize,
+    /// Store in this PostgreSQL database instead of sled in the data
+    /// directory: `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (or
+    /// libpq's `host=... dbname=...`). Its schema is migrated at start.
+    #[arg(
+        long,
+        env = "JOBHOST_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database: Option<String>,
+    /// Seconds to wait for a database connection before giving up.
+    #[arg(long, env = "JOBHOST_DATABASE_CONNECT_TIMEOUT", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    database_connect_timeout: u64,
+    /// Database connections open at most.
+    #[arg(long, env = "JOBHOST_DATABASE_POOL_SIZE", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    database_pool_size: u64,
 }
 
 /// The server's settings from the common flags and `serve`'s.
 pub(super) fn config(common: Common, args: ServeArgs) -> anyhow::Result<ServeConfig> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let workers = args.workers.unwrap_or(cores).max(1);
+    let database = args.database.map(|url| DatabaseConfig {
+        url,
+        pool_size: args.database_pool_size as usize,
+        connect_timeout: Duration::from_secs(args.database_connect_timeout),
+    });
     Ok(ServeConfig {
+        database,
         listen: args.listen,
         plugins_dir: Some(
             args.plugins_dir

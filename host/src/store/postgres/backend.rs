@@ -32,6 +32,9 @@ pub struct Postgres {
     vault: Option<Arc<Vault>>,
     /// Woken when this host queues a webhook or a notice.
     webhooks_ready: tokio::sync::Notify,
+    /// The connection holding the database for this host (see
+    /// [`Postgres::open`]).
+    _held: Option<deadpool_postgres::ClientWrapper>,
 }
 
 impl Postgres {
@@ -45,7 +48,24 @@ impl Postgres {
             metrics,
             vault: None,
             webhooks_ready: tokio::sync::Notify::new(),
+            _held: None,
         }
+    }
+
+    /// The store on `db` for a server: [`Postgres::new`], holding the
+    /// database for this host for as long as the store lives. A second
+    /// host on the same database is refused until what hosts must share
+    /// beyond the store (the schedule tick, webhook deliveries, the event
+    /// stream, the registry's changes) is coordinated between them.
+    pub async fn open(
+        db: Database,
+        runtime: Handle,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, DatabaseError> {
+        let held = db.hold_for_this_host().await?;
+        let mut pg = Postgres::new(db, runtime, metrics);
+        pg._held = Some(held);
+        Ok(pg)
     }
 
     /// Seals and opens tenants' secrets with `vault` from now on.

@@ -28,6 +28,10 @@ pub use queue::Taking;
 use std::time::Duration;
 use tokio_postgres::config::Host;
 
+/// The advisory lock a serving host holds ("jobhost:host" in ASCII, beside
+/// the migrations' "jobhost" lock).
+const HOST_LOCK: i64 = 0x6a6f_6268_6f73_7468;
+
 /// What goes wrong talking to the database. Messages name the database by
 /// host and name, never by its URL (which may carry a password).
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +89,14 @@ pub enum DatabaseError {
         id: String,
         /// Why it does not decode.
         reason: String,
+    },
+    /// Another host serves the database.
+    #[error(
+        "another jobhost host is serving the database {target}; one host per database is supported for now"
+    )]
+    Held {
+        /// Host(s) and database name.
+        target: String,
     },
     /// A migration applied earlier differs from this build's.
     #[error(
@@ -183,6 +195,26 @@ impl Database {
                     other => other.to_string(),
                 },
             })
+    }
+
+    /// Takes the database for this host: a session advisory lock on a
+    /// connection of its own (out of the pool), held until that connection
+    /// is dropped or the process ends. [`DatabaseError::Held`] when another
+    /// host holds it.
+    pub async fn hold_for_this_host(
+        &self,
+    ) -> Result<deadpool_postgres::ClientWrapper, DatabaseError> {
+        let client = deadpool_postgres::Object::take(self.client().await?);
+        let row = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&HOST_LOCK])
+            .await
+            .map_err(|e| self.refused("taking the database for this host", &e))?;
+        if !row.get::<_, bool>(0) {
+            return Err(DatabaseError::Held {
+                target: self.target.clone(),
+            });
+        }
+        Ok(client)
     }
 
     /// A failed statement, with what was being done.
