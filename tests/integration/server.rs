@@ -25,6 +25,44 @@ pub struct Server {
 
 const JOBHOST: &str = env!("CARGO_BIN_EXE_jobhost");
 
+/// With `JOBHOST_TEST_BACKEND=postgres`, servers store in PostgreSQL: a
+/// database of their own in one cluster per test process (stopped when the
+/// process exits), named in the data directory so a restarted server finds
+/// it again.
+fn test_database(data: &Path) -> Option<String> {
+    use jobhost_test_support::postgres::Postgres;
+    static CLUSTER: std::sync::Mutex<Option<Postgres>> = std::sync::Mutex::new(None);
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    extern "C" fn stop_cluster() {
+        if let Ok(mut cluster) = CLUSTER.lock() {
+            drop(cluster.take());
+        }
+    }
+    if std::env::var("JOBHOST_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return None;
+    }
+    let named = data.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&named) {
+        return Some(url);
+    }
+    let mut cluster = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
+    if cluster.is_none() {
+        let started = Postgres::start()
+            .unwrap_or_else(|why| panic!("JOBHOST_TEST_BACKEND=postgres needs {why}"));
+        *cluster = Some(started);
+        // SAFETY: registers a plain function with no captured state.
+        unsafe { libc::atexit(stop_cluster) };
+    }
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let url = cluster
+        .as_ref()
+        .expect("started above")
+        .create_database(&format!("test_{n}"))
+        .unwrap();
+    std::fs::write(&named, &url).unwrap();
+    Some(url)
+}
+
 fn token(data: &Path, user: &str, tenant: &str, role: &str) -> String {
     jobhost_test_support::process::token(JOBHOST, data, user, tenant, role)
 }
@@ -76,6 +114,11 @@ impl Server {
             args.extend(["--workers".into(), "2".into()]);
         }
         args.extend(extra.iter().map(Into::into));
+        if !extra.contains(&"--database")
+            && let Some(url) = test_database(data)
+        {
+            args.extend(["--database".into(), url.into()]);
+        }
         let jobhost_test_support::process::Listening { child, base, .. } =
             jobhost_test_support::process::serve_env(JOBHOST, data, args, Stdio::inherit(), env);
         Server {

@@ -139,26 +139,27 @@ impl Service {
         digest: String,
     ) -> Result<Result<Claim, Remembered>, ServiceError> {
         let slot = crate::store::idempotency_slot(&caller.tenant, &caller.token, key.as_str());
-        let mut in_flight = super::lock(&self.inner.in_flight);
-        if in_flight.contains(&slot) {
+        // The key is taken before the store is read (and given back when
+        // the claim drops), so no lock is held while the store answers.
+        if !super::lock(&self.inner.in_flight).insert(slot.clone()) {
             return Err(ServiceError::IdempotencyKeyInUse {
                 key: key.as_str().to_string(),
             });
         }
-        if let Some(first) = self.inner.store.remembered(&slot, now())? {
-            if first.digest != digest {
-                return Err(ServiceError::IdempotencyKeyReused {
-                    key: key.as_str().to_string(),
-                });
-            }
-            return Ok(Err(first));
-        }
-        in_flight.insert(slot.clone());
-        Ok(Ok(Claim {
+        let claim = Claim {
             service: self.clone(),
             slot,
             digest,
-        }))
+        };
+        match self.inner.store.remembered(&claim.slot, now())? {
+            Some(first) if first.digest != claim.digest => {
+                Err(ServiceError::IdempotencyKeyReused {
+                    key: key.as_str().to_string(),
+                })
+            }
+            Some(first) => Ok(Err(first)),
+            None => Ok(Ok(claim)),
+        }
     }
 }
 

@@ -90,23 +90,24 @@ impl Postgres {
         &self.db
     }
 
-    /// Waits for `work` from synchronous code.
-    pub(super) fn wait<T>(
+    /// Waits for `work` from synchronous code: on a thread of a
+    /// multi-threaded runtime in place (`block_in_place`), on a thread
+    /// inside a single-threaded one (a plugin's host call) from a helper
+    /// thread, elsewhere directly.
+    pub(super) fn wait<T: Send>(
         &self,
-        work: impl Future<Output = Result<T, DatabaseError>>,
+        work: impl Future<Output = Result<T, DatabaseError>> + Send,
     ) -> Result<T, StoreError> {
         let done = match Handle::try_current() {
             Err(_) => self.runtime.block_on(work),
             Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
                 tokio::task::block_in_place(|| self.runtime.block_on(work))
             }
-            Ok(_) => {
-                return Err(StoreError::Task(
-                    "the PostgreSQL store is called from a single-threaded runtime, \
-                     which cannot wait for it"
-                        .into(),
-                ));
-            }
+            Ok(_) => std::thread::scope(|s| {
+                s.spawn(|| self.runtime.block_on(work))
+                    .join()
+                    .map_err(|_| StoreError::Task("a database call panicked".into()))
+            })?,
         };
         Ok(done?)
     }
