@@ -10,6 +10,7 @@
 //! in PostgreSQL yet.
 
 mod backend;
+mod checkpoints;
 mod idempotency;
 mod jobs;
 mod logs;
