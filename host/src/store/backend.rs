@@ -148,8 +148,25 @@ pub trait RunStore {
     /// The newest run of a job.
     fn latest_run(&self, tenant: &TenantId, job: JobId) -> Result<Option<JobRun>, StoreError>;
 
-    /// Runs of a job that are pending, running or paused.
-    fn active_runs_of_job(&self, tenant: &TenantId, job: JobId) -> Result<Vec<JobRun>, StoreError>;
+    /// Runs of a job that are pending, running or paused: every page of
+    /// [`RunStore::list_runs`] with those statuses.
+    fn active_runs_of_job(&self, tenant: &TenantId, job: JobId) -> Result<Vec<JobRun>, StoreError> {
+        let filter = RunFilter {
+            job_id: Some(job),
+            statuses: RunStatus::ACTIVE.to_vec(),
+            ..RunFilter::default()
+        };
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.list_runs(tenant, &filter, cursor, 100)?;
+            out.extend(page.items);
+            match page.next_cursor.as_deref().and_then(super::decode_cursor) {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
 
     /// Replaces a run's checkpoint, as attempt `attempt` running it: refused
     /// with [`StoreError::Stale`] once the run has moved on.

@@ -322,27 +322,4 @@ impl Sled {
             None => Ok(None),
         }
     }
-
-    /// Runs of a job that are pending, running or paused.
-    pub(super) fn open_runs_of_job(
-        &self,
-        tenant: &TenantId,
-        job: JobId,
-    ) -> Result<Vec<JobRun>, StoreError> {
-        let filter = RunFilter {
-            job_id: Some(job),
-            statuses: RunStatus::ACTIVE.to_vec(),
-            ..RunFilter::default()
-        };
-        let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self.page_of_runs(tenant, &filter, cursor, 100)?;
-            out.extend(page.items);
-            match page.next_cursor.as_deref().and_then(decode_cursor) {
-                Some(c) => cursor = Some(c),
-                None => return Ok(out),
-            }
-        }
-    }
 }

@@ -67,10 +67,6 @@ impl RunStore for Sled {
         self.newest_run_of_job(tenant, job)
     }
 
-    fn active_runs_of_job(&self, tenant: &TenantId, job: JobId) -> Result<Vec<JobRun>, StoreError> {
-        self.open_runs_of_job(tenant, job)
-    }
-
     fn run_exists(&self, id: RunId) -> Result<bool, StoreError> {
         Ok(self.runs.contains_key(id.bytes())?)
     }

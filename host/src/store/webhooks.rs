@@ -28,6 +28,24 @@ fn parse_entry(v: &[u8]) -> (u64, u32) {
     (due, failures)
 }
 
+/// When a webhook that failed for a storage reason `failures` times in a
+/// row is due again: `backoff_ms` doubled per failure; `None` once it is
+/// to be set aside ([`WEBHOOK_STORE_TRIES`]).
+pub(super) fn next_due(failures: u32, now_ms: u64, backoff_ms: u64) -> Option<u64> {
+    (failures < WEBHOOK_STORE_TRIES)
+        .then(|| now_ms.saturating_add(backoff_ms.saturating_mul(1 << (failures - 1))))
+}
+
+/// What a webhook set aside keeps: why, and after how many tries.
+pub(super) fn set_aside(run: RunId, failures: u32, why: &str, now_ms: u64) -> serde_json::Value {
+    serde_json::json!({
+        "run_id": run.to_string(),
+        "tries": failures,
+        "error": why,
+        "set_aside_at_ms": now_ms,
+    })
+}
+
 impl WebhookStore for Sled {
     /// Queues (or re-times) the delivery of `run`'s webhook at `due_ms`.
     fn queue_webhook(&self, run: RunId, due_ms: u64) -> Result<(), StoreError> {
@@ -73,19 +91,13 @@ impl WebhookStore for Sled {
             Some(v) => parse_entry(&v).1 + 1,
             None => return Ok(None),
         };
-        if failures >= WEBHOOK_STORE_TRIES {
-            let record = serde_json::json!({
-                "run_id": run.to_string(),
-                "tries": failures,
-                "error": why,
-                "set_aside_at_ms": now_ms,
-            });
+        let Some(due) = next_due(failures, now_ms, backoff_ms) else {
+            let record = set_aside(run, failures, why, now_ms);
             self.webhooks_aside.insert(key, encode(&record))?;
             self.webhooks.remove(key)?;
             self.metrics.webhook_set_aside();
             return Ok(None);
-        }
-        let due = now_ms.saturating_add(backoff_ms.saturating_mul(1 << (failures - 1)));
+        };
         self.webhooks.insert(key, &entry(due, failures))?;
         Ok(Some(due))
     }

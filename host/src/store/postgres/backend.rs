@@ -226,28 +226,6 @@ impl RunStore for Postgres {
         self.wait(self.db.latest_run(tenant, job))
     }
 
-    fn active_runs_of_job(&self, tenant: &TenantId, job: JobId) -> Result<Vec<JobRun>, StoreError> {
-        let filter = RunFilter {
-            job_id: Some(job),
-            statuses: RunStatus::ACTIVE.to_vec(),
-            ..RunFilter::default()
-        };
-        let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self.list_runs(tenant, &filter, cursor, 100)?;
-            out.extend(page.items);
-            match page
-                .next_cursor
-                .as_deref()
-                .and_then(crate::store::decode_cursor)
-            {
-                Some(c) => cursor = Some(c),
-                None => return Ok(out),
-            }
-        }
-    }
-
     fn save_checkpoint(&self, run: RunId, attempt: u32, state: &[u8]) -> Result<(), StoreError> {
         self.wait(self.db.save_checkpoint(run, attempt, state))
     }

@@ -4,9 +4,9 @@
 
 use super::{Postgres, decode};
 use crate::model::{JobRun, RunId, RunStatus, TenantId};
+use crate::store::webhooks;
 use crate::store::{
-    MAX_NOTICES_PER_RUN, Notice, NoticeEvent, NoticeStore, Record, StoreError, WEBHOOK_STORE_TRIES,
-    WebhookStore,
+    MAX_NOTICES_PER_RUN, Notice, NoticeEvent, NoticeStore, Record, StoreError, WebhookStore,
 };
 use deadpool_postgres::GenericClient;
 use rand::RngCore;
@@ -154,13 +154,8 @@ impl WebhookStore for Postgres {
                     return Ok(None);
                 };
                 let failures = u32::try_from(row.get::<_, i32>(0)).unwrap_or(0) + 1;
-                if failures >= WEBHOOK_STORE_TRIES {
-                    let record = serde_json::json!({
-                        "run_id": run.to_string(),
-                        "tries": failures,
-                        "error": why,
-                        "set_aside_at_ms": now_ms,
-                    });
+                let Some(due) = webhooks::next_due(failures, now_ms, backoff_ms) else {
+                    let record = webhooks::set_aside(run, failures, why, now_ms);
                     tx.execute(
                         "INSERT INTO jobhost_webhooks_aside (run_id, record) VALUES ($1, $2)
                      ON CONFLICT (run_id) DO UPDATE SET record = excluded.record",
@@ -175,8 +170,7 @@ impl WebhookStore for Postgres {
                         .await
                         .map_err(refused("setting a webhook aside"))?;
                     return Ok(None);
-                }
-                let due = now_ms.saturating_add(backoff_ms.saturating_mul(1 << (failures - 1)));
+                };
                 tx.execute(
                 "UPDATE jobhost_webhooks SET due_ms = $2, store_failures = $3 WHERE run_id = $1",
                 &[&run.0, &ms(due), &i32::try_from(failures).unwrap_or(i32::MAX)],
