@@ -1,15 +1,18 @@
-//! Storage on sled behind a typed interface: jobs, runs, their indexes, the
-//! run queue (in memory, rebuilt from the pending runs at open) and
-//! checkpoints. Callers see records and ids, never trees or
-//! byte keys. Writes are applied at once and made durable by [`Store::flush`]
-//! (group commit), which the API awaits before acknowledging.
+//! Storage behind typed traits ([`Backend`]: jobs, runs and their queue,
+//! logs, webhooks, notices, plugins, secrets, schedules, idempotency
+//! records), held by the server as one [`Store`]. Callers see records and
+//! ids, never trees, rows or byte keys. Writes are applied at once and made
+//! durable by [`Backend::flush`], which the API awaits before acknowledging.
 //!
-//! No write uses a sled transaction or batch: in sled 0.34 each of those
-//! seals and writes the log buffer twice, with a `sync_file_range` each time,
-//! which made them most of the cost of a run. Instead every change is a
-//! sequence of single-key writes in an order that a crash at any point
-//! leaves readable: index entries are added before the record they point at
-//! and removed after it changed, so an index may hold a stale entry but never
+//! Two backends: [`Sled`] (the default; embedded, one host) and
+//! [`postgres::Postgres`]. On sled the run queue is in memory, rebuilt from
+//! the pending runs at open, and writes are committed in groups. No sled
+//! write uses a transaction or batch: in sled 0.34 each of those seals and
+//! writes the log buffer twice, with a `sync_file_range` each time, which
+//! made them most of the cost of a run. Instead every change is a sequence
+//! of single-key writes in an order that a crash at any point leaves
+//! readable: index entries are added before the record they point at and
+//! removed after it changed, so an index may hold a stale entry but never
 //! misses one. Readers check each record against what they asked for, and
 //! the changes of one run are serialised by a lock striped over run ids.
 

@@ -102,7 +102,7 @@ impl WebhookStore for Sled {
         Ok(Some(due))
     }
 
-    /// Webhooks set aside by [`Store::webhook_failed`], by run.
+    /// Webhooks set aside by [`WebhookStore::webhook_failed`], by run.
     fn webhooks_set_aside(&self) -> Result<Vec<(RunId, serde_json::Value)>, StoreError> {
         self.webhooks_aside
             .iter()
