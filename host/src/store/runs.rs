@@ -143,7 +143,7 @@ impl RunStore for Sled {
     }
 
     /// At once when the record is still as `written` (see
-    /// [`Sled::finish_held`]), else checked and written.
+    /// `Sled::finish_held`), else checked and written.
     fn end_attempt(
         &self,
         written: Option<&Stored>,
