@@ -36,6 +36,14 @@ pub struct LogFilter {
     pub after_seq: Option<u32>,
 }
 
+impl LogFilter {
+    /// Whether `line` is one of the lines asked for (the cursor aside).
+    pub(super) fn keeps(&self, line: &LogRecord) -> bool {
+        self.min_level.is_none_or(|l| line.level >= l)
+            && self.since.is_none_or(|t| line.timestamp > t)
+    }
+}
+
 fn key(run: RunId, seq: u32) -> [u8; 20] {
     let mut k = [0u8; 20];
     k[..16].copy_from_slice(&run.bytes());
@@ -96,9 +104,7 @@ impl LogStore for Sled {
                 continue;
             };
             last = Some(line.seq);
-            let keep = filter.min_level.is_none_or(|l| line.level >= l)
-                && filter.since.is_none_or(|t| line.timestamp > t);
-            if keep {
+            if filter.keeps(&line) {
                 out.push(line);
                 if out.len() == limit {
                     return Ok((out, last));

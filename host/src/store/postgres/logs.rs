@@ -73,9 +73,7 @@ impl LogStore for Postgres {
                 }));
             let Some(line) = line else { continue };
             last = Some(line.seq);
-            let keep = filter.min_level.is_none_or(|l| line.level >= l)
-                && filter.since.is_none_or(|t| line.timestamp > t);
-            if keep {
+            if filter.keeps(&line) {
                 out.push(line);
                 if out.len() == limit {
                     return Ok((out, last));
