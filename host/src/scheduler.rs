@@ -6,11 +6,12 @@
 
 use crate::model::{JobId, Timestamp, now};
 use crate::service::Service;
+use crate::store::Duty;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// When to look at which job next. Cheap to clone.
 #[derive(Clone, Default)]
@@ -38,6 +39,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The longest the thread sleeps without looking (a clock jump is noticed
 /// within it).
 const MAX_SLEEP: Duration = Duration::from_secs(5);
+
+/// On a store other hosts share: how often the schedules are read again,
+/// and how often a host without the duty asks for it.
+const SHARED_SLEEP: Duration = Duration::from_secs(1);
 
 impl Scheduler {
     /// Looks at `job` at `at`, or never when `None` (replacing any time set
@@ -81,20 +86,49 @@ impl Scheduler {
     }
 
     fn run(&self, service: &Service, rt: &tokio::runtime::Handle) {
-        match service.recover_schedules() {
-            Ok(times) => {
-                for (job, at) in times {
-                    self.set(job, at);
+        let store = service.store();
+        // Another host may fire the ticks: look again this often.
+        let (max_sleep, reload) = if store.shared() {
+            (SHARED_SLEEP, SHARED_SLEEP)
+        } else {
+            (MAX_SLEEP, Duration::MAX)
+        };
+        let mut leading = false;
+        let mut loaded = Instant::now();
+        while !self.inner.stopping.load(Ordering::SeqCst) {
+            if !store.holds(Duty::Schedules) {
+                leading = false;
+                self.idle(SHARED_SLEEP);
+                continue;
+            }
+            if !leading {
+                // Taking the duty (at start, or from a host that stopped):
+                // what the store holds is what counts.
+                leading = true;
+                loaded = Instant::now();
+                match service.recover_schedules() {
+                    Ok(times) => self.set_all(times),
+                    Err(e) => tracing::error!(error = %e, "recovering schedules failed"),
+                }
+            } else if loaded.elapsed() >= reload {
+                loaded = Instant::now();
+                match service.schedule_times() {
+                    Ok(times) => self.set_all(times),
+                    Err(e) => tracing::error!(error = %e, "reading the schedules failed"),
                 }
             }
-            Err(e) => tracing::error!(error = %e, "recovering schedules failed"),
-        }
-        while !self.inner.stopping.load(Ordering::SeqCst) {
-            let ready = self.wait();
+            let ready = self.wait(max_sleep);
             if ready.is_empty() {
                 continue;
             }
             let at = now();
+            if !store.holds(Duty::Schedules) {
+                // Lost the duty while waiting: the host that took it fires.
+                for job in ready {
+                    self.set(job, Some(at));
+                }
+                continue;
+            }
             for job in ready {
                 let next = match service.tick_schedule(job, at) {
                     Ok(next) => next,
@@ -105,29 +139,43 @@ impl Scheduler {
                 };
                 self.set(job, next);
             }
-            if let Err(e) = rt.block_on(service.store().flush()) {
+            if let Err(e) = rt.block_on(store.flush()) {
                 tracing::error!(error = %e, "flushing a scheduler pass failed");
             }
             service.workers().notify();
         }
     }
 
+    fn set_all(&self, times: Vec<(JobId, Option<Timestamp>)>) {
+        for (job, at) in times {
+            self.set(job, at);
+        }
+    }
+
+    /// Sleeps `for_` or until stopped.
+    fn idle(&self, for_: Duration) {
+        let due = lock(&self.inner.due);
+        if !self.inner.stopping.load(Ordering::SeqCst) {
+            let _ = self.inner.wake.wait_timeout(due, for_);
+        }
+    }
+
     /// Waits for the first due time (or a change, or [`MAX_SLEEP`]) and
     /// takes the jobs due by then.
-    fn wait(&self) -> Vec<JobId> {
+    fn wait(&self, max_sleep: Duration) -> Vec<JobId> {
         let mut due = lock(&self.inner.due);
         let now_nanos = now().unix_timestamp_nanos();
         let first = due.by_time.first().map(|(t, _)| *t);
         let sleep = match first {
             Some(t) if t <= now_nanos => Duration::ZERO,
             Some(t) => Duration::from_nanos(u64::try_from(t - now_nanos).unwrap_or(u64::MAX)),
-            None => MAX_SLEEP,
+            None => max_sleep,
         };
         if !sleep.is_zero() {
             due = self
                 .inner
                 .wake
-                .wait_timeout(due, sleep.min(MAX_SLEEP))
+                .wait_timeout(due, sleep.min(max_sleep))
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }

@@ -418,3 +418,67 @@ async fn a_lapsed_lease_is_taken_over_by_one_host_and_the_old_holder_fenced_out(
         .unwrap();
     assert_eq!((again.uuid, again.attempt), (run.uuid, 2));
 }
+
+#[test]
+fn one_host_at_a_time_holds_a_duty_and_another_takes_it_when_that_host_goes() {
+    use jobhost::store::postgres::Postgres as Store;
+    use jobhost::store::{Backend, Duty, RunStore};
+    let Some(pg) = cluster() else { return };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dbs = runtime.block_on(hosts(&pg, 3));
+    let mut stores: Vec<Option<Store>> = dbs
+        .into_iter()
+        .map(|db| Some(Store::new(db, runtime.handle().clone(), Default::default())))
+        .collect();
+    let store = |stores: &[Option<Store>], i: usize| -> bool {
+        stores[i].as_ref().unwrap().holds(Duty::Schedules)
+    };
+    assert!(store(&stores, 0), "the first host to ask takes the duty");
+    assert!(!store(&stores, 1) && !store(&stores, 2));
+    assert!(store(&stores, 0), "and keeps it");
+    // Another duty is taken apart: host 1 delivers while host 0 fires ticks.
+    assert!(stores[1].as_ref().unwrap().holds(Duty::Deliveries));
+    assert!(!stores[0].as_ref().unwrap().holds(Duty::Deliveries));
+
+    // Host 0 goes: within the retry time one other host takes its duty.
+    stores[0] = None;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let holder = loop {
+        let holders: Vec<usize> = (1..3).filter(|&i| store(&stores, i)).collect();
+        if !holders.is_empty() {
+            break holders;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no host took the duty"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(holder.len(), 1, "exactly one host took it: {holder:?}");
+
+    // Every host sees the leases that lapsed, whoever gave them.
+    let host = stores[1].as_ref().unwrap();
+    let mut lapsed = pending("acme", 0);
+    lapsed.status = RunStatus::Running;
+    lapsed.lease = Some(Lease {
+        holder: "host-0/0".into(),
+        expires_at: now() - time::Duration::seconds(1),
+    });
+    let mut live = pending("acme", 0);
+    live.status = RunStatus::Running;
+    live.lease = Some(Lease {
+        holder: "host-2/0".into(),
+        expires_at: now() + time::Duration::seconds(30),
+    });
+    host.insert_run(&lapsed).unwrap();
+    host.insert_run(&live).unwrap();
+    assert!(host.shared());
+    assert_eq!(
+        stores[2]
+            .as_ref()
+            .unwrap()
+            .lapsed_leases(now(), 10)
+            .unwrap(),
+        vec![lapsed.uuid]
+    );
+}

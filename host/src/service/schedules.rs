@@ -258,12 +258,29 @@ impl Service {
                 self.fire(&job, &mut state, tick, id)?;
                 store.put_schedule_state(&state)?;
             }
-            let at = (!state.paused).then_some(state.next_run_at.unwrap_or_else(now));
-            times.push((state.job_id, at));
+            times.push(look_at(&state));
         }
         store.flush_blocking()?;
         Ok(times)
     }
+
+    /// When to look at each scheduled job, as stored (on a store other
+    /// hosts share, their changes to schedules show here).
+    pub fn schedule_times(&self) -> Result<Vec<(JobId, Option<Timestamp>)>, ServiceError> {
+        Ok(self
+            .inner
+            .store
+            .schedule_states()?
+            .iter()
+            .map(look_at)
+            .collect())
+    }
+}
+
+/// When to look at a scheduled job: at its next tick, never while paused.
+fn look_at(state: &ScheduleState) -> (JobId, Option<Timestamp>) {
+    let at = (!state.paused).then_some(state.next_run_at.unwrap_or_else(now));
+    (state.job_id, at)
 }
 
 /// Who a scheduled run is created by: the job's creator.

@@ -127,6 +127,14 @@ pub trait RunStore {
     /// first.
     fn open_runs(&self) -> Result<Vec<JobRun>, StoreError>;
 
+    /// Up to `limit` runs held under a lease that lapsed by `now` (running,
+    /// or paused in memory), oldest lapse first. A store only one host uses
+    /// lists none: that host watches every lease it gave.
+    fn lapsed_leases(&self, now: Timestamp, limit: usize) -> Result<Vec<RunId>, StoreError> {
+        let _ = (now, limit);
+        Ok(Vec::new())
+    }
+
     /// Runs in `status` (pending, running or paused), across tenants,
     /// oldest first.
     fn runs_in_status(&self, status: RunStatus) -> Result<Vec<JobRun>, StoreError> {
@@ -352,4 +360,37 @@ pub trait Backend:
 
     /// [`Backend::flush`] on a thread that may block.
     fn flush_blocking(&self) -> Result<(), StoreError>;
+
+    /// Whether other hosts may write this store, so that what a host keeps
+    /// of it in memory (schedule times, leases to watch) must be read again
+    /// from it, and what it finds running may be another host's.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Whether this host does `duty` now, taking it when no host does. On
+    /// a store no other host shares, always.
+    fn holds(&self, duty: Duty) -> bool {
+        let _ = duty;
+        true
+    }
+}
+
+/// Work one host at a time does for all the hosts sharing a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Duty {
+    /// Firing the ticks of job schedules.
+    Schedules,
+    /// Sending webhooks and notices.
+    Deliveries,
+}
+
+impl Duty {
+    /// What the duty is, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Duty::Schedules => "firing schedule ticks",
+            Duty::Deliveries => "sending webhooks",
+        }
+    }
 }

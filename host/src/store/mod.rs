@@ -35,7 +35,7 @@ mod secrets;
 mod webhooks;
 
 pub use backend::{
-    Backend, IdempotencyStore, JobStore, LogStore, NoticeStore, PluginStore, RunStore,
+    Backend, Duty, IdempotencyStore, JobStore, LogStore, NoticeStore, PluginStore, RunStore,
     ScheduleStore, SecretStore, Start, StoreFuture, Stored, WebhookStore,
 };
 pub use damage::Record;

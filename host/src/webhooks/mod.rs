@@ -10,7 +10,7 @@
 pub use crate::egress::policy::{Allow, MAX_URL, Policy};
 
 use crate::model::{RunId, now};
-use crate::store::{Store, StoreError};
+use crate::store::{Duty, Store, StoreError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::HashSet;
@@ -86,9 +86,16 @@ async fn deliver_loop(store: Store, settings: Arc<Settings>) {
         // this pass reads the queue wakes the next pass.
         let ready = store.webhooks_ready().notified();
         let s = store.clone();
-        let queued = tokio::task::spawn_blocking(move || waiting(&s))
-            .await
-            .unwrap_or_else(|e| Err(StoreError::Task(e.to_string())));
+        let queued = tokio::task::spawn_blocking(move || {
+            // On a store several hosts share, one of them delivers.
+            if s.holds(Duty::Deliveries) {
+                waiting(&s)
+            } else {
+                Ok(Vec::new())
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Task(e.to_string())));
         let queued = match queued {
             Ok(q) => q,
             Err(e) => {

@@ -7,8 +7,9 @@
 
 use super::{Shared, lock, recover};
 use crate::model::InterruptedPolicy;
-use crate::model::{RunStatus, now};
+use crate::model::{JobRun, PauseMode, RunId, RunStatus, now};
 use crate::store::StoreError;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -81,18 +82,37 @@ fn renew(shared: &Shared) {
     }
 }
 
-/// Takes away every watched running attempt whose lease lapsed; returns
-/// how many.
+/// Lapsed leases of other hosts' runs looked at per pass.
+const LAPSED_PER_PASS: usize = 100;
+
+/// Whether `run` is held under a lease: running, or paused in memory.
+fn held(run: &JobRun) -> bool {
+    match run.status {
+        RunStatus::Running => true,
+        RunStatus::Paused => run.paused.is_some_and(|p| p.mode == PauseMode::InMemory),
+        _ => false,
+    }
+}
+
+/// Takes away every watched running (or paused in memory) attempt whose
+/// lease lapsed, and on a store other hosts share every one the store
+/// lists as lapsed; returns how many.
 fn reap(shared: &Shared) -> Result<usize, StoreError> {
     let now = now();
     let mut taken = 0;
-    let watched: Vec<_> = lock(&shared.watched).iter().copied().collect();
+    let mut watched: Vec<_> = lock(&shared.watched).iter().copied().collect();
+    if shared.store.shared() {
+        // Runs other hosts held: any host takes over a lapsed lease.
+        let known: HashSet<RunId> = watched.iter().copied().collect();
+        let lapsed = shared.store.lapsed_leases(now, LAPSED_PER_PASS)?;
+        watched.extend(lapsed.into_iter().filter(|id| !known.contains(id)));
+    }
     for id in watched {
         let local = lock(&shared.running)
             .get(&id)
             .map(|held| held.cancel.clone());
         let mut run = match shared.store.run_any_tenant(id) {
-            Ok(Some(run)) if run.status == RunStatus::Running => run,
+            Ok(Some(run)) if held(&run) => run,
             // Gone, ended, queued again or paused, and not executing here.
             Ok(_) if local.is_none() => {
                 shared.watch(id, false);
@@ -125,6 +145,8 @@ fn reap(shared: &Shared) -> Result<usize, StoreError> {
             .get(run.job_type.as_str(), &run.job_type_version)
             .map(|p| p.info.interrupted)
             .unwrap_or(InterruptedPolicy::Fail);
+        run.paused = None;
+        run.pause_requested = false;
         recover::interrupted(
             &mut run,
             policy,

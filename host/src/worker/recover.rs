@@ -56,8 +56,14 @@ pub struct Recovered {
 }
 
 /// Recovers every run left `running` or `pending` by the previous process.
+/// On a store other hosts share, a run held under a lease that has not
+/// lapsed may be executing on another host: it is left to its holder (or,
+/// once its lease lapses, to the lease keepers).
 pub fn recover(store: &Store, registry: &Registry) -> Result<Recovered, StoreError> {
     let mut done = Recovered::default();
+    let started = now();
+    let held_elsewhere =
+        |run: &JobRun| store.shared() && run.lease.as_ref().is_some_and(|l| l.expires_at > started);
     let policy = |run: &JobRun| {
         registry
             .get(run.job_type.as_str(), &run.job_type_version)
@@ -66,15 +72,24 @@ pub fn recover(store: &Store, registry: &Registry) -> Result<Recovered, StoreErr
     };
     // One pass over the open runs; each is in one status.
     for mut run in store.open_runs()? {
+        if matches!(run.status, RunStatus::Running | RunStatus::Paused) && held_elsewhere(&run) {
+            continue;
+        }
         match run.status {
             RunStatus::Running => {
                 let policy = policy(&run);
+                let observed = (run.attempt, run.lease.clone());
                 interrupted(&mut run, policy, "the host stopped while it ran");
-                store.update_run(RunStatus::Running, &run)?;
+                match store.take_over(&run, observed.0, observed.1.as_ref()) {
+                    // Another host took it first.
+                    Err(StoreError::Conflict) => continue,
+                    other => other?,
+                }
             }
             // Paused at a checkpoint or before it started: it stays paused.
             RunStatus::Paused if run.paused.is_some_and(|p| p.mode == PauseMode::InMemory) => {
                 let policy = policy(&run);
+                let observed = (run.attempt, run.lease.clone());
                 run.paused = None;
                 run.pause_requested = false;
                 interrupted(
@@ -82,7 +97,10 @@ pub fn recover(store: &Store, registry: &Registry) -> Result<Recovered, StoreErr
                     policy,
                     "the host stopped while the run was paused in memory",
                 );
-                store.update_run(RunStatus::Paused, &run)?;
+                match store.take_over(&run, observed.0, observed.1.as_ref()) {
+                    Err(StoreError::Conflict) => continue,
+                    other => other?,
+                }
             }
             // Queued already: the store rebuilt its queue when it opened.
             RunStatus::Pending => {

@@ -10,13 +10,13 @@
 use super::{Database, DatabaseError};
 use crate::events::EventHub;
 use crate::metrics::Metrics;
-use crate::model::{Job, JobId, JobRun, Lease, RunId, RunStatus, TenantId};
-use crate::store::{Backend, StoreFuture};
+use crate::model::{Job, JobId, JobRun, Lease, RunId, RunStatus, TenantId, Timestamp};
+use crate::store::{Backend, Duty, StoreFuture};
 use crate::store::{JobFilter, JobStore, Page, RunFilter, RunStore, Start, StoreError, Stored};
 use crate::vault::Vault;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 /// The store on a PostgreSQL database that several hosts may share.
@@ -35,6 +35,28 @@ pub struct Postgres {
     /// The connection holding the database for this host (see
     /// [`Postgres::open`]).
     _held: Option<deadpool_postgres::ClientWrapper>,
+    /// The connections holding the duties this host does (see
+    /// [`Backend::holds`]).
+    duties: Mutex<HashMap<Duty, DutyLock>>,
+}
+
+/// A connection kept for a duty: holding its lock, or having tried to.
+struct DutyLock {
+    client: deadpool_postgres::ClientWrapper,
+    held: bool,
+    tried: std::time::Instant,
+}
+
+/// How often a host asks again for a duty another host holds.
+const DUTY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The session advisory lock of a duty: "jobhost" and the duty's initial
+/// in ASCII.
+fn duty_lock(duty: Duty) -> i64 {
+    match duty {
+        Duty::Schedules => 0x6a6f_6268_6f73_7473,
+        Duty::Deliveries => 0x6a6f_6268_6f73_7464,
+    }
 }
 
 impl Postgres {
@@ -49,6 +71,7 @@ impl Postgres {
             vault: None,
             webhooks_ready: tokio::sync::Notify::new(),
             _held: None,
+            duties: Mutex::default(),
         }
     }
 
@@ -212,6 +235,11 @@ impl RunStore for Postgres {
         self.wait(self.db.open_runs())
     }
 
+    fn lapsed_leases(&self, now: Timestamp, limit: usize) -> Result<Vec<RunId>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.wait(self.db.lapsed_leases(now, limit))
+    }
+
     fn list_runs(
         &self,
         tenant: &TenantId,
@@ -277,5 +305,70 @@ impl Backend for Postgres {
 
     fn flush_blocking(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    /// A duty is held with a session advisory lock on a connection of its
+    /// own: while that connection is open, no other host takes the duty;
+    /// when it closes (the host stopped, or lost the database) the lock is
+    /// released and the next host asking takes it.
+    fn holds(&self, duty: Duty) -> bool {
+        let taken = self
+            .duties
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&duty);
+        let client = match taken {
+            Some(lock) if lock.client.is_closed() => {
+                if lock.held {
+                    tracing::warn!(
+                        duty = duty.describe(),
+                        "the connection holding a duty of this host closed"
+                    );
+                }
+                None
+            }
+            Some(lock) if lock.held || lock.tried.elapsed() < DUTY_RETRY => {
+                let held = lock.held;
+                self.put_duty(duty, lock);
+                return held;
+            }
+            Some(lock) => Some(lock.client),
+            None => None,
+        };
+        let what = "taking a duty";
+        match self.wait(self.db.try_hold(client, duty_lock(duty), what)) {
+            Ok((client, held)) => {
+                if held {
+                    tracing::info!(duty = duty.describe(), "this host took a duty");
+                }
+                let tried = std::time::Instant::now();
+                self.put_duty(
+                    duty,
+                    DutyLock {
+                        client,
+                        held,
+                        tried,
+                    },
+                );
+                held
+            }
+            Err(e) => {
+                tracing::warn!(duty = duty.describe(), error = %e, "taking a duty failed");
+                false
+            }
+        }
+    }
+}
+
+impl Postgres {
+    fn put_duty(&self, duty: Duty, lock: DutyLock) {
+        self.duties
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(duty, lock);
     }
 }

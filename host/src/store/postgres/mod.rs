@@ -205,17 +205,37 @@ impl Database {
     pub async fn hold_for_this_host(
         &self,
     ) -> Result<deadpool_postgres::ClientWrapper, DatabaseError> {
-        let client = deadpool_postgres::Object::take(self.client().await?);
-        let row = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&HOST_LOCK])
-            .await
-            .map_err(|e| self.refused("taking the database for this host", &e))?;
-        if !row.get::<_, bool>(0) {
+        let (client, held) = self
+            .try_hold(None, HOST_LOCK, "taking the database for this host")
+            .await?;
+        if !held {
             return Err(DatabaseError::Held {
                 target: self.target.clone(),
             });
         }
         Ok(client)
+    }
+
+    /// Tries to take session advisory lock `key` on `client`, or on a new
+    /// connection out of the pool: the lock is held until that connection
+    /// closes. Returns the connection and whether it holds the lock
+    /// (another session may).
+    pub(crate) async fn try_hold(
+        &self,
+        client: Option<deadpool_postgres::ClientWrapper>,
+        key: i64,
+        what: &str,
+    ) -> Result<(deadpool_postgres::ClientWrapper, bool), DatabaseError> {
+        let client = match client {
+            Some(client) => client,
+            None => deadpool_postgres::Object::take(self.client().await?),
+        };
+        let row = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .await
+            .map_err(|e| self.refused(what, &e))?;
+        let held = row.get::<_, bool>(0);
+        Ok((client, held))
     }
 
     /// A failed statement, with what was being done.

@@ -226,6 +226,25 @@ impl Database {
             .collect())
     }
 
+    /// Up to `limit` runs whose lease lapsed by `now`, oldest lapse first.
+    pub async fn lapsed_leases(
+        &self,
+        now: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<RunId>, DatabaseError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id FROM jobhost_runs
+                 WHERE status IN ('running', 'paused') AND lease_expires_at <= $1
+                 ORDER BY lease_expires_at LIMIT $2",
+                &[&now, &limit],
+            )
+            .await
+            .map_err(|e| self.refused("looking for lapsed leases", &e))?;
+        Ok(rows.iter().map(|r| RunId(r.get(0))).collect())
+    }
+
     /// Replaces a run if its stored status is still `expected`
     /// ([`DatabaseError::Conflict`] otherwise); a write of an older attempt
     /// than the stored one is [`DatabaseError::Stale`].
