@@ -5,7 +5,7 @@
 
 use crate::api::{self, AppState};
 use crate::auth::Tokens;
-use crate::registry::{Catalog, Watcher};
+use crate::registry::{Catalog, Syncer, Watcher};
 use crate::runtime::{CompileWorker, Runtime, RuntimeConfig};
 use crate::service::{Service, ServiceLimits};
 use crate::store::postgres::{Database, DatabaseConfig, Postgres};
@@ -112,6 +112,9 @@ pub struct Host {
     workers: Arc<Workers>,
     scheduler: crate::scheduler::Running,
     watcher: Option<Watcher>,
+    /// Keeps the registry in step with other hosts' changes (a store other
+    /// hosts share).
+    syncer: Option<Syncer>,
     tokens_file: PathBuf,
     created_token: Option<String>,
 }
@@ -175,6 +178,7 @@ impl Host {
             Some(every) => Some(Watcher::start(catalog.clone(), every)?),
             None => None,
         };
+        let syncer = store.shared().then(|| Syncer::start(catalog.clone()));
         workers.notify();
         let tokens = Arc::new(tokens);
         crate::auth::watch(tokens.clone());
@@ -213,6 +217,7 @@ impl Host {
             workers,
             scheduler,
             watcher,
+            syncer,
             tokens_file,
             created_token,
         })
@@ -275,9 +280,11 @@ impl Host {
             workers,
             scheduler,
             watcher,
+            syncer,
             ..
         } = self;
         drop(watcher);
+        drop(syncer);
         // The scheduler's thread holds the service (and so the workers).
         tokio::task::spawn_blocking(move || scheduler.stop()).await?;
         tracing::info!("shutting down: no new runs; waiting for running ones");

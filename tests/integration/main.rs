@@ -53,6 +53,7 @@ mod retries;
 mod schedules;
 mod secrets;
 mod serve_postgres;
+mod several_hosts;
 mod streams;
 mod tokens;
 mod ui;

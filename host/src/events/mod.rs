@@ -55,9 +55,16 @@ struct Window {
     subscribers: Subscribers,
 }
 
+/// Where a hub whose events are numbered elsewhere hands what is
+/// published here (see [`EventHub::relay_to`]).
+pub type Relay = Box<dyn Fn(Event) + Send + Sync>;
+
 /// Publishes events and hands out subscriptions.
 pub struct EventHub {
     window: Mutex<Window>,
+    /// Set when hosts share the events: published events go there, and
+    /// come back numbered through [`EventHub::deliver`].
+    relay: std::sync::OnceLock<Relay>,
     /// Set at shutdown: open streams end.
     closing: tokio::sync::watch::Sender<bool>,
 }
@@ -84,6 +91,7 @@ impl EventHub {
                 next_id: start_ms << 20,
                 subscribers: Subscribers::new(limits),
             }),
+            relay: std::sync::OnceLock::new(),
             closing: tokio::sync::watch::Sender::new(false),
         }
     }
@@ -110,10 +118,46 @@ impl EventHub {
     /// Publishes an event (its id and time are set here) to the window and
     /// to the subscribers whose filter it passes.
     pub fn publish(&self, mut event: Event) {
+        if let Some(relay) = self.relay.get() {
+            event.at = now();
+            relay(event);
+            return;
+        }
         let mut w = self.lock();
         event.id = w.next_id;
         event.at = now();
         w.next_id += 1;
+        let event = Arc::new(event);
+        w.subscribers.deliver(&event);
+        w.events.push_back(event);
+        if w.events.len() > WINDOW {
+            w.events.pop_front();
+        }
+    }
+
+    /// From now on, hands every published event to `relay` instead of
+    /// numbering it here: the events of all the hosts sharing a store are
+    /// numbered in one order there and come back through
+    /// [`EventHub::deliver`]. The window starts as `backlog` (the latest
+    /// events, in order), after which the next event is `last_id + 1`.
+    pub fn relay_to(&self, relay: Relay, backlog: Vec<Event>, last_id: u64) {
+        let mut w = self.lock();
+        if self.relay.set(relay).is_ok() {
+            let skip = backlog.len().saturating_sub(WINDOW);
+            w.events = backlog.into_iter().skip(skip).map(Arc::new).collect();
+            w.next_id = last_id + 1;
+        }
+    }
+
+    /// Takes an event numbered elsewhere (see [`EventHub::relay_to`]) into
+    /// the window and hands it to the subscribers it concerns. Ids only
+    /// go up: an event below the next id expected is ignored.
+    pub fn deliver(&self, event: Event) {
+        let mut w = self.lock();
+        if event.id < w.next_id {
+            return;
+        }
+        w.next_id = event.id + 1;
         let event = Arc::new(event);
         w.subscribers.deliver(&event);
         w.events.push_back(event);

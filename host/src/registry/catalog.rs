@@ -56,7 +56,10 @@ pub struct Catalog {
     changes: Mutex<DirState>,
     pub(super) runtime: Arc<Runtime>,
     pub(super) store: Store,
-    published: PathBuf,
+    pub(super) published: PathBuf,
+    /// Digests of versions other hosts published that failed to load here
+    /// (not tried again).
+    failed_sync: Mutex<std::collections::HashSet<String>>,
     pub(super) dir: Option<PathBuf>,
     metrics: Arc<Metrics>,
     /// The generation of the registry in force, for those that follow changes.
@@ -88,6 +91,7 @@ impl Catalog {
             failures.extend(registry.load_bundled(&runtime));
         }
         let records = store.plugins()?;
+        super::shared::fetch_missing(&store, &records, &published);
         failures.extend(registry.load_published(&runtime, &records, &published));
         // Directory plugins are counted as the scan loads them.
         for p in registry.all() {
@@ -102,6 +106,7 @@ impl Catalog {
             runtime,
             store,
             published,
+            failed_sync: Mutex::default(),
             dir,
             metrics,
             generation: tokio::sync::watch::Sender::new(0),
@@ -151,6 +156,10 @@ impl Catalog {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    pub(super) fn failed_sync(&self) -> MutexGuard<'_, std::collections::HashSet<String>> {
+        self.failed_sync.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, DirState> {
@@ -254,6 +263,7 @@ impl Catalog {
             grant: None,
             updated_at: at,
         };
+        self.store.put_component(&sha256, bytes)?;
         self.store.put_plugin(&record)?;
         self.event(event(RegistryEventKind::Published, &plugin, actor, None));
         self.store.flush_blocking()?;
@@ -326,6 +336,9 @@ impl Catalog {
         let still_used = next.all().any(|p| p.sha256() == plugin.sha256());
         self.swap(next);
         if !still_used {
+            if let Err(e) = self.store.delete_component(plugin.sha256()) {
+                tracing::warn!(error = %e, "removing a deleted version's component failed");
+            }
             let _ = std::fs::remove_file(self.published.join(format!("{}.wasm", plugin.sha256())));
             self.runtime.forget_cached(plugin.sha256());
         }

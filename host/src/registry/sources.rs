@@ -79,7 +79,7 @@ impl Registry {
 }
 
 /// A component file's bytes, checked against `sha256` when given.
-fn read(path: &Path, sha256: Option<&str>) -> Result<Vec<u8>, LoadError> {
+pub(super) fn read(path: &Path, sha256: Option<&str>) -> Result<Vec<u8>, LoadError> {
     let unreadable = |source| LoadError::Io {
         path: path.to_path_buf(),
         source,

@@ -127,6 +127,15 @@ pub trait RunStore {
     /// first.
     fn open_runs(&self) -> Result<Vec<JobRun>, StoreError>;
 
+    /// Of the attempts `held` (run, attempt) a host executes, those whose
+    /// run no longer is in that attempt, running or paused: another host
+    /// cancelled it or took it over. A store only one host uses lists none
+    /// (its host changes its runs itself).
+    fn lost_attempts(&self, held: &[(RunId, u32)]) -> Result<Vec<RunId>, StoreError> {
+        let _ = held;
+        Ok(Vec::new())
+    }
+
     /// Up to `limit` runs held under a lease that lapsed by `now` (running,
     /// or paused in memory), oldest lapse first. A store only one host uses
     /// lists none: that host watches every lease it gave.
@@ -271,6 +280,26 @@ pub trait PluginStore {
 
     /// Deletes one version of a job type.
     fn delete_plugin(&self, job_type: &str, version: &semver::Version) -> Result<(), StoreError>;
+
+    /// Keeps a published component's bytes under their SHA-256 (hex) for
+    /// the other hosts sharing the store. A store only one host uses keeps
+    /// nothing: its host keeps the bytes in its data directory.
+    fn put_component(&self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let _ = (sha256, bytes);
+        Ok(())
+    }
+
+    /// A published component's bytes, if the store keeps them.
+    fn component(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = sha256;
+        Ok(None)
+    }
+
+    /// Forgets a published component's bytes.
+    fn delete_component(&self, sha256: &str) -> Result<(), StoreError> {
+        let _ = sha256;
+        Ok(())
+    }
 
     /// Appends to the registry's event log.
     fn add_registry_event(&self, event: &RegistryEvent) -> Result<(), StoreError>;

@@ -31,7 +31,12 @@ impl Keeper {
             .spawn(move || {
                 let every = shared.lease_ttl / 3;
                 let mut next = Instant::now() + every;
+                let mut next_check = Instant::now() + CHECK_HELD;
                 while !flag.load(Ordering::SeqCst) {
+                    if shared.store.shared() && Instant::now() >= next_check {
+                        next_check = Instant::now() + CHECK_HELD;
+                        check_held(&shared);
+                    }
                     let left = next.saturating_duration_since(Instant::now());
                     if !left.is_zero() {
                         std::thread::sleep(left.min(Duration::from_millis(50)));
@@ -57,6 +62,30 @@ impl Keeper {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// On a store other hosts share: how often a host looks whether the runs
+/// it executes were cancelled or taken over by another host.
+const CHECK_HELD: Duration = Duration::from_millis(250);
+
+/// Stops the attempts executing here whose run another host cancelled or
+/// took over (their writes would be refused anyway).
+fn check_held(shared: &Shared) {
+    let held: Vec<_> = lock(&shared.running)
+        .values()
+        .filter_map(|held| held.recorder.as_ref().map(|r| r.attempt()))
+        .collect();
+    match shared.store.lost_attempts(&held) {
+        Ok(lost) => {
+            for id in lost {
+                if let Some(held) = lock(&shared.running).get(&id) {
+                    tracing::info!(run = %id, "another host ended or took over a run executing here");
+                    held.cancel.cancel();
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "checking the runs executing here failed"),
     }
 }
 

@@ -164,6 +164,11 @@ impl Recorder {
         lock(&self.run).0.clone()
     }
 
+    /// The run and attempt this recorder writes.
+    pub(super) fn attempt(&self) -> (RunId, u32) {
+        self.log_to
+    }
+
     /// The record as the claim wrote it, if the recorder wrote nothing since.
     pub(super) fn claimed(&self) -> Option<Stored> {
         lock(&self.claimed).take()

@@ -32,9 +32,6 @@ pub struct Postgres {
     vault: Option<Arc<Vault>>,
     /// Woken when this host queues a webhook or a notice.
     webhooks_ready: tokio::sync::Notify,
-    /// The connection holding the database for this host (see
-    /// [`Postgres::open`]).
-    _held: Option<deadpool_postgres::ClientWrapper>,
     /// The connections holding the duties this host does (see
     /// [`Backend::holds`]).
     duties: Mutex<HashMap<Duty, DutyLock>>,
@@ -70,24 +67,20 @@ impl Postgres {
             metrics,
             vault: None,
             webhooks_ready: tokio::sync::Notify::new(),
-            _held: None,
             duties: Mutex::default(),
         }
     }
 
-    /// The store on `db` for a server: [`Postgres::new`], holding the
-    /// database for this host for as long as the store lives. A second
-    /// host on the same database is refused until what hosts must share
-    /// beyond the store (the schedule tick, webhook deliveries, the event
-    /// stream, the registry's changes) is coordinated between them.
+    /// The store on `db` for a server: [`Postgres::new`], its event hub
+    /// sharing the database's event log with the other hosts (see
+    /// `events`). Any number of hosts may open one database.
     pub async fn open(
         db: Database,
         runtime: Handle,
         metrics: Arc<Metrics>,
     ) -> Result<Self, DatabaseError> {
-        let held = db.hold_for_this_host().await?;
-        let mut pg = Postgres::new(db, runtime, metrics);
-        pg._held = Some(held);
+        let pg = Postgres::new(db, runtime, metrics);
+        super::events::share(&pg.db, &pg.events).await?;
         Ok(pg)
     }
 
@@ -233,6 +226,13 @@ impl RunStore for Postgres {
 
     fn open_runs(&self) -> Result<Vec<JobRun>, StoreError> {
         self.wait(self.db.open_runs())
+    }
+
+    fn lost_attempts(&self, held: &[(RunId, u32)]) -> Result<Vec<RunId>, StoreError> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.wait(self.db.lost_attempts(held))
     }
 
     fn lapsed_leases(&self, now: Timestamp, limit: usize) -> Result<Vec<RunId>, StoreError> {

@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[Migration] = &[
                webhooks, notices and secrets",
         sql: include_str!("migrations/0002_checkpoints_schedules_plugins_webhooks_secrets.sql"),
     },
+    Migration {
+        version: 3,
+        name: "published components and the event log",
+        sql: include_str!("migrations/0003_components_and_events.sql"),
+    },
 ];
 
 /// A migration applied by a call to `Database::migrate`.

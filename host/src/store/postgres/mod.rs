@@ -11,6 +11,7 @@
 
 mod backend;
 mod checkpoints;
+mod events;
 mod idempotency;
 mod jobs;
 mod logs;
@@ -28,10 +29,6 @@ pub use queue::Taking;
 
 use std::time::Duration;
 use tokio_postgres::config::Host;
-
-/// The advisory lock a serving host holds ("jobhost:host" in ASCII, beside
-/// the migrations' "jobhost" lock).
-const HOST_LOCK: i64 = 0x6a6f_6268_6f73_7468;
 
 /// What goes wrong talking to the database. Messages name the database by
 /// host and name, never by its URL (which may carry a password).
@@ -91,14 +88,6 @@ pub enum DatabaseError {
         /// Why it does not decode.
         reason: String,
     },
-    /// Another host serves the database.
-    #[error(
-        "another jobhost host is serving the database {target}; one host per database is supported for now"
-    )]
-    Held {
-        /// Host(s) and database name.
-        target: String,
-    },
     /// A migration applied earlier differs from this build's.
     #[error(
         "migration {version} ({name}) was applied to {target} from different SQL than this build's; this database and build do not belong together"
@@ -137,6 +126,7 @@ impl DatabaseConfig {
 }
 
 /// A pool of connections to one database.
+#[derive(Clone)]
 pub struct Database {
     pool: deadpool_postgres::Pool,
     target: String,
@@ -196,24 +186,6 @@ impl Database {
                     other => other.to_string(),
                 },
             })
-    }
-
-    /// Takes the database for this host: a session advisory lock on a
-    /// connection of its own (out of the pool), held until that connection
-    /// is dropped or the process ends. [`DatabaseError::Held`] when another
-    /// host holds it.
-    pub async fn hold_for_this_host(
-        &self,
-    ) -> Result<deadpool_postgres::ClientWrapper, DatabaseError> {
-        let (client, held) = self
-            .try_hold(None, HOST_LOCK, "taking the database for this host")
-            .await?;
-        if !held {
-            return Err(DatabaseError::Held {
-                target: self.target.clone(),
-            });
-        }
-        Ok(client)
     }
 
     /// Tries to take session advisory lock `key` on `client`, or on a new

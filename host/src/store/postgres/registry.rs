@@ -27,6 +27,52 @@ impl PluginStore for Postgres {
         })
     }
 
+    fn put_component(&self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let db = self.database();
+        self.wait(async {
+            let client = db.client().await?;
+            client
+                .execute(
+                    "INSERT INTO jobhost_components (sha256, bytes) VALUES ($1, $2)
+                     ON CONFLICT (sha256) DO NOTHING",
+                    &[&sha256, &bytes],
+                )
+                .await
+                .map_err(|e| db.refused("storing a component", &e))?;
+            Ok(())
+        })
+    }
+
+    fn component(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let db = self.database();
+        self.wait(async {
+            let client = db.client().await?;
+            let row = client
+                .query_opt(
+                    "SELECT bytes FROM jobhost_components WHERE sha256 = $1",
+                    &[&sha256],
+                )
+                .await
+                .map_err(|e| db.refused("reading a component", &e))?;
+            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
+        })
+    }
+
+    fn delete_component(&self, sha256: &str) -> Result<(), StoreError> {
+        let db = self.database();
+        self.wait(async {
+            let client = db.client().await?;
+            client
+                .execute(
+                    "DELETE FROM jobhost_components WHERE sha256 = $1",
+                    &[&sha256],
+                )
+                .await
+                .map_err(|e| db.refused("removing a component", &e))?;
+            Ok(())
+        })
+    }
+
     fn plugin(
         &self,
         job_type: &str,

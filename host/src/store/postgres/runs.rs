@@ -226,6 +226,33 @@ impl Database {
             .collect())
     }
 
+    /// Of the attempts `held`, those whose run is no longer in that
+    /// attempt, running or paused (or is gone).
+    pub async fn lost_attempts(&self, held: &[(RunId, u32)]) -> Result<Vec<RunId>, DatabaseError> {
+        let ids: Vec<Uuid> = held.iter().map(|(id, _)| id.0).collect();
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, attempt FROM jobhost_runs
+                 WHERE id = ANY($1) AND status IN ('running', 'paused')",
+                &[&ids],
+            )
+            .await
+            .map_err(|e| self.refused("checking the runs this host executes", &e))?;
+        let still: std::collections::HashSet<(Uuid, i32)> = rows
+            .iter()
+            .map(|r| (r.get::<_, Uuid>(0), r.get::<_, i32>(1)))
+            .collect();
+        Ok(held
+            .iter()
+            .filter(|(id, attempt)| {
+                let attempt = i32::try_from(*attempt).unwrap_or(i32::MAX);
+                !still.contains(&(id.0, attempt))
+            })
+            .map(|(id, _)| *id)
+            .collect())
+    }
+
     /// Up to `limit` runs whose lease lapsed by `now`, oldest lapse first.
     pub async fn lapsed_leases(
         &self,
