@@ -83,15 +83,19 @@ impl Catalog {
             }
         }
 
+        // Read again under the change lock: a change this host makes
+        // meanwhile is in both the records and the registry.
         let _guard = self.lock();
+        let records = self.store.plugins()?;
         let current = self.snapshot();
         let mut next = (*current).clone();
         let mut changed = 0;
         for p in loaded {
-            if next
-                .get(p.info.job_type.as_str(), &p.info.version)
-                .is_none()
-            {
+            let key = (p.info.job_type.as_str(), &p.info.version);
+            let still = records
+                .iter()
+                .any(|r| (r.job_type.as_str(), &r.version) == key && r.sha256 == p.sha256());
+            if still && next.get(key.0, key.1).is_none() {
                 self.measured(&p);
                 tracing::info!(job_type = %p.info.job_type, version = %p.info.version, "loaded a version another host published");
                 next.insert(p)?;
