@@ -12,6 +12,7 @@ pub mod durable;
 pub mod egress;
 pub mod events;
 mod faults;
+pub mod identity;
 pub mod job_type;
 pub mod listener;
 pub mod mcp;

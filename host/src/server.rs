@@ -5,6 +5,7 @@
 
 use crate::api::{self, AppState};
 use crate::auth::Tokens;
+use crate::identity::HostId;
 use crate::registry::{Catalog, Syncer, Watcher};
 use crate::runtime::{CompileWorker, Runtime, RuntimeConfig};
 use crate::service::{Service, ServiceLimits};
@@ -142,15 +143,17 @@ impl Host {
             ..RuntimeConfig::default()
         })?);
         raise_open_files_limit();
+        let host = HostId::load_or_create(&config.data_dir)
+            .with_context(|| format!("reading this host's id in {}", config.data_dir.display()))?;
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        let store = open_store(&config, metrics.clone()).await?;
+        let store = open_store(&config, metrics.clone(), &host).await?;
         let catalog = Arc::new(load_catalog(
             runtime.clone(),
             store.clone(),
             metrics.clone(),
             &config,
         )?);
-        let recovered = recover(&store, &catalog.snapshot())?;
+        let recovered = recover(&store, &catalog.snapshot(), &host)?;
         if recovered.requeued + recovered.failed > 0 {
             tracing::warn!(
                 requeued = recovered.requeued,
@@ -168,6 +171,7 @@ impl Host {
                 workers: config.workers,
                 lease_ttl: config.lease_ttl,
                 tenant_max_running: config.tenant_max_running,
+                host: host.clone(),
             },
             store.clone(),
             catalog.clone(),
@@ -305,6 +309,7 @@ impl Host {
 async fn open_store(
     config: &ServeConfig,
     metrics: Arc<crate::metrics::Metrics>,
+    host: &HostId,
 ) -> anyhow::Result<Store> {
     let key_file = config
         .secrets_key_file
@@ -328,7 +333,8 @@ async fn open_store(
             for m in &done.applied {
                 tracing::info!(version = m.version, name = m.name, "applied a migration");
             }
-            let mut pg = Postgres::open(db, tokio::runtime::Handle::current(), metrics).await?;
+            let mut pg =
+                Postgres::open(db, tokio::runtime::Handle::current(), metrics, host).await?;
             pg.set_vault(vault);
             tracing::info!(database = pg.database().target(), "storing in PostgreSQL");
             pg.into()

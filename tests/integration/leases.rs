@@ -115,6 +115,7 @@ fn a_lapsed_lease_is_taken_away_retried_and_the_old_attempt_fenced_out() {
         workers: 1,
         lease_ttl: Duration::from_millis(150),
         tenant_max_running: 1,
+        host: jobhost::identity::HostId::random(),
     };
     let workers = Workers::start(
         &settings,

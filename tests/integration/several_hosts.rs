@@ -3,7 +3,8 @@
 //! stream, in one order, resumable across hosts with `Last-Event-ID`; a
 //! version published on one host loaded by the other, a yank made on one
 //! applied by the other; a run executing on one host cancelled through the
-//! other, its execution stopped; a schedule's ticks fired once.
+//! other, its execution stopped; a schedule's ticks fired once; a second
+//! host with the id of a serving one (a copied data directory) refused.
 
 use crate::events::Stream;
 use crate::plugins::publish;
@@ -15,13 +16,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A host on `url` beside `first`, with its tokens and secrets key (every
-/// host of one database needs the same key), in a data directory of its
-/// own.
+/// host of one database needs the same key), in a data directory and with
+/// a host id of its own.
 fn beside(first: &Path, url: &str, extra: &[&str]) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(first).unwrap() {
         let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
+        // Not its host id: each host has its own.
+        if entry.file_type().unwrap().is_file() && entry.file_name() != "host-id" {
             std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
         }
     }
@@ -75,6 +77,23 @@ fn hosts_on_one_database_share_runs_events_the_registry_and_cancels() {
     };
     let url = pg.create_database("jobhost").unwrap();
     let a = Server::start_args(&[], &["--database", &url, "--workers", "1"]);
+    // A copy of A's data directory, host id included, is refused.
+    let copy = tempfile::tempdir().unwrap();
+    for name in ["tokens.json", "secrets.key", "host-id"] {
+        std::fs::copy(a.data().join(name), copy.path().join(name)).unwrap();
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jobhost"))
+        .arg("--data-dir")
+        .arg(copy.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &url])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("has this host's id") && stderr.contains("Remove host-id from the copy"),
+        "{stderr}"
+    );
     let (_b_dir, b) = beside(a.data(), &url, &["--workers", "1"]);
     let (api_a, api_b) = (a.api(&a.user), b.api(&a.user));
     let mut stream_b = Stream::open(&api_b, "/events", None);

@@ -157,6 +157,8 @@ pub struct Settings {
     /// The most runs one tenant may have executing at once; at least 1, at
     /// most the worker count (larger values are the worker count).
     pub tenant_max_running: usize,
+    /// This host: its workers hold leases as `<host>/<worker>`.
+    pub host: crate::identity::HostId,
 }
 
 /// The pool.
@@ -176,7 +178,6 @@ impl Workers {
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Workers {
         let count = settings.workers.max(1);
-        let instance = uuid::Uuid::new_v4().simple().to_string();
         let shared = Arc::new(Shared {
             store,
             catalog,
@@ -187,7 +188,7 @@ impl Workers {
             taken: Mutex::new(HashMap::new()),
             tenant_cap: settings.tenant_max_running.clamp(1, count),
             lease_ttl: settings.lease_ttl.max(Duration::from_millis(50)),
-            instance: instance[..12].to_string(),
+            instance: settings.host.to_string(),
             wake: Condvar::new(),
             stopping: AtomicBool::new(false),
             interrupting: AtomicBool::new(false),

@@ -4,6 +4,7 @@
 //! stays `running`; runs paused at a checkpoint or before they started stay
 //! paused.
 
+use crate::identity::HostId;
 use crate::model::InterruptedPolicy;
 use crate::model::{JobRun, PauseMode, RunErrorInfo, RunErrorKind, RunStatus, now};
 use crate::registry::Registry;
@@ -55,15 +56,21 @@ pub struct Recovered {
     pub pending: usize,
 }
 
-/// Recovers every run left `running` or `pending` by the previous process.
-/// On a store other hosts share, a run held under a lease that has not
-/// lapsed may be executing on another host: it is left to its holder (or,
-/// once its lease lapses, to the lease keepers).
-pub fn recover(store: &Store, registry: &Registry) -> Result<Recovered, StoreError> {
+/// Recovers every run left `running` or `pending` by the previous process
+/// of `host`. On a store other hosts share, a run another host holds under
+/// a lease that has not lapsed may be executing there: it is left to its
+/// holder (or, once its lease lapses, to the lease keepers). The runs
+/// `host`'s own workers held are this host's to recover at once.
+pub fn recover(store: &Store, registry: &Registry, host: &HostId) -> Result<Recovered, StoreError> {
     let mut done = Recovered::default();
     let started = now();
-    let held_elsewhere =
-        |run: &JobRun| store.shared() && run.lease.as_ref().is_some_and(|l| l.expires_at > started);
+    let held_elsewhere = |run: &JobRun| {
+        store.shared()
+            && run
+                .lease
+                .as_ref()
+                .is_some_and(|l| l.expires_at > started && !host.holds(&l.holder))
+    };
     let policy = |run: &JobRun| {
         registry
             .get(run.job_type.as_str(), &run.job_type_version)

@@ -9,6 +9,7 @@
 
 use super::{Database, DatabaseError};
 use crate::events::EventHub;
+use crate::identity::HostId;
 use crate::metrics::Metrics;
 use crate::model::{Job, JobId, JobRun, Lease, RunId, RunStatus, TenantId, Timestamp};
 use crate::store::{Backend, Duty, StoreFuture};
@@ -35,6 +36,18 @@ pub struct Postgres {
     /// The connections holding the duties this host does (see
     /// [`Backend::holds`]).
     duties: Mutex<HashMap<Duty, DutyLock>>,
+    /// The connection holding this host's id (see [`Postgres::open`]).
+    _presence: Option<deadpool_postgres::ClientWrapper>,
+}
+
+/// The advisory lock a serving host holds on its id: the first 8 bytes of
+/// SHA-256("jobhost host " + id).
+fn host_lock(host: &HostId) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("jobhost host {host}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
 }
 
 /// A connection kept for a duty: holding its lock, or having tried to.
@@ -68,18 +81,31 @@ impl Postgres {
             vault: None,
             webhooks_ready: tokio::sync::Notify::new(),
             duties: Mutex::default(),
+            _presence: None,
         }
     }
 
-    /// The store on `db` for a server: [`Postgres::new`], its event hub
-    /// sharing the database's event log with the other hosts (see
-    /// `events`). Any number of hosts may open one database.
+    /// The store on `db` for a server, as `host`: [`Postgres::new`], its
+    /// event hub sharing the database's event log with the other hosts
+    /// (see `events`). Any number of hosts may open one database, each
+    /// with an id of its own: while this store lives it holds an advisory
+    /// lock on `host`, and a second host with the same id is refused.
     pub async fn open(
         db: Database,
         runtime: Handle,
         metrics: Arc<Metrics>,
+        host: &HostId,
     ) -> Result<Self, DatabaseError> {
-        let pg = Postgres::new(db, runtime, metrics);
+        let key = host_lock(host);
+        let (presence, held) = db.try_hold(None, key, "taking this host's id").await?;
+        if !held {
+            return Err(DatabaseError::HostIdInUse {
+                host: host.to_string(),
+                target: db.target().to_string(),
+            });
+        }
+        let mut pg = Postgres::new(db, runtime, metrics);
+        pg._presence = Some(presence);
         super::events::share(&pg.db, &pg.events).await?;
         Ok(pg)
     }

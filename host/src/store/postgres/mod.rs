@@ -88,6 +88,16 @@ pub enum DatabaseError {
         /// Why it does not decode.
         reason: String,
     },
+    /// Another host serving the database has this host's id.
+    #[error(
+        "another host serving {target} has this host's id `{host}` (its data directory's host-id file): was the data directory copied? Remove host-id from the copy to give it an id of its own"
+    )]
+    HostIdInUse {
+        /// The id.
+        host: String,
+        /// Host(s) and database name.
+        target: String,
+    },
     /// A migration applied earlier differs from this build's.
     #[error(
         "migration {version} ({name}) was applied to {target} from different SQL than this build's; this database and build do not belong together"
