@@ -40,7 +40,7 @@ pub(super) fn fetch_missing(store: &Store, records: &[PluginRecord], dir: &Path)
             }
             Ok(None) => {}
             Err(e) => {
-                tracing::warn!(sha256 = %r.sha256, error = %e, "reading a published component failed")
+                tracing::warn!(sha256 = %r.sha256, error = %e, "reading a published component failed");
             }
         }
     }
