@@ -22,6 +22,7 @@ mod cache;
 mod cli;
 mod configs;
 mod contract;
+mod crashing_hosts;
 mod damage;
 mod egress;
 mod egress_tls;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 /// A host on `url` beside `first`, with its tokens and secrets key (every
 /// host of one database needs the same key), in a data directory and with
 /// a host id of its own.
-fn beside(first: &Path, url: &str, extra: &[&str]) -> (tempfile::TempDir, Server) {
+pub(crate) fn beside(first: &Path, url: &str, extra: &[&str]) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(first).unwrap() {
         let entry = entry.unwrap();

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn cycles() -> usize {
+pub(crate) fn cycles() -> usize {
     std::env::var("JOBHOST_TORTURE_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -26,15 +26,15 @@ fn cycles() -> usize {
 
 /// What the server acknowledged with a 2xx.
 #[derive(Default)]
-struct Acked {
+pub(crate) struct Acked {
     /// Job id → config as acknowledged.
-    jobs: HashMap<String, Value>,
+    pub(crate) jobs: HashMap<String, Value>,
     /// Run id → job id.
-    runs: HashMap<String, String>,
+    pub(crate) runs: HashMap<String, String>,
 }
 
 /// A tiny xorshift so that cycles differ without a dependency.
-fn rand(seed: &mut u64) -> u64 {
+pub(crate) fn rand(seed: &mut u64) -> u64 {
     *seed ^= *seed << 13;
     *seed ^= *seed >> 7;
     *seed ^= *seed << 17;
@@ -43,7 +43,7 @@ fn rand(seed: &mut u64) -> u64 {
 
 /// One client: creates a job, then triggers its runs until told to stop or
 /// the server dies. Only 2xx answers count as acknowledged.
-fn client(api: Api, acked: Arc<Mutex<Acked>>, stop: Arc<AtomicBool>, mut seed: u64) {
+pub(crate) fn client(api: Api, acked: Arc<Mutex<Acked>>, stop: Arc<AtomicBool>, mut seed: u64) {
     let api = Api {
         client: reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(5))
@@ -110,7 +110,7 @@ fn client(api: Api, acked: Arc<Mutex<Acked>>, stop: Arc<AtomicBool>, mut seed: u
 
 /// Reads every run of the tenant after recovery; waits until none is
 /// pending or running.
-fn settle(api: &Api) -> HashMap<String, Value> {
+pub(crate) fn settle(api: &Api) -> HashMap<String, Value> {
     let started = Instant::now();
     loop {
         let mut all = HashMap::new();
@@ -145,6 +145,72 @@ fn settle(api: &Api) -> HashMap<String, Value> {
     }
 }
 
+/// What the checks after each cycle have seen: each run's terminal status
+/// and finish time, and its attempt.
+#[derive(Default)]
+pub(crate) struct Ledger {
+    pub(crate) finals: HashMap<String, (String, Value)>,
+    attempts: HashMap<String, u64>,
+}
+
+impl Ledger {
+    /// Once every run settled: every acknowledged job exists with its
+    /// acknowledged config and every acknowledged run exists; every run
+    /// ends in one terminal status that never changes, attempts only grow,
+    /// and a failure is an interruption.
+    pub(crate) fn check(&mut self, cycle: usize, api: &Api, acked: &Acked) {
+        let runs = settle(api);
+        for (job, config) in &acked.jobs {
+            let r = api.get(&format!("/jobs/{job}"));
+            assert_eq!(r.status, 200, "cycle {cycle}: acknowledged job {job} lost");
+            assert_eq!(
+                &r.body["config"], config,
+                "cycle {cycle}: job {job} changed"
+            );
+        }
+        for (run, job) in &acked.runs {
+            let r = runs
+                .get(run)
+                .unwrap_or_else(|| panic!("cycle {cycle}: acknowledged run {run} lost"));
+            assert_eq!(r["job_id"], *job, "cycle {cycle}");
+        }
+        for (id, r) in &runs {
+            let status = r["status"].as_str().unwrap().to_string();
+            assert!(
+                matches!(status.as_str(), "completed" | "failed" | "cancelled"),
+                "cycle {cycle}: {id} is {status}"
+            );
+            let attempt = r["attempt"].as_u64().unwrap();
+            let before = self.attempts.insert(id.clone(), attempt).unwrap_or(1);
+            assert!(
+                attempt >= before,
+                "cycle {cycle}: {id} attempt went {before} -> {attempt}"
+            );
+            match self.finals.get(id) {
+                Some((s0, f0)) => {
+                    assert_eq!(*s0, status, "cycle {cycle}: {id} changed terminal status");
+                    assert_eq!(*f0, r["finished_at"], "cycle {cycle}: {id} finished twice");
+                }
+                None => {
+                    self.finals
+                        .insert(id.clone(), (status, r["finished_at"].clone()));
+                }
+            }
+            if r["status"] == "failed" {
+                let kind = r["error"]["type"].as_str().unwrap_or("");
+                assert_eq!(kind, "interrupted", "cycle {cycle}: {id} failed: {r}");
+            }
+        }
+    }
+
+    /// Runs that took more than one attempt, and runs that failed.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let retried = self.attempts.values().filter(|a| **a > 1).count();
+        let failed = self.finals.values().filter(|(s, _)| s == "failed").count();
+        (retried, failed)
+    }
+}
+
 fn torture(graceful: bool) {
     let first = Server::start_args(&[], &["--job-create-rate", "0"]);
     let (user_token, mut dir_holder) = (first.user.clone(), None);
@@ -162,8 +228,7 @@ fn torture(graceful: bool) {
     };
     let mut server = Some(first);
     let acked = Arc::new(Mutex::new(Acked::default()));
-    let mut finals: HashMap<String, (String, Value)> = HashMap::new();
-    let mut attempts: HashMap<String, u64> = HashMap::new();
+    let mut ledger = Ledger::default();
     let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(graceful);
     let n = cycles();
     for cycle in 0..n {
@@ -201,49 +266,7 @@ fn torture(graceful: bool) {
             &["--job-create-rate", "0"],
         );
         let api = s.api(&user_token);
-        let runs = settle(&api);
-        let acked = acked.lock().unwrap();
-        for (job, config) in &acked.jobs {
-            let r = api.get(&format!("/jobs/{job}"));
-            assert_eq!(r.status, 200, "cycle {cycle}: acknowledged job {job} lost");
-            assert_eq!(
-                &r.body["config"], config,
-                "cycle {cycle}: job {job} changed"
-            );
-        }
-        for (run, job) in &acked.runs {
-            let r = runs
-                .get(run)
-                .unwrap_or_else(|| panic!("cycle {cycle}: acknowledged run {run} lost"));
-            assert_eq!(r["job_id"], *job, "cycle {cycle}");
-        }
-        for (id, r) in &runs {
-            let status = r["status"].as_str().unwrap().to_string();
-            assert!(
-                matches!(status.as_str(), "completed" | "failed" | "cancelled"),
-                "cycle {cycle}: {id} is {status}"
-            );
-            let attempt = r["attempt"].as_u64().unwrap();
-            let before = attempts.insert(id.clone(), attempt).unwrap_or(1);
-            assert!(
-                attempt >= before,
-                "cycle {cycle}: {id} attempt went {before} -> {attempt}"
-            );
-            match finals.get(id) {
-                Some((s0, f0)) => {
-                    assert_eq!(*s0, status, "cycle {cycle}: {id} changed terminal status");
-                    assert_eq!(*f0, r["finished_at"], "cycle {cycle}: {id} finished twice");
-                }
-                None => {
-                    finals.insert(id.clone(), (status, r["finished_at"].clone()));
-                }
-            }
-            if r["status"] == "failed" {
-                let kind = r["error"]["type"].as_str().unwrap_or("");
-                assert_eq!(kind, "interrupted", "cycle {cycle}: {id} failed: {r}");
-            }
-        }
-        drop(acked);
+        ledger.check(cycle, &api, &acked.lock().unwrap());
         server = Some(s);
     }
     let ticks = check_ticks(
@@ -251,8 +274,7 @@ fn torture(graceful: bool) {
         &scheduled,
     );
     let acked = acked.lock().unwrap();
-    let retried = attempts.values().filter(|a| **a > 1).count();
-    let interrupted = finals.values().filter(|(s, _)| s == "failed").count();
+    let (retried, interrupted) = ledger.counts();
     println!(
         "torture ({}): {n} cycles, {} jobs and {} runs acknowledged, {} runs checked, \
          {retried} resumed after an interruption, {interrupted} failed after {} attempts, lost 0; \
@@ -260,7 +282,7 @@ fn torture(graceful: bool) {
         if graceful { "SIGTERM" } else { "kill -9" },
         acked.jobs.len(),
         acked.runs.len(),
-        finals.len(),
+        ledger.finals.len(),
         jobhost::worker::MAX_ATTEMPTS
     );
     assert!(
@@ -271,7 +293,7 @@ fn torture(graceful: bool) {
 
 /// The scheduled job's ticks so far: one run each, every second from the
 /// first to the last, none twice. Returns how many.
-fn check_ticks(api: &Api, job: &str) -> usize {
+pub(crate) fn check_ticks(api: &Api, job: &str) -> usize {
     let r = api.send("post", &format!("/jobs/{job}/schedule/pause"), None);
     assert_eq!(r.status, 200, "{}", r.body);
     let mut ticks: Vec<i64> = Vec::new();
