@@ -11,8 +11,7 @@
 
 use crate::server::Server;
 use crate::several_hosts::beside;
-use crate::torture::{Acked, Ledger, check_ticks, client, cycles, rand};
-use serde_json::json;
+use crate::torture::{Acked, Ledger, check_ticks, client, cycles, rand, scheduled_every_second};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,16 +34,7 @@ fn three_hosts_lose_nothing_and_run_ticks_once_across_kill_9_cycles() {
     ];
     let mut first = Server::start_args(&[], &args);
     let user = first.user.clone();
-    let scheduled = first.api(&user).post(
-        "/jobs",
-        &json!({
-            "job_type": "text_stats",
-            "config": {"text": "every second"},
-            "schedule": {"cron": "* * * * * *", "overlap": "allow", "catch_up": "all", "catch_up_window_secs": 3600},
-        }),
-    );
-    assert_eq!(scheduled.status, 201, "{}", scheduled.body);
-    let scheduled = scheduled.body["uuid"].as_str().unwrap().to_string();
+    let scheduled = scheduled_every_second(&first.api(&user));
     let first_dir = first.take_dir().unwrap();
     let (b_dir, b) = beside(first_dir.path(), &url, &args[2..]);
     let (c_dir, c) = beside(first_dir.path(), &url, &args[2..]);

@@ -211,21 +211,24 @@ impl Ledger {
     }
 }
 
+/// A job scheduled every second that catches up every missed tick; its id.
+pub(crate) fn scheduled_every_second(api: &Api) -> String {
+    let r = api.post(
+        "/jobs",
+        &json!({
+            "job_type": "text_stats",
+            "config": {"text": "every second"},
+            "schedule": {"cron": "* * * * * *", "overlap": "allow", "catch_up": "all", "catch_up_window_secs": 3600},
+        }),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body["uuid"].as_str().unwrap().to_string()
+}
+
 fn torture(graceful: bool) {
     let first = Server::start_args(&[], &["--job-create-rate", "0"]);
     let (user_token, mut dir_holder) = (first.user.clone(), None);
-    let scheduled = {
-        let r = first.api(&user_token).post(
-            "/jobs",
-            &json!({
-                "job_type": "text_stats",
-                "config": {"text": "every second"},
-                "schedule": {"cron": "* * * * * *", "overlap": "allow", "catch_up": "all", "catch_up_window_secs": 3600},
-            }),
-        );
-        assert_eq!(r.status, 201, "{}", r.body);
-        r.body["uuid"].as_str().unwrap().to_string()
-    };
+    let scheduled = scheduled_every_second(&first.api(&user_token));
     let mut server = Some(first);
     let acked = Arc::new(Mutex::new(Acked::default()));
     let mut ledger = Ledger::default();
