@@ -265,9 +265,12 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// The text exposition, with the gauges set to the given values.
-    pub fn render(&self, queue_depth: usize, running: usize, job_types: usize) -> String {
-        self.queue_depth.set(queue_depth as i64);
+    /// The text exposition, with the gauges set to the given values (the
+    /// queue depth keeps its last value when the store could not count it).
+    pub fn render(&self, queue_depth: Option<usize>, running: usize, job_types: usize) -> String {
+        if let Some(depth) = queue_depth {
+            self.queue_depth.set(depth as i64);
+        }
         self.running.set(running as i64);
         self.job_types.set(job_types as i64);
         let mut out = String::new();

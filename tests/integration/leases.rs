@@ -156,7 +156,7 @@ fn a_lapsed_lease_is_taken_away_retried_and_the_old_attempt_fenced_out() {
         done,
         "the newer attempt's result stands"
     );
-    let text = metrics.render(0, 0, 0);
+    let text = metrics.render(Some(0), 0, 0);
     assert!(text.contains("jobhost_leases_expired_total 2"), "{text}");
     workers.shutdown(Duration::from_secs(5));
 }

@@ -4,6 +4,7 @@
 
 use crate::server::Server;
 use serde_json::json;
+use std::time::{Duration, Instant};
 
 #[test]
 fn a_server_stores_in_postgresql_and_keeps_it_across_a_kill() {
@@ -47,4 +48,81 @@ fn a_server_stores_in_postgresql_and_keeps_it_across_a_kill() {
     assert_eq!(foreign.status, 404, "another tenant's run stays hidden");
     let second = api.trigger(&job, Some(json!({"text": "a b c d"})));
     assert_eq!(api.wait_done(&second)["output"]["words"], 4);
+}
+
+/// Runs executing on the host now, from its `/metrics` (served while the
+/// database is away).
+fn running(s: &Server) -> i64 {
+    let text = reqwest::blocking::Client::new()
+        .get(format!("{}/metrics", s.base))
+        .bearer_auth(&s.operator)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("jobhost_runs_running "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no jobhost_runs_running in {text}"))
+}
+
+#[test]
+fn a_host_that_loses_the_database_stops_its_runs_before_their_leases_lapse_and_goes_on_when_it_returns()
+ {
+    let Some(pg) = super::postgres::cluster() else {
+        return;
+    };
+    let url = pg.create_database("jobhost").unwrap();
+    let s = Server::start_args(
+        &[],
+        &[
+            "--database",
+            &url,
+            "--lease-ttl-ms",
+            "1500",
+            "--workers",
+            "1",
+        ],
+    );
+    let api = s.api(&s.user);
+    let sieve = api.job(
+        "prime_sieve",
+        json!({"limit": 400_000_000u64, "segment_size": 65536, "checkpoint_every": 2}),
+    );
+    let run = api.trigger(&sieve, None);
+    api.wait_run(&run, Duration::from_secs(30), |r| r["status"] == "running");
+    assert_eq!(running(&s), 1);
+
+    // The database goes away: the run's lease can no longer be renewed, so
+    // the host stops it before the lease lapses (another host could take
+    // the run then), and answers requests with an error, not a crash.
+    let gone = Instant::now();
+    pg.stop().unwrap();
+    let deadline = gone + Duration::from_secs(5);
+    while running(&s) != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the run kept executing without its lease"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stopped = gone.elapsed();
+    assert!(
+        stopped < Duration::from_millis(1500),
+        "stopped {stopped:?} after the database went, past its 1.5 s lease"
+    );
+    let r = api.get(&format!("/job-runs/{run}"));
+    assert!(r.status >= 500, "{} {}", r.status, r.body);
+
+    // It comes back: the run is taken over (its lease lapsed) and goes on
+    // in attempt 2 from its checkpoint; new runs are taken.
+    pg.restart().unwrap();
+    let done = api.wait_run(&run, Duration::from_secs(120), |r| {
+        r["status"] == "completed" || r["status"] == "failed"
+    });
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["attempt"], 2, "{done}");
+    let job = api.job("text_stats", json!({"text": "after the outage"}));
+    let after = api.trigger(&job, None);
+    assert_eq!(api.wait_done(&after)["status"], "completed");
 }

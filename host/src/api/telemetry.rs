@@ -39,11 +39,17 @@ pub(super) async fn metrics(
         ));
     }
     let registry = state.catalog.snapshot();
-    let body = state.metrics.render(
-        state.store.queue_len()?,
-        state.workers.running(),
-        registry.len(),
-    );
+    // This host's figures are served while the store cannot be read.
+    let queue_depth = match state.store.queue_len() {
+        Ok(depth) => Some(depth),
+        Err(e) => {
+            tracing::warn!(error = %e, "counting the queue for /metrics failed");
+            None
+        }
+    };
+    let body = state
+        .metrics
+        .render(queue_depth, state.workers.running(), registry.len());
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -65,6 +65,10 @@ impl Keeper {
     }
 }
 
+/// Slack for the keeper's own timing when deciding a lease is about to
+/// lapse.
+const RENEW_SLACK: Duration = Duration::from_millis(50);
+
 /// On a store other hosts share: how often a host looks whether the runs
 /// it executes were cancelled or taken over by another host.
 const CHECK_HELD: Duration = Duration::from_millis(250);
@@ -106,7 +110,20 @@ fn renew(shared: &Shared) {
                 tracing::warn!(run = %id, error = %e, "a running attempt lost its lease");
                 cancel.cancel();
             }
-            Err(e) => tracing::error!(run = %id, error = %e, "renewing a lease failed"),
+            Err(e) => {
+                tracing::error!(run = %id, error = %e, "renewing a lease failed");
+                // Unrenewed, the lease lapses and another host may take the
+                // run: stop it here first, while a third of the lease is left.
+                let left = recorder
+                    .run()
+                    .lease
+                    .map(|l| l.expires_at - now())
+                    .unwrap_or(time::Duration::ZERO);
+                if left <= shared.lease_ttl / 3 + RENEW_SLACK {
+                    tracing::warn!(run = %id, "stopping a run whose lease could not be renewed before it lapses");
+                    cancel.cancel();
+                }
+            }
         }
     }
 }

@@ -13,6 +13,8 @@ pub struct Postgres {
     dir: PathBuf,
     /// Run PostgreSQL's programs as this user (`runuser`), if any.
     user: Option<&'static str>,
+    /// The server's options, as `pg_ctl -o` takes them.
+    options: String,
 }
 
 /// Why a cluster could not be had, naming what to install.
@@ -78,7 +80,17 @@ impl Postgres {
         ));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let user = is_root().then_some("postgres");
-        let pg = Postgres { bin, dir, user };
+        let options = format!(
+            "-c listen_addresses='' -k {} -c fsync={} -c max_connections=200",
+            dir.display(),
+            if fsync { "on" } else { "off" }
+        );
+        let pg = Postgres {
+            bin,
+            dir,
+            user,
+            options,
+        };
         if let Some(user) = user {
             pg.check(Command::new("chown").args([user, &pg.dir.display().to_string()]))?;
         }
@@ -97,19 +109,7 @@ impl Postgres {
                 ])
                 .arg(&data),
         )?;
-        let options = format!(
-            "-c listen_addresses='' -k {} -c fsync={} -c max_connections=200",
-            pg.dir.display(),
-            if fsync { "on" } else { "off" }
-        );
-        pg.check(
-            pg.program("pg_ctl")
-                .args(["-w", "-t", "60", "-D"])
-                .arg(&data)
-                .args(["-o", &options, "-l"])
-                .arg(pg.dir.join("log"))
-                .arg("start"),
-        )?;
+        pg.restart()?;
         Ok(pg)
     }
 
@@ -140,6 +140,31 @@ impl Postgres {
                 std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
             ))
         }
+    }
+
+    /// Stops the cluster at once, as a crash would (`pg_ctl stop -m
+    /// immediate`); [`Postgres::restart`] starts it again.
+    pub fn stop(&self) -> Result<(), String> {
+        self.check(
+            self.program("pg_ctl")
+                .args(["-w", "-m", "immediate", "-D"])
+                .arg(self.dir.join("data"))
+                .arg("stop"),
+        )
+        .map(drop)
+    }
+
+    /// Starts a stopped cluster again, as it was started.
+    pub fn restart(&self) -> Result<(), String> {
+        self.check(
+            self.program("pg_ctl")
+                .args(["-w", "-t", "60", "-D"])
+                .arg(self.dir.join("data"))
+                .args(["-o", &self.options, "-l"])
+                .arg(self.dir.join("log"))
+                .arg("start"),
+        )
+        .map(drop)
     }
 
     /// The directory holding the cluster's socket.
