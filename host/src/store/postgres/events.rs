@@ -58,12 +58,10 @@ pub(super) async fn share(db: &Database, hub: &Arc<EventHub>) -> Result<(), Data
         )
         .await
         .map_err(|e| db.refused("reading the event log", &e))?;
-    let last: i64 = client
-        .query_one("SELECT coalesce(max(id), 0) FROM jobhost_events", &[])
-        .await
-        .map_err(|e| db.refused("reading the event log", &e))?
-        .get(0);
     drop(client);
+    // The newest id read, from the same query: an event appended since is
+    // read by the reader below.
+    let last = rows.iter().map(|r| r.get::<_, i64>(0)).max().unwrap_or(0);
     let backlog: Vec<Event> = rows.iter().filter_map(decode).collect();
     let (tx, rx) = mpsc::channel(BACKLOG);
     let written = Arc::new(Notify::new());
