@@ -357,8 +357,10 @@ fn time_suspended_does_not_count_against_the_deadline() {
         took >= Duration::from_millis(800) + suspended_for,
         "{took:?}"
     );
-    // A computation shorter than its deadline completes, suspended or not.
-    let (report, _, _) = run("compute", 200);
+    // A computation shorter than its deadline completes, suspended or not
+    // (100 million steps take ~a fifth of the deadline idle; the margin is
+    // for a machine busy with other work, whose waits count as running).
+    let (report, _, _) = run("compute", 100);
     assert!(
         matches!(report.outcome, Outcome::Completed(_)),
         "{:?}",
