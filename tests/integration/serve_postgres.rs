@@ -3,6 +3,7 @@
 //! database: `several_hosts`.
 
 use crate::server::Server;
+use crate::several_hosts::running;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -50,22 +51,6 @@ fn a_server_stores_in_postgresql_and_keeps_it_across_a_kill() {
     assert_eq!(api.wait_done(&second)["output"]["words"], 4);
 }
 
-/// Runs executing on the host now, from its `/metrics` (served while the
-/// database is away).
-fn running(s: &Server) -> i64 {
-    let text = reqwest::blocking::Client::new()
-        .get(format!("{}/metrics", s.base))
-        .bearer_auth(&s.operator)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("jobhost_runs_running "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no jobhost_runs_running in {text}"))
-}
-
 #[test]
 fn a_host_that_loses_the_database_stops_its_runs_before_their_leases_lapse_and_goes_on_when_it_returns()
  {
@@ -91,7 +76,7 @@ fn a_host_that_loses_the_database_stops_its_runs_before_their_leases_lapse_and_g
     );
     let run = api.trigger(&sieve, None);
     api.wait_run(&run, Duration::from_secs(30), |r| r["status"] == "running");
-    assert_eq!(running(&s), 1);
+    assert_eq!(running(&s, &s.operator), 1);
 
     // The database goes away: the run's lease can no longer be renewed, so
     // the host stops it before the lease lapses (another host could take
@@ -99,7 +84,7 @@ fn a_host_that_loses_the_database_stops_its_runs_before_their_leases_lapse_and_g
     let gone = Instant::now();
     pg.stop().unwrap();
     let deadline = gone + Duration::from_secs(5);
-    while running(&s) != 0 {
+    while running(&s, &s.operator) != 0 {
         assert!(
             Instant::now() < deadline,
             "the run kept executing without its lease"

@@ -42,8 +42,9 @@ fn eventually(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
-/// Runs executing on `host` now, from its `/metrics`.
-fn running(host: &Server, operator: &str) -> i64 {
+/// Runs executing on `host` now, from its `/metrics` (served while the
+/// database is away).
+pub(crate) fn running(host: &Server, operator: &str) -> i64 {
     let text = reqwest::blocking::Client::new()
         .get(format!("{}/metrics", host.base))
         .bearer_auth(operator)
