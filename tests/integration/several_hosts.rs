@@ -28,6 +28,14 @@ pub(crate) fn beside(first: &Path, url: &str, extra: &[&str]) -> (tempfile::Temp
         }
     }
     std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+    for entry in std::fs::read_dir(first.join("plugins")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            dir.path().join("plugins").join(entry.file_name()),
+        )
+        .unwrap();
+    }
     let mut args = vec!["--database", url];
     args.extend_from_slice(extra);
     let server = Server::spawn(dir.path(), &args);

@@ -42,8 +42,16 @@ pub(crate) fn rand(seed: &mut u64) -> u64 {
 }
 
 /// One client: creates a job, then triggers its runs until told to stop or
-/// the server dies. Only 2xx answers count as acknowledged.
-pub(crate) fn client(api: Api, acked: Arc<Mutex<Acked>>, stop: Arc<AtomicBool>, mut seed: u64) {
+/// the server dies. Only 2xx answers count as acknowledged. With `witness`,
+/// a third of the jobs are of the witness fixture (short runs telling the
+/// host's witness when each attempt starts and ends).
+pub(crate) fn client(
+    api: Api,
+    acked: Arc<Mutex<Acked>>,
+    stop: Arc<AtomicBool>,
+    mut seed: u64,
+    witness: bool,
+) {
     let api = Api {
         client: reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(5))
@@ -51,12 +59,15 @@ pub(crate) fn client(api: Api, acked: Arc<Mutex<Acked>>, stop: Arc<AtomicBool>, 
             .unwrap(),
         ..api
     };
-    let slow = rand(&mut seed).is_multiple_of(3);
+    let kind = rand(&mut seed) % 3;
+    let slow = kind == 0;
     let (job_type, config) = if slow {
         (
             "prime_sieve",
             json!({"limit": 60_000_000u64 + rand(&mut seed) % 1000, "checkpoint_every": 2}),
         )
+    } else if witness && kind == 1 {
+        ("witness", json!({"work_ms": 100 + rand(&mut seed) % 900}))
     } else {
         (
             "text_stats",
@@ -82,7 +93,11 @@ pub(crate) fn client(api: Api, acked: Arc<Mutex<Acked>>, stop: Arc<AtomicBool>, 
         .unwrap()
         .jobs
         .insert(id.clone(), job["config"].clone());
-    let most = if slow { 4 } else { 40 };
+    let most = match job_type {
+        "prime_sieve" => 4,
+        "witness" => 8,
+        _ => 40,
+    };
     for _ in 0..most {
         if stop.load(Ordering::Relaxed) {
             return;
@@ -150,7 +165,7 @@ pub(crate) fn settle(api: &Api) -> HashMap<String, Value> {
 #[derive(Default)]
 pub(crate) struct Ledger {
     pub(crate) finals: HashMap<String, (String, Value)>,
-    attempts: HashMap<String, u64>,
+    pub(crate) attempts: HashMap<String, u64>,
 }
 
 impl Ledger {
@@ -243,7 +258,7 @@ fn torture(graceful: bool) {
             .map(|i| {
                 let (api, acked, stop) = (s.api(&user_token), acked.clone(), stop.clone());
                 let seed = rand(&mut seed) ^ (i as u64 + 1);
-                std::thread::spawn(move || client(api, acked, stop, seed))
+                std::thread::spawn(move || client(api, acked, stop, seed, false))
             })
             .collect();
         std::thread::sleep(Duration::from_millis(20 + rand(&mut seed) % 480));
