@@ -199,6 +199,9 @@ impl Host {
             },
         );
         let scheduler = service.start_scheduler(tokio::runtime::Handle::current());
+        if store.shared() {
+            tokio::spawn(answer_asks(service.clone()));
+        }
         let state = AppState {
             store: store.clone(),
             catalog,
@@ -409,6 +412,22 @@ async fn sweep_logs(store: Store, retention: Duration) {
             Ok(Ok(n)) => tracing::info!(lines = n, "dropped run logs past their retention"),
             Ok(Err(e)) => tracing::warn!(error = %e, "dropping old run logs failed"),
             Err(e) => tracing::warn!(error = %e, "the log sweep failed"),
+        }
+    }
+}
+
+/// Carries out the pauses and resumes other hosts ask of the runs executing
+/// here, every 250 ms (on a store other hosts share).
+async fn answer_asks(service: Service) {
+    let mut every = tokio::time::interval(Duration::from_millis(250));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let service = service.clone();
+        match tokio::task::spawn_blocking(move || service.answer_asks()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "answering other hosts' asks failed"),
+            Err(e) => tracing::warn!(error = %e, "answering other hosts' asks failed"),
         }
     }
 }

@@ -4,12 +4,13 @@
 //! version published on one host loaded by the other, a yank made on one
 //! applied by the other; a run executing on one host cancelled through the
 //! other, its execution stopped; a schedule's ticks fired once; a second
-//! host with the id of a serving one (a copied data directory) refused.
+//! host with the id of a serving one (a copied data directory) refused;
+//! runs paused and resumed through a host that does not execute them.
 
 use crate::events::Stream;
 use crate::plugins::publish;
 use crate::server::{Api, Server};
-use crate::support::VERSIONED;
+use crate::support::{HOSTILE, VERSIONED};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -235,4 +236,130 @@ fn hosts_on_one_database_share_runs_events_the_registry_and_cancels() {
     }
     assert!(ticks.len() >= 3, "ticks fired: {ticks:?}");
     assert!(ticks.values().all(|&n| n == 1), "each tick once: {ticks:?}");
+}
+
+/// Of hosts `a` and `b` (serving from data directories `dirs`), the one
+/// executing `run` (its lease's holder starts with that host's id), and
+/// the other.
+fn executing<'h>(
+    api: &Api,
+    run: &str,
+    hosts: [(&'h Server, &Path); 2],
+) -> (&'h Server, &'h Server) {
+    let running = api.wait_run(run, Duration::from_secs(30), |r| {
+        r["status"] == "running" && r["lease"]["holder"].is_string()
+    });
+    let holder = running["lease"]["holder"].as_str().unwrap();
+    let id = |dir: &Path| std::fs::read_to_string(dir.join("host-id")).unwrap();
+    if holder.starts_with(id(hosts[0].1).trim()) {
+        (hosts[0].0, hosts[1].0)
+    } else {
+        assert!(holder.starts_with(id(hosts[1].1).trim()), "{running}");
+        (hosts[1].0, hosts[0].0)
+    }
+}
+
+#[test]
+fn runs_are_paused_and_resumed_through_a_host_that_does_not_execute_them() {
+    let Some(pg) = super::postgres::cluster() else {
+        return;
+    };
+    let url = pg.create_database("jobhost").unwrap();
+    let args = ["--workers", "1", "--max-paused-in-memory", "1"];
+    let a = Server::start_args(
+        &[HOSTILE],
+        &[&["--database", url.as_str()][..], &args].concat(),
+    );
+    let (b_dir, b) = beside(a.data(), &url, &args);
+    let api = a.api(&a.user);
+    let hosts = [(&a, a.data()), (&b, b_dir.path())];
+
+    // Suspended in memory where it stands (a job type without checkpoints),
+    // through the host not executing it, then resumed the same way.
+    let compute = api.job("hostile", json!({"attack": "compute", "size": 200_000}));
+    let run = api.trigger(&compute, None);
+    let (runner, other) = executing(&api, &run, hosts);
+    let via = other.api(&a.user);
+    let r = via.send("post", &format!("/job-runs/{run}/pause"), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (&r.body["status"], &r.body["paused"]["mode"]),
+        (&json!("paused"), &json!("in_memory")),
+        "{}",
+        r.body
+    );
+    let on_runner = runner.api(&a.user).get(&format!("/job-runs/{run}"));
+    assert_eq!(on_runner.body["status"], "paused", "{}", on_runner.body);
+
+    // The executing host's cap on suspended runs answers through the other.
+    let second = api.trigger(&compute, None);
+    let (runner2, other2) = executing(&api, &second, hosts);
+    let r = other2
+        .api(&a.user)
+        .send("post", &format!("/job-runs/{second}/pause"), None);
+    if runner2.base == runner.base {
+        assert_eq!(
+            (r.status, r.body["error"]["type"].as_str()),
+            (409, Some("too_many_paused")),
+            "{}",
+            r.body
+        );
+    } else {
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = api.send("post", &format!("/job-runs/{second}/cancel"), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let r = via.send("post", &format!("/job-runs/{run}/resume"), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (
+            &r.body["status"],
+            &r.body["paused"],
+            r.body["attempt"].as_u64()
+        ),
+        (&json!("running"), &Value::Null, Some(1)),
+        "{}",
+        r.body
+    );
+    let r = via.send("post", &format!("/job-runs/{run}/cancel"), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually(
+        "neither host executes a run",
+        Duration::from_secs(10),
+        || running(&a, &a.operator) + running(&b, &a.operator) == 0,
+    );
+
+    // Paused at its next checkpoint (a job type resuming from them), through
+    // the host not executing it; resumed, it completes from there.
+    let sieve = api.job(
+        "prime_sieve",
+        json!({"limit": 3_000_000_000u64, "segment_size": 65536, "checkpoint_every": 2}),
+    );
+    let run = api.trigger(&sieve, None);
+    let (_, other) = executing(&api, &run, hosts);
+    let via = other.api(&a.user);
+    let r = via.send("post", &format!("/job-runs/{run}/pause"), None);
+    // 202 while it has not reached one yet.
+    assert!(matches!(r.status, 200 | 202), "{}", r.body);
+    if r.status == 202 {
+        assert_eq!(
+            (&r.body["status"], &r.body["pause_requested"]),
+            (&json!("running"), &json!(true)),
+            "{}",
+            r.body
+        );
+    }
+    let paused = via.wait_run(&run, Duration::from_secs(30), |r| r["status"] == "paused");
+    assert_eq!(paused["paused"]["mode"], "checkpoint", "{paused}");
+    let r = via.send("post", &format!("/job-runs/{run}/resume"), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let done = api.wait_run(&run, Duration::from_secs(120), |r| {
+        matches!(
+            r["status"].as_str(),
+            Some("completed" | "failed" | "cancelled")
+        )
+    });
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(!done["output"]["resumed_from"].is_null(), "{done}");
 }

@@ -2,12 +2,26 @@
 //! out of the queue; a running run whose job type resumes from checkpoints
 //! is asked to stop at its next one and continues from it; any other
 //! running run is suspended in memory where it stands, within a cap.
+//!
+//! On a store several hosts share, a pause or resume of a run another host
+//! executes is asked of that host through the store ([`AskStore`]): it
+//! looks for asks about its runs every 250 ms ([`Service::answer_asks`]),
+//! carries them out as if asked directly, and answers; the asking host
+//! waits up to [`ASK_WAIT`] for the answer.
 
 use super::{Service, ServiceError};
 use crate::auth::Caller;
 use crate::model::{InterruptedPolicy, JobRun, PauseMode, Paused, RunId, RunStatus, now};
-use crate::store::StoreError;
+use crate::store::{Answer, Ask, StoreError};
 use crate::worker::PauseResult;
+use std::time::{Duration, Instant};
+
+/// How long a host waits for the host executing a run to answer a pause or
+/// resume asked through the store.
+pub const ASK_WAIT: Duration = Duration::from_secs(5);
+
+/// How often the asking host looks for the answer.
+const ANSWER_POLL: Duration = Duration::from_millis(25);
 
 impl Service {
     /// Pauses a run of the caller's tenant. A run that pauses at its next
@@ -31,22 +45,12 @@ impl Service {
                     }
                 }
                 RunStatus::Running => {
-                    let workers = &self.inner.workers;
-                    let result = if self.resumes_from_checkpoints(&run) {
-                        workers.stop_at_checkpoint(id, true)?
-                    } else {
-                        workers.suspend(id, self.inner.max_paused_in_memory)?
+                    let answer = match self.pause_here(&run)? {
+                        PauseResult::Done(run) => return self.durable(*run).await,
+                        PauseResult::TooMany { max } => Answer::TooMany { max },
+                        PauseResult::NotHere => self.ask_executing_host(&run, Ask::Pause).await?,
                     };
-                    return match result {
-                        PauseResult::Done(run) => self.durable(*run).await,
-                        PauseResult::TooMany { max } => {
-                            Err(ServiceError::TooManyPausedInMemory { max })
-                        }
-                        PauseResult::NotHere => Err(ServiceError::RunNotPausable {
-                            run: id,
-                            why: "it is ending, or no worker of this host executes it".into(),
-                        }),
-                    };
+                    return self.answered(caller, id, answer);
                 }
                 RunStatus::Paused => return Ok(run),
                 terminal => return Err(terminal.transition(RunStatus::Paused).unwrap_err().into()),
@@ -63,14 +67,15 @@ impl Service {
         let mut run = self.run(caller, id)?;
         let workers = &self.inner.workers;
         match (run.status, run.paused.map(|p| p.mode)) {
-            (RunStatus::Paused, Some(PauseMode::InMemory)) => {
-                match workers.resume_suspended(id)? {
-                    PauseResult::Done(run) => self.durable(*run).await,
-                    _ => Err(ServiceError::RunNotPausable {
-                        run: id,
-                        why: "no worker of this host holds it".into(),
-                    }),
-                }
+            (RunStatus::Paused, Some(PauseMode::InMemory)) | (RunStatus::Running, _)
+                if run.status == RunStatus::Paused || run.pause_requested =>
+            {
+                let answer = match self.resume_here(&run)? {
+                    PauseResult::Done(run) => return self.durable(*run).await,
+                    PauseResult::TooMany { max } => Answer::TooMany { max },
+                    PauseResult::NotHere => self.ask_executing_host(&run, Ask::Resume).await?,
+                };
+                self.answered(caller, id, answer)
             }
             (RunStatus::Paused, _) => {
                 run.status = RunStatus::Pending;
@@ -82,14 +87,96 @@ impl Service {
                 workers.notify();
                 Ok(run)
             }
-            (RunStatus::Running, _) if run.pause_requested => {
-                match workers.stop_at_checkpoint(id, false)? {
-                    PauseResult::Done(run) => self.durable(*run).await,
-                    _ => Ok(run),
-                }
-            }
             (status, _) => Err(ServiceError::RunNotPaused { run: id, status }),
         }
+    }
+
+    /// Pauses `run`, running, if a worker of this host executes it.
+    fn pause_here(&self, run: &JobRun) -> Result<PauseResult, StoreError> {
+        let workers = &self.inner.workers;
+        if self.resumes_from_checkpoints(run) {
+            workers.stop_at_checkpoint(run.uuid, true)
+        } else {
+            workers.suspend(run.uuid, self.inner.max_paused_in_memory)
+        }
+    }
+
+    /// Resumes `run` (suspended, or asked to pause at a checkpoint) if a
+    /// worker of this host executes it.
+    fn resume_here(&self, run: &JobRun) -> Result<PauseResult, StoreError> {
+        let workers = &self.inner.workers;
+        if run.status == RunStatus::Paused {
+            workers.resume_suspended(run.uuid)
+        } else {
+            workers.stop_at_checkpoint(run.uuid, false)
+        }
+    }
+
+    /// Asks the host executing `run` (on a store other hosts share) and
+    /// waits for its answer; [`Answer::NotHere`] on a store only this host
+    /// uses.
+    async fn ask_executing_host(&self, run: &JobRun, ask: Ask) -> Result<Answer, ServiceError> {
+        let store = &self.inner.store;
+        let Some(id) = store.ask(run.uuid, run.attempt, ask)? else {
+            return Ok(Answer::NotHere);
+        };
+        let deadline = Instant::now() + ASK_WAIT;
+        while Instant::now() < deadline {
+            tokio::time::sleep(ANSWER_POLL).await;
+            if let Some(answer) = store.answered(id, false)? {
+                return Ok(answer);
+            }
+        }
+        Ok(store.answered(id, true)?.unwrap_or(Answer::Failed(format!(
+            "the host executing it did not answer within {} s",
+            ASK_WAIT.as_secs()
+        ))))
+    }
+
+    /// The run as stored once the host executing it answered, or the error
+    /// its answer means.
+    fn answered(&self, caller: &Caller, id: RunId, answer: Answer) -> Result<JobRun, ServiceError> {
+        match answer {
+            Answer::Done => self.run(caller, id),
+            Answer::TooMany { max } => Err(ServiceError::TooManyPausedInMemory { max }),
+            Answer::NotHere => Err(ServiceError::RunNotPausable {
+                run: id,
+                why: "it is ending, or no worker executes it".into(),
+            }),
+            Answer::Failed(why) => Err(ServiceError::RunNotPausable { run: id, why }),
+        }
+    }
+
+    /// Carries out the pauses and resumes other hosts asked of the runs
+    /// executing here, and answers them. Called every 250 ms on a store
+    /// other hosts share.
+    pub fn answer_asks(&self) -> Result<usize, StoreError> {
+        let store = &self.inner.store;
+        let asked = store.asked(&self.inner.workers.executing())?;
+        for asked in &asked {
+            let answer = match store.run_any_tenant(asked.run)? {
+                Some(run) => {
+                    let result = match (asked.ask, run.status) {
+                        (Ask::Pause, RunStatus::Running) => self.pause_here(&run),
+                        (Ask::Resume, RunStatus::Paused | RunStatus::Running) => {
+                            self.resume_here(&run)
+                        }
+                        (Ask::Pause, RunStatus::Paused) => Ok(PauseResult::Done(Box::new(run))),
+                        _ => Ok(PauseResult::NotHere),
+                    };
+                    match result {
+                        Ok(PauseResult::Done(_)) => Answer::Done,
+                        Ok(PauseResult::NotHere) => Answer::NotHere,
+                        Ok(PauseResult::TooMany { max }) => Answer::TooMany { max },
+                        Err(e) => Answer::Failed(e.to_string()),
+                    }
+                }
+                None => Answer::NotHere,
+            };
+            tracing::info!(run = %asked.run, ask = asked.ask.as_str(), answer = %answer.encode(), "answered another host's ask");
+            store.answer(asked.id, &answer)?;
+        }
+        Ok(asked.len())
     }
 
     /// Whether `run`'s job type resumes interrupted runs from their

@@ -10,7 +10,8 @@
 //! records and ids, never a backend's keys or rows.
 
 use super::{
-    JobFilter, LogFilter, LogRecord, Notice, Page, Remembered, RunFilter, SecretInfo, StoreError,
+    AskStore, JobFilter, LogFilter, LogRecord, Notice, Page, Remembered, RunFilter, SecretInfo,
+    StoreError,
 };
 use crate::events::EventHub;
 use crate::model::{
@@ -375,6 +376,7 @@ pub trait Backend:
     + SecretStore
     + ScheduleStore
     + IdempotencyStore
+    + AskStore
     + Send
     + Sync
 {

@@ -16,6 +16,7 @@
 //! misses one. Readers check each record against what they asked for, and
 //! the changes of one run are serialised by a lock striped over run ids.
 
+mod asks;
 mod backend;
 mod commit;
 mod damage;
@@ -34,6 +35,7 @@ mod schedules;
 mod secrets;
 mod webhooks;
 
+pub use asks::{Answer, Ask, AskStore, Asked};
 pub use backend::{
     Backend, Duty, IdempotencyStore, JobStore, LogStore, NoticeStore, PluginStore, RunStore,
     ScheduleStore, SecretStore, Start, StoreFuture, Stored, WebhookStore,
@@ -147,6 +149,7 @@ impl std::ops::Deref for Store {
 
 /// The traits a [`Store`]'s methods come from, for `use ...::prelude::*`.
 pub mod prelude {
+    pub use super::asks::AskStore;
     pub use super::backend::{
         Backend, IdempotencyStore, JobStore, LogStore, NoticeStore, PluginStore, RunStore,
         ScheduleStore, SecretStore, WebhookStore,

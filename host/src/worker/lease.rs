@@ -76,10 +76,7 @@ const CHECK_HELD: Duration = Duration::from_millis(250);
 /// Stops the attempts executing here whose run another host cancelled or
 /// took over (their writes would be refused anyway).
 fn check_held(shared: &Shared) {
-    let held: Vec<_> = lock(&shared.running)
-        .values()
-        .filter_map(|held| held.recorder.as_ref().map(|r| r.attempt()))
-        .collect();
+    let held = shared.executing();
     match shared.store.lost_attempts(&held) {
         Ok(lost) => {
             for id in lost {

@@ -82,6 +82,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// The attempts executing here (running or suspended).
+    fn executing(&self) -> Vec<(RunId, u32)> {
+        lock(&self.running)
+            .values()
+            .filter_map(|held| held.recorder.as_ref().map(|r| r.attempt()))
+            .collect()
+    }
+
     fn register(&self, id: RunId) -> CancelToken {
         let cancel = CancelToken::new();
         let held = Executing {

@@ -109,6 +109,11 @@ impl Workers {
         Ok(PauseResult::Done(Box::new(run)))
     }
 
+    /// The attempts executing here (running or suspended).
+    pub fn executing(&self) -> Vec<(RunId, u32)> {
+        self.shared.executing()
+    }
+
     /// Runs suspended in memory here.
     pub fn suspended(&self) -> usize {
         lock(&self.shared.running)

@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "published components and the event log",
         sql: include_str!("migrations/0003_components_and_events.sql"),
     },
+    Migration {
+        version: 4,
+        name: "asks between hosts",
+        sql: include_str!("migrations/0004_asks.sql"),
+    },
 ];
 
 /// A migration applied by a call to `Database::migrate`.

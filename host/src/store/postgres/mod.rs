@@ -9,6 +9,7 @@
 //! every store trait ([`crate::store::Backend`]); the server does not store
 //! in PostgreSQL yet.
 
+mod asks;
 mod backend;
 mod checkpoints;
 mod events;
