@@ -5,7 +5,8 @@
 //! applied by the other; a run executing on one host cancelled through the
 //! other, its execution stopped; a schedule's ticks fired once; a second
 //! host with the id of a serving one (a copied data directory) refused;
-//! runs paused and resumed through a host that does not execute them.
+//! runs paused and resumed through a host that does not execute them;
+//! concurrent requests under one idempotency key through two hosts.
 
 use crate::events::Stream;
 use crate::plugins::publish;
@@ -362,4 +363,17 @@ fn runs_are_paused_and_resumed_through_a_host_that_does_not_execute_them() {
     });
     assert_eq!(done["status"], "completed", "{done}");
     assert!(!done["output"]["resumed_from"].is_null(), "{done}");
+}
+
+#[test]
+fn one_idempotency_key_through_two_hosts_creates_one_run() {
+    let Some(pg) = super::postgres::cluster() else {
+        return;
+    };
+    let url = pg.create_database("jobhost").unwrap();
+    let a = Server::start_args(&[], &["--database", &url]);
+    let (_b_dir, b) = beside(a.data(), &url, &[]);
+    let job = a.api(&a.user).job("text_stats", json!({"text": "a"}));
+    let in_flight = crate::idempotency::one_key_races(&[a.api(&a.user), b.api(&a.user)], &job);
+    println!("two hosts, one key per round: {in_flight} answers were 409 (key in use)");
 }

@@ -4,11 +4,14 @@
 //! while the first is still being served. Keys are scoped to the caller's
 //! tenant and token. The first answer is stored before what it created, in
 //! the same group commit, so an acknowledged request is always remembered.
+//! On a store several hosts share, the key is also held in the store while
+//! the request is served, so the same key on another host waits its turn
+//! too (and then reads the first answer).
 
 use super::{Service, ServiceError};
 use crate::auth::Caller;
 use crate::model::now;
-use crate::store::{Created, MAX_IDEMPOTENCY_KEY, Remembered};
+use crate::store::{Created, KeyHold, MAX_IDEMPOTENCY_KEY, Remembered};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -63,6 +66,8 @@ pub(super) struct Claim {
     service: Service,
     slot: Vec<u8>,
     digest: String,
+    /// The key held in the store, against requests on other hosts.
+    _held: KeyHold,
 }
 
 impl Drop for Claim {
@@ -146,10 +151,25 @@ impl Service {
                 key: key.as_str().to_string(),
             });
         }
+        let in_use = || ServiceError::IdempotencyKeyInUse {
+            key: key.as_str().to_string(),
+        };
+        let held = match self.inner.store.hold_key(&slot) {
+            Ok(Some(held)) => held,
+            Ok(None) => {
+                super::lock(&self.inner.in_flight).remove(&slot);
+                return Err(in_use());
+            }
+            Err(e) => {
+                super::lock(&self.inner.in_flight).remove(&slot);
+                return Err(e.into());
+            }
+        };
         let claim = Claim {
             service: self.clone(),
             slot,
             digest,
+            _held: held,
         };
         match self.inner.store.remembered(&claim.slot, now())? {
             Some(first) if first.digest != claim.digest => {

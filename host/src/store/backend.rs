@@ -10,8 +10,8 @@
 //! records and ids, never a backend's keys or rows.
 
 use super::{
-    AskStore, JobFilter, LogFilter, LogRecord, Notice, Page, Remembered, RunFilter, SecretInfo,
-    StoreError,
+    AskStore, JobFilter, KeyHold, LogFilter, LogRecord, Notice, Page, Remembered, RunFilter,
+    SecretInfo, StoreError,
 };
 use crate::events::EventHub;
 use crate::model::{
@@ -363,6 +363,14 @@ pub trait IdempotencyStore {
 
     /// Forgets the answers expired by `now`; how many.
     fn forget_expired(&self, now: Timestamp) -> Result<usize, StoreError>;
+
+    /// Holds `slot` for a request being served under it, or `None` while a
+    /// request on another host holds it. A store only one host uses holds
+    /// nothing (the host keeps its keys in flight itself).
+    fn hold_key(&self, slot: &[u8]) -> Result<Option<KeyHold>, StoreError> {
+        let _ = slot;
+        Ok(Some(KeyHold::default()))
+    }
 }
 
 /// A storage backend: everything above, plus durability and health.

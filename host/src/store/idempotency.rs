@@ -36,6 +36,30 @@ pub struct Remembered {
     pub expires_at: Timestamp,
 }
 
+/// A key held by a request being served under it, on a store other hosts
+/// share (so that a request with the same key on another host waits its
+/// turn); released when dropped. Empty on a store only one host uses (the
+/// host's own set of keys in flight does the job).
+#[derive(Default)]
+pub struct KeyHold(Option<Box<dyn Send + Sync>>);
+
+impl KeyHold {
+    /// A hold released by dropping `guard`.
+    pub fn new(guard: impl Send + Sync + 'static) -> KeyHold {
+        KeyHold(Some(Box::new(guard)))
+    }
+}
+
+impl std::fmt::Debug for KeyHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "KeyHold(held)"
+        } else {
+            "KeyHold(local)"
+        })
+    }
+}
+
 /// Longest idempotency key, in bytes.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 

@@ -41,7 +41,7 @@ pub use backend::{
     ScheduleStore, SecretStore, Start, StoreFuture, Stored, WebhookStore,
 };
 pub use damage::Record;
-pub use idempotency::{Created, MAX_IDEMPOTENCY_KEY, Remembered, idempotency_slot};
+pub use idempotency::{Created, KeyHold, MAX_IDEMPOTENCY_KEY, Remembered, idempotency_slot};
 pub use list::{JobFilter, Order, Page, RunFilter, SCAN_BUDGET, decode_cursor, encode_cursor};
 pub use logs::{LogFilter, LogRecord};
 pub use notices::{MAX_NOTICES_PER_RUN, Notice, NoticeEvent};

@@ -127,6 +127,11 @@ impl Postgres {
         &self.webhooks_ready
     }
 
+    /// The runtime the pool's connections live on.
+    pub(super) fn runtime(&self) -> &Handle {
+        &self.runtime
+    }
+
     /// The database.
     pub fn database(&self) -> &Database {
         &self.db
