@@ -96,8 +96,23 @@ fn a_host_that_loses_the_database_stops_its_runs_before_their_leases_lapse_and_g
         stopped < Duration::from_millis(1500),
         "stopped {stopped:?} after the database went, past its 1.5 s lease"
     );
+    // Requests that need the database meanwhile: 503 with Retry-After.
     let r = api.get(&format!("/job-runs/{run}"));
-    assert!(r.status >= 500, "{} {}", r.status, r.body);
+    assert_eq!(
+        (
+            r.status,
+            r.body["error"]["type"].as_str(),
+            r.header("retry-after")
+        ),
+        (503, Some("unavailable"), Some("1")),
+        "{}",
+        r.body
+    );
+    let r = api.post(
+        "/jobs",
+        &json!({"job_type": "text_stats", "config": {"text": "x"}}),
+    );
+    assert_eq!(r.status, 503, "{}", r.body);
 
     // It comes back: the run is taken over (its lease lapsed) and goes on
     // in attempt 2 from its checkpoint; new runs are taken.

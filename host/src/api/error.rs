@@ -93,6 +93,15 @@ pub enum ApiError {
         /// Why it does not decode.
         reason: String,
     },
+    /// The store cannot be reached now (a PostgreSQL database away); retry
+    /// after the given seconds. The cause goes to the log.
+    #[error("the store cannot be reached now; retry in {retry_after} s")]
+    Unavailable {
+        /// Why, for the log.
+        cause: String,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// Something failed inside; the cause goes to the log, not the client.
     #[error("internal error")]
     Internal(String),
@@ -175,6 +184,11 @@ impl ApiError {
                 "damaged_record",
                 json!({"record": record.as_str(), "id": id, "reason": reason}),
             ),
+            ApiError::Unavailable { retry_after, .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                json!({"retry_after_seconds": retry_after}),
+            ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", json!({})),
         }
     }
@@ -184,6 +198,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
             ApiError::Internal(cause) => tracing::error!(%cause, "request failed"),
+            ApiError::Unavailable { cause, .. } => {
+                tracing::warn!(%cause, "a request found the store unreachable");
+            }
             ApiError::Damaged { record, id, reason } => {
                 tracing::error!(record = record.as_str(), %id, %reason, "a request met a damaged record");
             }
@@ -191,7 +208,9 @@ impl IntoResponse for ApiError {
         }
         let (status, body) = self.body();
         let mut response = (status, axum::Json(body)).into_response();
-        if let ApiError::TooManyRequests { retry_after, .. } = self {
+        if let ApiError::TooManyRequests { retry_after, .. }
+        | ApiError::Unavailable { retry_after, .. } = self
+        {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
@@ -222,6 +241,10 @@ impl From<StoreError> for ApiError {
                 kind: "too_many_secrets",
                 message: e.to_string(),
                 details: json!({"max": max}),
+            },
+            StoreError::Database(e) if e.is_unreachable() => ApiError::Unavailable {
+                cause: e.to_string(),
+                retry_after: 1,
             },
             other => ApiError::Internal(other.to_string()),
         }

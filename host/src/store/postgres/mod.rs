@@ -221,13 +221,41 @@ impl Database {
         Ok((client, held))
     }
 
-    /// A failed statement, with what was being done.
+    /// A failed statement, with what was being done; a lost connection
+    /// or a server shutting down or starting reads as unreachable.
     pub(crate) fn refused(&self, what: &str, e: &tokio_postgres::Error) -> DatabaseError {
+        if lost(e) {
+            return DatabaseError::Unreachable {
+                target: self.target.clone(),
+                reason: format!("{what}: {}", reason(e)),
+            };
+        }
         DatabaseError::Statement {
             target: self.target.clone(),
             what: what.to_string(),
             reason: reason(e),
         }
+    }
+}
+
+/// Whether `e` says the connection is gone or the server cannot serve
+/// (SQLSTATE class 08, or 57P01-57P03: shutting down, crashed, starting),
+/// rather than that a statement was refused.
+fn lost(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+        }
+        None => e.is_closed() || e.as_db_error().is_none(),
+    }
+}
+
+impl DatabaseError {
+    /// Whether the database could not be reached (worth retrying soon),
+    /// rather than refusing what was asked.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, DatabaseError::Unreachable { .. })
     }
 }
 
