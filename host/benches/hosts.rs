@@ -1,15 +1,18 @@
 //! Throughput and dispatch latency by store and host count, in one process
 //! at one client load: sled with one host, then PostgreSQL (a throwaway
 //! cluster with `fsync` on, started here) with one, two and three hosts on
-//! one database, each setup fresh. `--clients C` keep-alive clients (spread
-//! over the hosts in turn) post `--runs N` trivial `text_stats` runs without
-//! following them; the clock stops when every run completed. Printed per
-//! setup: runs/s, accept p50/p99 (POST → 201, client clock), dispatch
-//! p50/p99 (created → started, from the runs' timestamps), the hosts' CPU
-//! per run and, on PostgreSQL, the database's: its server processes' CPU
-//! per run and, from `pg_stat_database`, transactions and rows written per
-//! run. `--rounds R` repeats the four setups R times, alternating, and
-//! prints medians. Run with `cargo bench -p jobhost --bench hosts`.
+//! one database, each setup fresh. For each setup, first one client posts a
+//! run through each host in turn and polls it to its end: dispatch p50/p99
+//! without a queue (what waking a worker costs). Then `--clients C`
+//! keep-alive clients (spread over the hosts in turn) post `--runs N`
+//! trivial `text_stats` runs without following them, the clock stopping
+//! when every run completed: runs/s, accept p50/p99 (POST → 201, client
+//! clock), dispatch p50/p99 (created → started, from the runs' timestamps),
+//! the hosts' CPU per run and, on PostgreSQL, the database's: its server
+//! processes' CPU per run and, from `pg_stat_database`, transactions and
+//! rows written per run. `--rounds R` repeats the four setups R times,
+//! alternating, and prints medians. Run with
+//! `cargo bench -p jobhost --bench hosts`.
 
 mod common;
 
@@ -128,6 +131,9 @@ fn database_counts(pg: &Postgres, database: &str) -> (u64, u64) {
 
 /// What one setup measured.
 struct Figures {
+    /// One client posting a run and polling it to its end, in turn through
+    /// each host: dispatch p50 / p99 ms without a queue.
+    light: (f64, f64),
     runs_per_s: f64,
     accept: (f64, f64),
     dispatch: (f64, f64),
@@ -136,10 +142,46 @@ struct Figures {
     database: Option<(f64, f64, f64)>,
 }
 
-/// Posts `runs` runs of a new trivial job through `clients` clients spread
-/// over the hosts, and waits until every one completed.
+/// Dispatch p50 and p99 (ms) of `n` runs, each posted through the next
+/// host by one client and polled every millisecond until it completed.
+async fn light(s: &Setup, body: &[u8], n: usize) -> (f64, f64) {
+    let mut conns = Vec::new();
+    for i in 0..s.hosts.len() {
+        conns.push(Conn::open(s.base(i), &s.token).await);
+    }
+    let mut dispatch = hist();
+    for i in 0..n {
+        let conn = &mut conns[i % s.hosts.len()];
+        let id = conn.post_created("/job-runs", body).await;
+        let run = loop {
+            let run = conn.get_json(&format!("/job-runs/{id}")).await;
+            if run["status"] == "completed" {
+                break run;
+            }
+            assert!(
+                matches!(run["status"].as_str(), Some("pending" | "running")),
+                "{run}"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        let d = ts(&run["started_at"]) - ts(&run["created_at"]);
+        dispatch
+            .record(d.whole_microseconds().max(1) as u64)
+            .unwrap();
+    }
+    let ms = |q: f64| dispatch.value_at_quantile(q) as f64 / 1000.0;
+    (ms(0.5), ms(0.99))
+}
+
+/// One client's dispatch latency ([`light`]), then `runs` runs of a new
+/// trivial job posted through `clients` clients spread over the hosts,
+/// waiting until every one completed.
 async fn measure(s: &Setup, pg: Option<&Postgres>, runs: usize, clients: usize) -> Figures {
     let mut conn = Conn::open(s.base(0), &s.token).await;
+    let job = json!({"job_type": "text_stats", "config": {"text": "hi"}}).to_string();
+    let job = conn.post_created("/jobs", job.as_bytes()).await;
+    let body = json!({"job_id": job}).to_string().into_bytes();
+    let light = light(s, &body, 150).await;
     let job = json!({"job_type": "text_stats", "config": {"text": "hi"}}).to_string();
     let job = conn.post_created("/jobs", job.as_bytes()).await;
     let body = json!({"job_id": job}).to_string().into_bytes();
@@ -209,6 +251,7 @@ async fn measure(s: &Setup, pg: Option<&Postgres>, runs: usize, clients: usize) 
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let per_run = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
     Figures {
+        light,
         runs_per_s: n as f64 / elapsed.as_secs_f64(),
         accept: (ms(&accept, 0.5), ms(&accept, 0.99)),
         dispatch: (ms(&dispatch, 0.5), ms(&dispatch, 0.99)),
@@ -269,8 +312,9 @@ fn main() {
             let on_pg = url.is_some().then_some(&pg);
             let f = rt.block_on(measure(&setup, on_pg, runs, clients));
             println!(
-                "  round {round} {name:<20} {:>6.0} runs/s  dispatch p50 {:.2} p99 {:.2} ms",
-                f.runs_per_s, f.dispatch.0, f.dispatch.1
+                "  round {round} {name:<20} one client: dispatch p50 {:.2} p99 {:.2} ms; \
+                 loaded: {:>6.0} runs/s, dispatch p50 {:.2} p99 {:.2} ms",
+                f.light.0, f.light.1, f.runs_per_s, f.dispatch.0, f.dispatch.1
             );
             all[i].push(f);
             drop(setup);
@@ -278,9 +322,9 @@ fn main() {
     }
     println!();
     println!(
-        "| setup | runs/s | accept p50 / p99 ms | dispatch p50 / p99 ms | hosts' CPU µs/run | PostgreSQL CPU µs/run | transactions/run | rows written/run |"
+        "| setup | one client: dispatch p50 / p99 ms | loaded: runs/s | accept p50 / p99 ms | dispatch p50 / p99 ms | hosts' CPU µs/run | PostgreSQL CPU µs/run | transactions/run | rows written/run |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for ((name, _), figures) in setups.iter().zip(&all) {
         let m = |f: &dyn Fn(&Figures) -> f64| median(figures.iter().map(f).collect());
         let db = |k: usize| {
@@ -297,7 +341,9 @@ fn main() {
             }
         };
         println!(
-            "| {name} | {:.0} | {:.2} / {:.2} | {:.2} / {:.2} | {:.0} | {} | {} | {} |",
+            "| {name} | {:.2} / {:.2} | {:.0} | {:.2} / {:.2} | {:.2} / {:.2} | {:.0} | {} | {} | {} |",
+            m(&|f| f.light.0),
+            m(&|f| f.light.1),
             m(&|f| f.runs_per_s),
             m(&|f| f.accept.0),
             m(&|f| f.accept.1),
