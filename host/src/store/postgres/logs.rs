@@ -12,12 +12,15 @@ impl LogStore for Postgres {
         let db = self.database();
         self.wait(async {
             let client = db.client().await?;
-            client
-                .execute(
+            let insert = client
+                .prepare_cached(
                     "INSERT INTO jobhost_run_logs (run_id, seq, record) VALUES ($1, $2, $3)
                      ON CONFLICT (run_id, seq) DO UPDATE SET record = excluded.record",
-                    &[&run.0, &i64::from(line.seq), &Json(line)],
                 )
+                .await
+                .map_err(|e| db.refused("storing a log line", &e))?;
+            client
+                .execute(&insert, &[&run.0, &i64::from(line.seq), &Json(line)])
                 .await
                 .map_err(|e| db.refused("storing a log line", &e))?;
             Ok(())

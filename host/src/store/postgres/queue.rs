@@ -12,6 +12,16 @@ use time::OffsetDateTime;
 /// claim's transaction.
 const TENANT_CLAIM_LOCK: &str = "jobhost tenant claim: ";
 
+/// The advisory lock claims of `tenant`'s runs take: the first 8 bytes of
+/// SHA-256(TENANT_CLAIM_LOCK + tenant).
+fn tenant_claim_lock(tenant: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{TENANT_CLAIM_LOCK}{tenant}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
 impl Database {
     /// Takes the next run that is due and starts it: [`Database::begin_claim`],
     /// `start` turning the pending record into the one to write, and
@@ -173,40 +183,32 @@ impl Taking<'_> {
             .as_ref()
             .expect("an open taking has its connection");
         let step = |what: &'static str| move |e: tokio_postgres::Error| db.refused(what, &e);
+        // The tenant's claim lock is held to commit, so the statements
+        // under it are few and prepared once per connection (each then one
+        // round trip): the lock's key, computed here, goes in the text.
         client
-            .batch_execute("BEGIN")
-            .await
-            .map_err(step("a transaction"))?;
-        client
-            .execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                &[&format!("{TENANT_CLAIM_LOCK}{tenant}")],
-            )
+            .batch_execute(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({})",
+                tenant_claim_lock(tenant)
+            ))
             .await
             .map_err(step("the tenant's claim lock"))?;
-        let running: i64 = client
-            .query_one(
-                "SELECT count(*) FROM jobhost_runs WHERE tenant = $1 AND status = 'running'",
-                &[&tenant],
+        let take = client
+            .prepare_cached(
+                "SELECT id, record FROM jobhost_runs
+                 WHERE tenant = $1 AND status = 'pending'
+                   AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+                   AND (SELECT count(*) FROM jobhost_runs
+                        WHERE tenant = $1 AND status = 'running') < $2
+                 ORDER BY priority DESC, id LIMIT 1
+                 FOR UPDATE SKIP LOCKED",
             )
             .await
-            .map_err(step("counting a tenant's running runs"))?
-            .get(0);
-        let next = if running >= cap {
-            None
-        } else {
-            client
-                .query_opt(
-                    "SELECT id, record FROM jobhost_runs
-                     WHERE tenant = $1 AND status = 'pending'
-                       AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-                     ORDER BY priority DESC, id LIMIT 1
-                     FOR UPDATE SKIP LOCKED",
-                    &[&tenant],
-                )
-                .await
-                .map_err(step("taking a queued run"))?
-        };
+            .map_err(step("taking a queued run"))?;
+        let next = client
+            .query_opt(&take, &[&tenant, &cap])
+            .await
+            .map_err(step("taking a queued run"))?;
         match next {
             Some(row) => Ok(Some(db.decode_at(RunId(row.get(0)), &row, 1)?)),
             None => {

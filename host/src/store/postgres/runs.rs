@@ -71,14 +71,15 @@ impl Database {
     /// Saves a new run (pending: the queue is the pending runs themselves).
     pub async fn insert_run(&self, run: &JobRun) -> Result<(), DatabaseError> {
         let client = self.client().await?;
+        let insert = client
+            .prepare_cached(&format!(
+                "INSERT INTO jobhost_runs (id, {COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ))
+            .await
+            .map_err(|e| self.refused("storing a run", &e))?;
         client
-            .execute(
-                &format!(
-                    "INSERT INTO jobhost_runs (id, {COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                ),
-                &Columns::of(run).params(),
-            )
+            .execute(&insert, &Columns::of(run).params())
             .await
             .map_err(|e| self.refused("storing a run", &e))?;
         Ok(())
@@ -388,15 +389,13 @@ impl Database {
         client: &impl GenericClient,
         run: &JobRun,
     ) -> Result<u64, tokio_postgres::Error> {
-        client
-            .execute(
-                &format!(
-                    "UPDATE jobhost_runs SET ({COLUMNS}) = ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                     WHERE id = $1"
-                ),
-                &Columns::of(run).params(),
-            )
-            .await
+        let update = client
+            .prepare_cached(&format!(
+                "UPDATE jobhost_runs SET ({COLUMNS}) = ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 WHERE id = $1"
+            ))
+            .await?;
+        client.execute(&update, &Columns::of(run).params()).await
     }
 
     pub(super) fn decode_at(
