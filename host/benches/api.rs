@@ -25,13 +25,12 @@ mod common;
 
 use common::cpu::Threads;
 use common::http::{Conn, runtime};
+use common::runs::{hist, timestamps};
 use hdrhistogram::Histogram;
 use http_body_util::BodyExt;
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// A server under test.
 struct Target {
@@ -97,10 +96,6 @@ async fn follow(conn: &mut Conn, id: &str, every: Duration) {
             other => panic!("run ended {other:?}: {r}"),
         }
     }
-}
-
-fn hist() -> Histogram<u64> {
-    Histogram::new(3).unwrap()
 }
 
 fn us(d: Duration) -> u64 {
@@ -267,42 +262,6 @@ async fn stream(conn: &mut Conn, path: &str) -> hyper::body::Incoming {
     let res = conn.tx.send_request(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "GET {path}");
     res.into_body()
-}
-
-fn ts(v: &Value) -> OffsetDateTime {
-    OffsetDateTime::parse(v.as_str().expect("timestamp"), &Rfc3339).unwrap()
-}
-
-fn micros(d: time::Duration) -> u64 {
-    d.whole_microseconds().max(1) as u64
-}
-
-/// Dispatch and completion of every run of `job`, from their timestamps;
-/// each must have completed.
-async fn timestamps(conn: &mut Conn, job: &str, n: usize) -> (Histogram<u64>, Histogram<u64>) {
-    let (mut dispatch, mut completion) = (hist(), hist());
-    let mut cursor = String::new();
-    loop {
-        let page = conn
-            .get_json(&format!("/job-runs?job_id={job}&limit=100{cursor}"))
-            .await;
-        for run in page["items"].as_array().expect("items") {
-            assert_eq!(run["status"], "completed", "{run}");
-            let created = ts(&run["created_at"]);
-            dispatch
-                .record(micros(ts(&run["started_at"]) - created))
-                .unwrap();
-            completion
-                .record(micros(ts(&run["finished_at"]) - created))
-                .unwrap();
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = format!("&cursor={c}"),
-            None => break,
-        }
-    }
-    assert_eq!(dispatch.len() as usize, n, "runs of the shape");
-    (dispatch, completion)
 }
 
 /// Measures `shape` on `t` with `runs` runs by `clients` clients.

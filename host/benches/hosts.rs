@@ -17,13 +17,12 @@
 mod common;
 
 use common::http::{Conn, runtime};
+use common::runs::{hist, micros, timestamps, ts};
 use hdrhistogram::Histogram;
 use hyper::{Method, StatusCode};
 use jobhost_test_support::postgres::Postgres;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::{Duration, Instant};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Hosts serving one store, and the user token they share.
 struct Setup {
@@ -68,14 +67,6 @@ impl Setup {
             .map(|(s, _)| common::cpu::process(s.0.id()))
             .sum()
     }
-}
-
-fn hist() -> Histogram<u64> {
-    Histogram::new(3).unwrap()
-}
-
-fn ts(v: &Value) -> OffsetDateTime {
-    OffsetDateTime::parse(v.as_str().expect("timestamp"), &Rfc3339).unwrap()
 }
 
 /// CPU used so far by a PostgreSQL cluster: its postmaster (with the
@@ -164,9 +155,8 @@ async fn light(s: &Setup, body: &[u8], n: usize) -> (f64, f64) {
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
         };
-        let d = ts(&run["started_at"]) - ts(&run["created_at"]);
         dispatch
-            .record(d.whole_microseconds().max(1) as u64)
+            .record(micros(ts(&run["started_at"]) - ts(&run["created_at"])))
             .unwrap();
     }
     let ms = |q: f64| dispatch.value_at_quantile(q) as f64 / 1000.0;
@@ -231,25 +221,7 @@ async fn measure(s: &Setup, pg: Option<&Postgres>, runs: usize, clients: usize) 
     let elapsed = started.elapsed();
     let host_cpu = s.cpu() - host_before;
     let db_after = stats(pg);
-    let mut dispatch = hist();
-    let mut cursor = String::new();
-    loop {
-        let page = conn
-            .get_json(&format!("/job-runs?job_id={job}&limit=100{cursor}"))
-            .await;
-        for run in page["items"].as_array().expect("items") {
-            assert_eq!(run["status"], "completed", "{run}");
-            let d = ts(&run["started_at"]) - ts(&run["created_at"]);
-            dispatch
-                .record(d.whole_microseconds().max(1) as u64)
-                .unwrap();
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = format!("&cursor={c}"),
-            None => break,
-        }
-    }
-    assert_eq!(dispatch.len() as usize, n, "every run completed");
+    let (dispatch, _) = timestamps(&mut conn, &job, n).await;
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let per_run = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
     Figures {

@@ -6,6 +6,7 @@
 pub mod cpu;
 pub mod http;
 pub mod machine;
+pub mod runs;
 pub mod sandbox;
 
 use std::path::Path;

@@ -122,3 +122,24 @@ pub trait AskStore {
 }
 
 impl AskStore for Sled {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asks_and_answers_read_back_as_stored() {
+        for ask in [Ask::Pause, Ask::Resume] {
+            assert_eq!(Ask::parse(ask.as_str()), Some(ask));
+        }
+        assert_eq!(Ask::parse("cancel"), None);
+        for answer in [
+            Answer::Done,
+            Answer::NotHere,
+            Answer::TooMany { max: 7 },
+            Answer::Failed("the store refused: it is gone".into()),
+        ] {
+            assert_eq!(Answer::decode(&answer.encode()), answer);
+        }
+    }
+}

@@ -126,7 +126,7 @@ async fn append(db: &Database, batch: &[Event]) -> Result<(), DatabaseError> {
         .map_err(|e| db.refused("appending to the event log", &e))?;
     tx.execute(&append, &[&tenants, &kinds, &records])
         .await
-    .map_err(|e| db.refused("appending to the event log", &e))?;
+        .map_err(|e| db.refused("appending to the event log", &e))?;
     tx.commit()
         .await
         .map_err(|e| db.refused("committing to the event log", &e))
