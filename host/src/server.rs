@@ -116,6 +116,12 @@ pub struct Host {
     /// Keeps the registry in step with other hosts' changes (a store other
     /// hosts share).
     syncer: Option<Syncer>,
+    /// The task answering other hosts' asks (on a shared store): told to
+    /// stop, and awaited, before the workers shut down (it holds them).
+    answerer: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
     tokens_file: PathBuf,
     created_token: Option<String>,
 }
@@ -199,9 +205,10 @@ impl Host {
             },
         );
         let scheduler = service.start_scheduler(tokio::runtime::Handle::current());
-        if store.shared() {
-            tokio::spawn(answer_asks(service.clone()));
-        }
+        let answerer = store.shared().then(|| {
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            (stop, tokio::spawn(answer_asks(service.clone(), stopped)))
+        });
         let state = AppState {
             store: store.clone(),
             catalog,
@@ -225,6 +232,7 @@ impl Host {
             scheduler,
             watcher,
             syncer,
+            answerer,
             tokens_file,
             created_token,
         })
@@ -288,10 +296,15 @@ impl Host {
             scheduler,
             watcher,
             syncer,
+            answerer,
             ..
         } = self;
         drop(watcher);
         drop(syncer);
+        if let Some((stop, task)) = answerer {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
         // The scheduler's thread holds the service (and so the workers).
         tokio::task::spawn_blocking(move || scheduler.stop()).await?;
         tracing::info!("shutting down: no new runs; waiting for running ones");
@@ -418,11 +431,14 @@ async fn sweep_logs(store: Store, retention: Duration) {
 
 /// Carries out the pauses and resumes other hosts ask of the runs executing
 /// here, every 250 ms (on a store other hosts share).
-async fn answer_asks(service: Service) {
+async fn answer_asks(service: Service, mut stop: tokio::sync::oneshot::Receiver<()>) {
     let mut every = tokio::time::interval(Duration::from_millis(250));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        every.tick().await;
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = &mut stop => return,
+        }
         let service = service.clone();
         match tokio::task::spawn_blocking(move || service.answer_asks()).await {
             Ok(Ok(_)) => {}
