@@ -440,10 +440,12 @@ async fn answer_asks(service: Service, mut stop: tokio::sync::oneshot::Receiver<
             _ = &mut stop => return,
         }
         let service = service.clone();
-        match tokio::task::spawn_blocking(move || service.answer_asks()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "answering other hosts' asks failed"),
-            Err(e) => tracing::warn!(error = %e, "answering other hosts' asks failed"),
+        let answered = tokio::task::spawn_blocking(move || service.answer_asks()).await;
+        if let Err(e) = answered
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            tracing::warn!(error = %e, "answering other hosts' asks failed");
         }
     }
 }

@@ -43,11 +43,7 @@ pub struct Postgres {
 /// The advisory lock a serving host holds on its id: the first 8 bytes of
 /// SHA-256("jobhost host " + id).
 fn host_lock(host: &HostId) -> i64 {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("jobhost host {host}").as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(first)
+    super::advisory_key(&format!("jobhost host {host}"))
 }
 
 /// A connection kept for a duty: holding its lock, or having tried to.

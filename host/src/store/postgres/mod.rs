@@ -259,6 +259,15 @@ impl DatabaseError {
     }
 }
 
+/// The advisory lock key named by `name`: the first 8 bytes of its SHA-256.
+pub(crate) fn advisory_key(name: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
 /// The driver's error with its cause (`tokio_postgres::Error`'s own text
 /// is often just "error connecting to server").
 fn reason(e: &tokio_postgres::Error) -> String {

@@ -15,11 +15,7 @@ const TENANT_CLAIM_LOCK: &str = "jobhost tenant claim: ";
 /// The advisory lock claims of `tenant`'s runs take: the first 8 bytes of
 /// SHA-256(TENANT_CLAIM_LOCK + tenant).
 fn tenant_claim_lock(tenant: &str) -> i64 {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("{TENANT_CLAIM_LOCK}{tenant}").as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(first)
+    super::advisory_key(&format!("{TENANT_CLAIM_LOCK}{tenant}"))
 }
 
 impl Database {
