@@ -69,7 +69,9 @@ impl App {
             .enable_all()
             .build()
             .unwrap();
+        jobhost_test_support::artifacts::seed(dir.path());
         let host = rt.block_on(Host::build(config)).expect("the server builds");
+        jobhost_test_support::artifacts::keep(dir.path());
         let router = host.router();
         App {
             inner: Arc::new(InProcess { rt, router }),

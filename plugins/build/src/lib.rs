@@ -4,6 +4,8 @@
 //! only when tests are built. Guests go to their own target directory,
 //! `target/plugins`, with the `plugin` profile.
 
+pub mod polyglot;
+
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! example and fixture components, and a real `jobhost serve` process
 //! started on a free port, with tokens made by the CLI.
 
+pub mod artifacts;
 pub mod postgres;
 pub mod process;
 

@@ -42,6 +42,7 @@ where
     S: AsRef<OsStr>,
 {
     let started = Instant::now();
+    crate::artifacts::seed(data);
     let mut child = Command::new(bin)
         .envs(env.iter().copied())
         .arg("--data-dir")
@@ -72,6 +73,7 @@ where
         printed.push(line);
     };
     let took = started.elapsed();
+    crate::artifacts::keep(data);
     std::thread::spawn(move || for _ in lines {});
     Listening { child, base, took }
 }
