@@ -30,7 +30,12 @@ fn main() {
     let (rust, other) = std::thread::scope(|s| {
         let other = s.spawn(|| polyglot::build(&root, &guests));
         let rust = jobhost_guest_build::build(&root, &examples);
-        (rust, other.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        (
+            rust,
+            other
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+        )
     });
     let mut bundled = String::from(
         "/// The example job types shipped inside the binary: (file name, component bytes).\n\

@@ -45,6 +45,7 @@ mod openapi;
 mod options;
 mod pause;
 mod plugins;
+mod polyglot;
 mod postgres;
 
 mod registry;

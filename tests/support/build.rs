@@ -42,7 +42,12 @@ fn main() {
     let (rust, other) = std::thread::scope(|s| {
         let other = s.spawn(|| polyglot::build(&root, &polyglot));
         let rust = jobhost_guest_build::build(&root, &fixtures);
-        (rust, other.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        (
+            rust,
+            other
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+        )
     });
     for (name, path) in rust.into_iter().chain(other) {
         constant("test fixture", &name, path);
@@ -61,7 +66,10 @@ fn main() {
     }
     out.push_str(&format!(
         "/// Every bundled example's component file.\npub const BUNDLED_FILES: &[&str] = &{:?};\n",
-        bundled.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()
+        bundled
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
     ));
     let file = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("components.rs");
     std::fs::write(file, out).unwrap();

@@ -250,7 +250,11 @@ fn install_python(root: &Path, dir: &Path) {
     let pins = root.join("plugins/python/toolchain.txt");
     println!(
         "cargo:warning=installing the Python toolchain ({}) into {} (first build only)",
-        read(&pins).lines().find(|l| !l.starts_with('#')).unwrap_or("").trim(),
+        read(&pins)
+            .lines()
+            .find(|l| !l.starts_with('#'))
+            .unwrap_or("")
+            .trim(),
         dir.display()
     );
     let missing = format!(
