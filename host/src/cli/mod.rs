@@ -99,9 +99,13 @@ enum PluginCommand {
         #[arg(long, value_name = "REV", requires = "sdk_git")]
         sdk_rev: Option<String>,
         /// A job type that calls an HTTP API with a secret (a declared
-        /// destination and secret, the SDK's `http` helper).
+        /// destination and secret, the SDK's `http` helper); Rust only.
         #[arg(long)]
         http: bool,
+        /// The language: a Rust crate, or a Python or JavaScript project
+        /// (with --sdk the plugins/python/sdk or plugins/js/sdk directory).
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: crate::author::Lang,
     },
     /// Compile a component read on stdin to an artifact on stdout, for a
     /// server's compile worker (internal).
@@ -189,8 +193,19 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
             sdk_git,
             sdk_rev,
             http,
+            lang,
         }) => {
-            use crate::author::SdkSource;
+            use crate::author::{Lang, SdkSource};
+            if lang != Lang::Rust {
+                if http || sdk_git.is_some() {
+                    anyhow::bail!("--http and --sdk-git are for --lang rust");
+                }
+                let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+                let sdk = sdk.unwrap_or_else(|| crate::author::default_sdk_of(lang));
+                let sdk = crate::author::new_project(&name, &dir, lang, &sdk)?;
+                println!("{}", crate::author::next_steps_of(&name, &dir, lang, &sdk));
+                return Ok(0);
+            }
             let sdk = match (sdk, sdk_git) {
                 (_, Some(url)) => SdkSource::Git { url, rev: sdk_rev },
                 (Some(path), None) => SdkSource::Path(path),

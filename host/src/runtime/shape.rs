@@ -24,8 +24,11 @@ impl Default for CodeCaps {
     fn default() -> Self {
         CodeCaps {
             max_functions: 100_000,
-            max_function_bytes: 1 << 20,
-            max_code_bytes: 24 << 20,
+            // CPython's interpreter loop is ~430 KB of wasm (componentize-py
+            // 0.25); Python and JavaScript components carry 6.5 and 9.2 MB of
+            // code (the component size cap, 32 MiB by default, binds first).
+            max_function_bytes: 2 << 20,
+            max_code_bytes: 40 << 20,
             max_modules: 64,
         }
     }

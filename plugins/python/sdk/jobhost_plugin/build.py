@@ -8,6 +8,7 @@ componentize-py==0.25.1``) in this Python.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,7 +20,20 @@ COMPONENTIZE_PY = "0.25.1"
 
 
 def default_wit() -> Path:
-    """``wit/`` of the jobhost checkout this SDK is in."""
+    """$JOBHOST_WIT, else ``[tool.jobhost] wit`` of ./pyproject.toml, else
+    ``wit/`` of the jobhost checkout this SDK is in."""
+    if os.environ.get("JOBHOST_WIT"):
+        return Path(os.environ["JOBHOST_WIT"])
+    project = Path("pyproject.toml")
+    if project.is_file():
+        try:
+            import tomllib
+
+            wit = tomllib.loads(project.read_text()).get("tool", {}).get("jobhost", {}).get("wit")
+            if wit:
+                return Path(wit)
+        except (ImportError, ValueError):
+            pass
     return SDK_PARENT.parent.parent.parent / "wit"
 
 

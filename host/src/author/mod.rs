@@ -1,17 +1,22 @@
 //! Commands for plugin authors: `jobhost plugin new NAME` writes a ready
-//! plugin crate from the template in `plugins/template/`, and
+//! plugin crate from the template in `plugins/template/` (with `--lang
+//! python|js` a Python or JavaScript project), and
 //! `jobhost plugin publish FILE` uploads a component to a running server.
+
+mod polyglot;
+
+pub use polyglot::{Lang, default_sdk as default_sdk_of, new_project, next_steps as next_steps_of};
 
 use crate::job_type::JobTypeId;
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
 
-const CARGO_TOML: &str = include_str!("../../plugins/template/Cargo.toml.tmpl");
-const LIB_RS: &str = include_str!("../../plugins/template/src/lib.rs.tmpl");
-const EXAMPLE_CONFIG: &str = include_str!("../../plugins/template/example-config.json.tmpl");
-const LIB_RS_HTTP: &str = include_str!("../../plugins/template/src/lib_http.rs.tmpl");
+const CARGO_TOML: &str = include_str!("../../../plugins/template/Cargo.toml.tmpl");
+const LIB_RS: &str = include_str!("../../../plugins/template/src/lib.rs.tmpl");
+const EXAMPLE_CONFIG: &str = include_str!("../../../plugins/template/example-config.json.tmpl");
+const LIB_RS_HTTP: &str = include_str!("../../../plugins/template/src/lib_http.rs.tmpl");
 const EXAMPLE_CONFIG_HTTP: &str =
-    include_str!("../../plugins/template/example-config-http.json.tmpl");
+    include_str!("../../../plugins/template/example-config-http.json.tmpl");
 
 /// Where the guest SDK of this source tree is.
 fn default_sdk() -> PathBuf {
@@ -95,6 +100,13 @@ fn camel(id: &str) -> String {
         .collect()
 }
 
+/// Fills a template's `{{crate}}` (`word-count`) and `{{job_type}}`.
+fn fill_ids(template: &str, id: &str) -> String {
+    template
+        .replace("{{crate}}", &id.replace('_', "-"))
+        .replace("{{job_type}}", id)
+}
+
 /// `word_count` → `Word count`.
 fn display(id: &str) -> String {
     let words = id.replace('_', " ");
@@ -122,8 +134,7 @@ pub fn new_plugin(
     }
     let sdk = sdk.dependency()?;
     let fill = |t: &str| {
-        t.replace("{{crate}}", &id.as_str().replace('_', "-"))
-            .replace("{{job_type}}", id.as_str())
+        fill_ids(t, id.as_str())
             .replace("{{struct}}", &camel(id.as_str()))
             .replace("{{display_name}}", &display(id.as_str()))
             .replace("{{sdk_dependency}}", &sdk)
