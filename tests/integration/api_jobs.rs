@@ -24,10 +24,12 @@ fn schemas_list_every_bundled_type_and_filter() {
         [
             "csv_summary",
             "fetch_and_summarize",
+            "html_to_markdown",
             "http_request",
             "json_select",
             "llm_complete",
             "prime_sieve",
+            "table_clean",
             "text_stats"
         ]
     );

@@ -71,7 +71,7 @@ fn metrics_count_runs_limits_compiles_and_requests() {
         2.0
     );
     assert_eq!(get("jobhost_queue_depth"), 0.0);
-    assert_eq!(get("jobhost_job_type_versions"), 8.0);
+    assert_eq!(get("jobhost_job_type_versions"), 10.0);
     let compiles = sample(
         &text,
         r#"jobhost_plugin_compile_seconds_count{source="compiler"}"#,
@@ -82,7 +82,7 @@ fn metrics_count_runs_limits_compiles_and_requests() {
             r#"jobhost_plugin_compile_seconds_count{source="cache"}"#,
         )
         .unwrap_or(0.0);
-    assert_eq!(compiles, 8.0, "{text}");
+    assert_eq!(compiles, 10.0, "{text}");
     assert_eq!(
         get(
             r#"jobhost_http_request_duration_seconds_count{method="POST",route="/api/v1/job-runs",status="201"}"#

@@ -193,6 +193,8 @@ fn every_bundled_job_type_runs_with_every_option_and_reads_back() {
         ("http_request", 10),
         ("llm_complete", 7),
         ("fetch_and_summarize", 5),
+        ("table_clean", 10),
+        ("html_to_markdown", 3),
     ] {
         assert!(
             ran.get(job_type).and_then(Value::as_u64) >= Some(at_least),

@@ -172,10 +172,12 @@ fn bundled_examples_load_and_newest_is_default() {
         [
             "csv_summary",
             "fetch_and_summarize",
+            "html_to_markdown",
             "http_request",
             "json_select",
             "llm_complete",
             "prime_sieve",
+            "table_clean",
             "text_stats"
         ]
     );

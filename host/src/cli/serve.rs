@@ -33,8 +33,10 @@ pub(super) struct ServeArgs {
     #[arg(long, env = "JOBHOST_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     shutdown_grace_secs: u64,
     /// Milliseconds a plugin from the plugins directory or an upload may take
-    /// to compile (in a separate worker process) before it is refused.
-    #[arg(long, env = "JOBHOST_COMPILE_TIMEOUT_MS", default_value_t = 30_000)]
+    /// to compile (in a separate worker process, at lowered priority) before
+    /// it is refused. Python and JavaScript components take 5-20 s of
+    /// Cranelift on 2 idle cores, longer while the host is busy.
+    #[arg(long, env = "JOBHOST_COMPILE_TIMEOUT_MS", default_value_t = 120_000)]
     compile_timeout_ms: u64,
     /// How many `nice` steps (0-19) below the API threads the threads that
     /// execute runs work: CPU-heavy plugins then slow requests less, but

@@ -16,6 +16,8 @@ from typing import Literal
 
 from jobhost_plugin import Cancelled, Context, InvalidConfig, JobType, SideEffects, spec
 
+MINIMAL = {"csv": "Name , Amount ,City\n ada ,1200,London\n\nbob,80,Paris\n"}
+
 EXAMPLE = {
     "csv": "Name , Amount ,City\n ada ,\"1,200.50\",London\n\nbob,n/a,Paris\n ada ,\"1,200.50\",London\n",
     "number_columns": ["amount"],
@@ -35,7 +37,7 @@ class Config:
         )
     )
     delimiter: Literal[",", ";", "\t", "|"] = field(
-        default=",", metadata=spec("The character between cells.")
+        default=",", metadata=spec("The character between cells.", examples=[";"])
     )
     normalize_headers: bool = field(
         default=True,
@@ -51,6 +53,7 @@ class Config:
         metadata=spec(
             "Drop rows with an empty cell in any of these columns (names after normalising).",
             max_items=100,
+            examples=[["name"]],
         ),
     )
     number_columns: list[str] = field(
@@ -59,7 +62,7 @@ class Config:
             "Parse these columns as numbers (`1,200.50`, `$3`, `4%` are read as 1200.5, 3, 4);"
             " rows where one does not parse are dropped and reported.",
             max_items=100,
-            examples=[["amount", "price"]],
+            examples=[["amount"]],
         ),
     )
     rows_per_chunk: int = field(
@@ -83,7 +86,7 @@ job = JobType(
         " per-number-column statistics; the clean table is the output reference `clean.csv`."
     ),
     user_facing_description="Tidy up a CSV table and see what was removed and why.",
-    examples=[EXAMPLE],
+    examples=[MINIMAL, EXAMPLE],
     interrupted="resume",
     side_effects=SideEffects(read_only=True, idempotent=True, destructive=False),
 )

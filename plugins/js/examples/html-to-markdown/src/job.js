@@ -46,7 +46,7 @@ export default defineJobType({
           additionalProperties: false,
         },
       },
-      bullet: { enum: ['-', '*'], default: '-', description: 'The marker of unordered list items.' },
+      bullet: { enum: ['-', '*'], default: '-', examples: ['*'], description: 'The marker of unordered list items.' },
       keep_images: { type: 'boolean', default: true, description: 'Keep images as `![alt](src)`; false drops them.' },
     },
     required: ['documents'],
