@@ -62,7 +62,12 @@ fn measure(lang: &'static str, path: &str, compiles: usize, runs: usize) -> Figu
     let observer = Arc::new(Collector::default());
     let once = || {
         let t = Instant::now();
-        let report = rt.run(&plugin.compiled, &req, observer.clone(), CancelToken::new());
+        let report = rt.run(
+            &plugin.compiled,
+            &req,
+            observer.clone(),
+            &CancelToken::new(),
+        );
         let took = t.elapsed();
         assert!(
             matches!(report.outcome, Outcome::Completed(_)),
