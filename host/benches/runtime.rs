@@ -2,7 +2,8 @@
 //! on 1 and 2 threads beside its baselines in the same process (the same
 //! logic compiled natively, instantiation alone, and one OS process per run);
 //! cancellation latency. Prints medians; never fails on a number.
-//! Run with `cargo bench -p jobhost --bench runtime` (`-- --quick` for fewer samples).
+//! Run with `cargo bench -p jobhost --bench runtime` (`-- --quick` for fewer
+//! samples, `-- --caps-only` for the compile cost at the code caps alone).
 
 mod common;
 
@@ -215,11 +216,13 @@ fn cancel_latency() {
 /// upload can cost before it is refused by `describe` or the world check.
 fn compile_at_the_caps() {
     let caps = jobhost::runtime::CodeCaps::default();
+    // The shapes below are sized for 1 MiB; scaled to just under the cap.
+    let scale = caps.max_function_bytes / (1 << 20);
     // 500 locals mixed at random-looking indices: register pressure.
     let mut pressure = String::from("(local");
     pressure.push_str(&" i64".repeat(500));
     pressure.push(')');
-    for i in 0..110_000 {
+    for i in 0..110_000 * scale {
         pressure.push_str(&format!(
             " local.get {} local.get {} i64.mul local.set {}",
             i % 500,
@@ -228,10 +231,10 @@ fn compile_at_the_caps() {
         ));
     }
     let shapes = [
-        ("straight-line", "i32.const 1 drop ".repeat(349_000)),
+        ("straight-line", "i32.const 1 drop ".repeat(349_000 * scale)),
         (
             "nested-blocks",
-            "block i32.const 1 br_if 0 end ".repeat(149_000),
+            "block i32.const 1 br_if 0 end ".repeat(149_000 * scale),
         ),
         ("register-pressure", pressure),
     ];
@@ -262,6 +265,10 @@ fn main() {
         "jobhost runtime benchmark on {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    if std::env::args().any(|a| a == "--caps-only") {
+        compile_at_the_caps();
+        return;
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let n = if quick { 2_000 } else { 20_000 };
     compile_vs_cache();

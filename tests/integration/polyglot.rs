@@ -453,3 +453,30 @@ fn javascript_fetch_reaches_granted_destinations_only() {
     assert!(done["output"]["refused"].is_string(), "{done}");
     assert_eq!(origin.seen().len(), seen, "nothing reached the network");
 }
+
+/// The instance pool holds as many Python instances at once as it has
+/// component slots (each holds 14 core instances).
+#[test]
+fn the_pool_holds_a_python_run_in_every_slot() {
+    let rt = Runtime::new(jobhost::runtime::RuntimeConfig {
+        max_instances: 3,
+        ..Default::default()
+    })
+    .unwrap();
+    let p = plugin(&rt, HOSTILE_PY);
+    let outcomes: Vec<Outcome> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    run(&rt, &p, json!({"attack": "steps", "size": 5}))
+                        .0
+                        .outcome
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for outcome in outcomes {
+        assert!(matches!(outcome, Outcome::Completed(_)), "{outcome:?}");
+    }
+}

@@ -97,9 +97,11 @@ pub(crate) fn wasmtime_config(config: &RuntimeConfig) -> Config {
     let n = config.max_instances.max(1);
     let mut pool = PoolingAllocationConfig::default();
     // A Rust wasip2 component holds a few core instances (the program, the
-    // WASI adapter, shims), one or two memories and a few tables.
+    // WASI adapter, shims), one or two memories and a few tables; a Python
+    // one (componentize-py) holds 14 core instances: the totals let every
+    // component slot hold the most one component may have.
     pool.total_component_instances(n)
-        .total_core_instances(n * 8)
+        .total_core_instances(n * 16)
         .total_memories(n * 2)
         .total_tables(n * 8)
         .total_stacks(n)
