@@ -113,10 +113,13 @@ fn source_files(path: &Path) -> Vec<PathBuf> {
         let p = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         if p.is_dir() {
+            // Caches, installed packages, and what pip writes when a project
+            // installs the SDK from the checkout.
             if !matches!(
                 name.as_str(),
-                "node_modules" | "__pycache__" | ".pytest_cache" | "dist"
-            ) {
+                "node_modules" | "__pycache__" | ".pytest_cache" | "dist" | "build" | ".venv"
+            ) && !name.ends_with(".egg-info")
+            {
                 out.extend(source_files(&p));
             }
         } else if !name.ends_with(".wasm") {
