@@ -129,3 +129,38 @@ pub fn next_steps(name: &str, dir: &Path, lang: Lang, sdk: &Path) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_filled_project_and_refuses_to_overwrite() {
+        let tmp = tempfile::tempdir().unwrap();
+        for (lang, files) in [
+            (
+                Lang::Python,
+                [
+                    "pyproject.toml",
+                    "word_count.py",
+                    "tests/test_word_count.py",
+                ],
+            ),
+            (Lang::Js, ["package.json", "src/job.js", "test/job.test.js"]),
+        ] {
+            let dir = tmp.path().join(format!("{lang:?}"));
+            let sdk = new_project("word_count", &dir, lang, &default_sdk(lang)).unwrap();
+            assert!(sdk.is_absolute(), "{}", sdk.display());
+            for file in files {
+                let text = std::fs::read_to_string(dir.join(file)).unwrap();
+                assert!(!text.contains("{{"), "{file}: every placeholder is filled");
+                assert!(
+                    text.contains("word_count") || text.contains("word-count"),
+                    "{file}"
+                );
+            }
+            let e = new_project("word_count", &dir, lang, &default_sdk(lang)).unwrap_err();
+            assert!(e.to_string().contains("already exists"), "{e}");
+        }
+    }
+}
