@@ -5,7 +5,6 @@
 //! pinned toolchains (installed under `target/toolchains` when missing). The
 //! test fixtures are built by the test support crate, only for tests.
 
-use jobhost_guest_build::polyglot::{self, Lang};
 use std::path::PathBuf;
 
 fn main() {
@@ -21,27 +20,12 @@ fn main() {
             "Cargo.lock",
         ],
     );
-    let mut guests = polyglot::guests(&root, Lang::Python, "examples");
-    guests.extend(polyglot::guests(&root, Lang::Js, "examples"));
-    polyglot::rerun_if_changed(&root, &guests);
     let examples = jobhost_guest_build::crate_dirs(&root.join("plugins/examples"));
-    // Python and JavaScript build (mostly waiting on their tools) while cargo
-    // builds the Rust examples.
-    let (rust, other) = std::thread::scope(|s| {
-        let other = s.spawn(|| polyglot::build(&root, &guests));
-        let rust = jobhost_guest_build::build(&root, &examples);
-        (
-            rust,
-            other
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-        )
-    });
     let mut bundled = String::from(
         "/// The example job types shipped inside the binary: (file name, component bytes).\n\
          pub const BUNDLED: &[(&str, &[u8])] = &[\n",
     );
-    for (_, path) in rust.into_iter().chain(other) {
+    for (_, path) in jobhost_guest_build::build_all(&root, &examples, "examples") {
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
         bundled.push_str(&format!(
             "    ({file:?}, include_bytes!({:?})),\n",

@@ -276,39 +276,29 @@ fn hostile_python_and_javascript_runs_end_with_the_named_limits() {
 fn the_sdks_and_examples_pass_their_native_tests() {
     let python = root().join("target/toolchains/python/bin/python");
     for dir in ["plugins/python/sdk", "plugins/python/examples/table-clean"] {
-        let out = Command::new(&python)
-            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .current_dir(root().join(dir))
-            .output()
-            .expect("the Python toolchain the build installed");
-        assert!(
-            out.status.success(),
-            "{dir}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        ok(
+            Command::new(&python)
+                .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+                .env("PYTHONDONTWRITEBYTECODE", "1")
+                .current_dir(root().join(dir)),
+            dir,
         );
     }
     for dir in ["plugins/js/sdk", "plugins/js/examples/html-to-markdown"] {
         if dir.contains("examples") {
             // Links the SDK (a `file:` dependency) into node_modules; no network.
-            let install = Command::new("npm")
-                .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
-                .current_dir(root().join(dir))
-                .status()
-                .expect("npm");
-            assert!(install.success(), "{dir}: npm install");
+            ok(
+                Command::new("npm")
+                    .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+                    .current_dir(root().join(dir)),
+                dir,
+            );
         }
-        let out = Command::new("node")
-            .args(["--test", "test/"])
-            .current_dir(root().join(dir))
-            .output()
-            .expect("node");
-        assert!(
-            out.status.success(),
-            "{dir}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        ok(
+            Command::new("node")
+                .args(["--test", "test/"])
+                .current_dir(root().join(dir)),
+            dir,
         );
     }
 }

@@ -3,7 +3,7 @@
 //! them) and writes `$OUT_DIR/components.rs`: a path constant per example
 //! (built by the host's build script) and per fixture.
 
-use jobhost_guest_build::polyglot::{self, Lang};
+use jobhost_guest_build::polyglot;
 use std::path::PathBuf;
 
 fn main() {
@@ -36,20 +36,7 @@ fn main() {
             jobhost_guest_build::component(&root, name),
         );
     }
-    let mut polyglot = polyglot::guests(&root, Lang::Python, "fixtures");
-    polyglot.extend(polyglot::guests(&root, Lang::Js, "fixtures"));
-    polyglot::rerun_if_changed(&root, &polyglot);
-    let (rust, other) = std::thread::scope(|s| {
-        let other = s.spawn(|| polyglot::build(&root, &polyglot));
-        let rust = jobhost_guest_build::build(&root, &fixtures);
-        (
-            rust,
-            other
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-        )
-    });
-    for (name, path) in rust.into_iter().chain(other) {
+    for (name, path) in jobhost_guest_build::build_all(&root, &fixtures, "fixtures") {
         constant("test fixture", &name, path);
     }
     // The host's build script built these; they are bundled into it.
@@ -57,12 +44,10 @@ fn main() {
         .iter()
         .map(|name| jobhost_guest_build::component(&root, name))
         .collect();
-    for lang in [Lang::Python, Lang::Js] {
-        for guest in polyglot::guests(&root, lang, "examples") {
-            let path = polyglot::output_dir(&root).join(format!("{}.wasm", guest.name()));
-            constant("bundled example job type", &guest.name(), path.clone());
-            bundled.push(path);
-        }
+    for guest in polyglot::all_guests(&root, "examples") {
+        let path = polyglot::component(&root, &guest);
+        constant("bundled example job type", &guest.name(), path.clone());
+        bundled.push(path);
     }
     out.push_str(&format!(
         "/// Every bundled example's component file.\npub const BUNDLED_FILES: &[&str] = &{:?};\n",

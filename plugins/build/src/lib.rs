@@ -102,6 +102,25 @@ pub fn build(root: &Path, names: &[String]) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
+/// Builds the guest crates `crates` and the Python and JavaScript guests of
+/// `kind` (`examples` or `fixtures`), the latter (mostly waiting on their
+/// tools) while cargo builds the former; asks cargo to rerun when the
+/// polyglot guests' sources change. Returns every (name, component path).
+pub fn build_all(root: &Path, crates: &[String], kind: &str) -> Vec<(String, PathBuf)> {
+    let guests = polyglot::all_guests(root, kind);
+    polyglot::rerun_if_changed(root, &guests);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| polyglot::build(root, &guests));
+        let mut all = build(root, crates);
+        all.extend(
+            other
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+        );
+        all
+    })
+}
+
 /// Installs the guest target with rustup when the toolchain lacks it.
 fn ensure_target() {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());

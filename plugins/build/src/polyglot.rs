@@ -73,6 +73,18 @@ pub fn guests(root: &Path, lang: Lang, kind: &str) -> Vec<Guest> {
     dirs.into_iter().map(|dir| Guest { lang, dir }).collect()
 }
 
+/// The Python and JavaScript guests of `kind` (`examples` or `fixtures`).
+pub fn all_guests(root: &Path, kind: &str) -> Vec<Guest> {
+    let mut out = guests(root, Lang::Python, kind);
+    out.extend(guests(root, Lang::Js, kind));
+    out
+}
+
+/// The component file a guest's build writes.
+pub fn component(root: &Path, guest: &Guest) -> PathBuf {
+    output_dir(root).join(format!("{}.wasm", guest.name()))
+}
+
 /// Where built Python and JavaScript components go.
 pub fn output_dir(root: &Path) -> PathBuf {
     root.join("target/plugins/polyglot")
@@ -195,7 +207,7 @@ impl Toolchain {
 
     /// Builds one guest unless its component is up to date.
     fn build(&self, root: &Path, guest: &Guest) -> PathBuf {
-        let out = output_dir(root).join(format!("{}.wasm", guest.name()));
+        let out = component(root, guest);
         let stamp = out.with_extension("stamp");
         let key = self.inputs_key(root, guest);
         if out.is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(key.as_str()) {
