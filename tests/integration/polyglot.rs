@@ -398,52 +398,6 @@ fn a_new_python_or_javascript_project_tests_builds_publishes_and_runs() {
     }
 }
 
-/// A JavaScript `fetch` goes through the host's checked outbound HTTP: a
-/// granted destination answers, a declared but ungranted one is refused
-/// before any connection.
-#[test]
-fn javascript_fetch_reaches_granted_destinations_only() {
-    let origin = crate::origin::Origin::start();
-    let dir = tempfile::tempdir().unwrap();
-    let grants = dir.path().join("grants.json");
-    std::fs::write(
-        &grants,
-        json!({"hostile_js@0.1.0": {"http": ["http://api.example.test"]}}).to_string(),
-    )
-    .unwrap();
-    let at = format!("api.example.test:80=127.0.0.1:{}", origin.port);
-    let s = crate::server::Server::start_args(
-        &[HOSTILE_JS],
-        &[
-            "--grants",
-            grants.to_str().unwrap(),
-            "--resolve",
-            &at,
-            "--resolve",
-            "denied.example.test:80=127.0.0.1:1",
-            "--http-allow-net",
-            "127.0.0.1/32",
-        ],
-    );
-    let api = s.api(&s.user);
-    let fetch = |url: &str| {
-        let job = api.job("hostile_js", json!({"attack": "fetch", "url": url}));
-        api.wait_done(&api.trigger(&job, None))
-    };
-    let done = fetch("http://api.example.test/ok");
-    assert_eq!(done["status"], "completed", "{done}");
-    assert_eq!(
-        done["output"],
-        json!({"status": 200, "body": {"ok": true, "items": [1, 2, 3]}})
-    );
-    assert_eq!(done["receipt"]["http_requests"], 1, "{done}");
-    let seen = origin.seen().len();
-    let done = fetch("http://denied.example.test/ok");
-    assert_eq!(done["status"], "completed", "{done}");
-    assert!(done["output"]["refused"].is_string(), "{done}");
-    assert_eq!(origin.seen().len(), seen, "nothing reached the network");
-}
-
 /// The instance pool holds as many Python instances at once as it has
 /// component slots (each holds 14 core instances).
 #[test]

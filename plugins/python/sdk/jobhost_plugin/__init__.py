@@ -18,12 +18,14 @@ that receives the parsed config and a :class:`Context`::
         ctx.info(f"greeting {config.name}")
         return {"greeting": f"Hello, {config.name}!"}
 
+``ctx.http`` calls declared, granted destinations (:mod:`jobhost_plugin.http`).
 ``python -m jobhost_plugin.build MODULE -o greeter.wasm`` builds the
 component; :mod:`jobhost_plugin.testing` runs the job natively in tests.
 """
 
 from .context import Context, LogLevel, Reference
 from .errors import Cancelled, Failed, InvalidConfig, JobError, SecretUnavailable
+from .http import HttpError, Request, Response
 from .job import HttpDestination, Interrupted, JobType, RetryPolicy, SideEffects
 from .schema import parse_config, schema_of, spec
 
@@ -32,12 +34,15 @@ __all__ = [
     "Context",
     "Failed",
     "HttpDestination",
+    "HttpError",
     "Interrupted",
     "InvalidConfig",
     "JobError",
     "JobType",
     "LogLevel",
     "Reference",
+    "Request",
+    "Response",
     "RetryPolicy",
     "SecretUnavailable",
     "SideEffects",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 
 SDK_PARENT = Path(__file__).resolve().parent.parent
 COMPONENTIZE_PY = "0.25.1"
+SDK_WIT = Path(__file__).resolve().parent / "wit"
 
 
 def default_wit() -> Path:
@@ -48,13 +50,18 @@ def build(module: str, out: Path, paths: list[Path], wit: Path) -> None:
         ) from None
     if not (wit / "plugin.wit").is_file():
         raise SystemExit(f"no plugin.wit in {wit}; pass --wit DIR (the wit/ of a jobhost checkout)")
-    with tempfile.TemporaryDirectory() as entry_dir:
+    with tempfile.TemporaryDirectory() as entry_dir, tempfile.TemporaryDirectory() as world:
+        # The SDK's world: the contract from `wit` plus wasi:http (see wit/README.md).
+        shutil.copytree(SDK_WIT, world, dirs_exist_ok=True)
+        contract = Path(world, "deps", "jobhost-plugin")
+        contract.mkdir()
+        shutil.copy(wit / "plugin.wit", contract / "plugin.wit")
         # The component's entry: the job's module, then the exports bound to it.
         Path(entry_dir, "jobhost_entry.py").write_text(
             f"import {module}  # noqa: F401\nfrom jobhost_plugin.component import WitWorld  # noqa: F401\n"
         )
         cmd = [sys.executable, "-c", "import sys; from componentize_py import script; sys.exit(script())"]
-        cmd += ["-d", str(wit), "-w", "job-plugin", "componentize", "jobhost_entry"]
+        cmd += ["-d", world, "-w", "job-plugin-python", "componentize", "jobhost_entry"]
         for p in [Path(entry_dir), *paths, SDK_PARENT]:
             cmd += ["-p", str(p)]
         cmd += ["-o", str(out)]

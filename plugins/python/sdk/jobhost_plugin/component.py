@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import wit_world
 from componentize_py_types import Err
-from wit_world.imports import host, secrets, types
+from wit_world.imports import host, secrets
+from wit_world.imports import jobhost_plugin_types as types
 
 from .context import Context
 from .errors import Cancelled, InvalidConfig, SecretUnavailable
+from . import wasi_http
+from .http import Request, Response
 from .job import registered
 
 _LEVELS = {
@@ -47,6 +50,9 @@ class _Host:
             return secrets.get(name)
         except Err as e:
             raise SecretUnavailable(name, _SECRET_ERRORS.get(e.value, str(e.value))) from None
+
+    def http(self, request: Request) -> Response:
+        return wasi_http.send(request)
 
 
 def _http(job) -> types.HttpNeeds:

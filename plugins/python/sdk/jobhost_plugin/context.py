@@ -1,11 +1,13 @@
 """What a running job sees: its run, logs, progress, cancellation,
-checkpoints, output references and secrets."""
+checkpoints, output references, secrets and outbound HTTP."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from typing import Any, Literal, Optional, Protocol
+
+from .http import Http, Request, Response
 
 LogLevel = Literal["trace", "debug", "info", "warn", "error"]
 
@@ -18,6 +20,7 @@ class Backend(Protocol):
     def cancelled(self) -> bool: ...
     def checkpoint(self, state: bytes) -> None: ...
     def secret(self, name: str) -> str: ...
+    def http(self, request: Request) -> Response: ...
 
 
 @dataclass
@@ -44,6 +47,9 @@ class Context:
         """1 for the first attempt, growing by one on each retry."""
         self.references: list[Reference] = []
         """Artefacts added so far; returned with the run's result."""
+        self.http = Http(backend.http)
+        """Outbound HTTP to the destinations the job type declares and an
+        operator granted (see :mod:`jobhost_plugin.http`)."""
 
     @property
     def checkpoint(self) -> Optional[bytes]:

@@ -2,7 +2,8 @@
 
 Supported field types: ``str``, ``int``, ``float``, ``bool``, ``list[T]``,
 ``dict[str, T]``, ``Optional[T]`` / ``T | None``, ``Literal[...]``, an
-``enum.Enum`` of strings or integers, and nested dataclasses. A field's
+``enum.Enum`` of strings or integers, nested dataclasses, and ``Any`` (any
+JSON value, e.g. ``dict[str, Any]`` for a free-form object). A field's
 ``metadata=spec(...)`` adds its description, bounds and examples; a field
 without a default is required; unknown properties are refused.
 """
@@ -116,6 +117,8 @@ def _type(tp: Any, where: str) -> dict:
     if inner is not None:
         return {"anyOf": [_type(inner, where), {"type": "null"}]}
     origin = typing.get_origin(tp)
+    if tp is typing.Any:
+        return {}
     if tp is bool:
         return {"type": "boolean"}
     if tp is int:
@@ -167,6 +170,8 @@ def _value(tp: Any, value: Any, path: str) -> Any:
     if inner is not None:
         return None if value is None else _value(inner, value, path)
     origin = typing.get_origin(tp)
+    if tp is typing.Any:
+        return value
     if tp is bool:
         if isinstance(value, bool):
             return value

@@ -3,6 +3,17 @@
     from jobhost_plugin.testing import TestRun
     result = TestRun(job).config({"name": "Ada"}).run()
     assert result.output == {"greeting": "Hello, Ada!"}
+
+HTTP requests go to a handler the test gives (``.http(handler)``), never to
+the network; like the host, the run refuses destinations the job type does
+not declare::
+
+    def api(request: Request) -> Response:
+        assert request.header("authorization") == "Bearer t0ken"
+        return Response(200, [("content-type", "application/json")], b'{"items": []}')
+
+    result = TestRun(job).secret("api_token", "t0ken").http(api).run()
+    assert [r.url for r in result.requests] == ["https://api.example.com/v1/items"]
 """
 
 from __future__ import annotations
@@ -10,10 +21,12 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
+from urllib.parse import urlsplit
 
 from .context import Context, Reference
 from .errors import JobError, SecretUnavailable
+from .http import HttpError, Request, Response
 from .job import JobType
 
 
@@ -27,6 +40,8 @@ class Outcome:
     progress: list[tuple[int, str]] = field(default_factory=list)
     checkpoints: list[bytes] = field(default_factory=list)
     references: list[Reference] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+    """HTTP requests the job sent, in order (refused ones included)."""
 
     @property
     def last_checkpoint_json(self) -> Any:
@@ -34,12 +49,27 @@ class Outcome:
         return json.loads(self.checkpoints[-1]) if self.checkpoints else None
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(scheme: str, host: str, port: Optional[int]) -> tuple[str, str, int]:
+    return scheme, host.lower(), port or _DEFAULT_PORTS[scheme]
+
+
 class _Recorder:
-    def __init__(self, outcome: Outcome, secrets: dict, declared: dict, cancel_after: Optional[int]):
+    def __init__(
+        self,
+        outcome: Outcome,
+        job: JobType,
+        secrets: dict,
+        cancel_after: Optional[int],
+        http: Optional[Callable[[Request], Response]],
+    ):
         self.outcome = outcome
+        self.job = job
         self.secrets = secrets
-        self.declared = declared
         self.cancel_after = cancel_after
+        self.handler = http
         self.checks = 0
 
     def log(self, level: str, message: str) -> None:
@@ -56,11 +86,28 @@ class _Recorder:
         self.outcome.checkpoints.append(state)
 
     def secret(self, name: str) -> str:
-        if name not in self.declared:
+        if name not in self.job.secrets:
             raise SecretUnavailable(name, "not-declared")
         if name not in self.secrets:
             raise SecretUnavailable(name, "not-set")
         return self.secrets[name]
+
+    def http(self, request: Request) -> Response:
+        self.outcome.requests.append(request)
+        if self.job.http_chosen_by_operator is None:
+            u = urlsplit(request.url)
+            declared = {_origin(*d.parts()) for d in self.job.http}
+            if _origin(u.scheme, u.hostname or "", u.port) not in declared:
+                raise HttpError(
+                    request.host,
+                    "denied",
+                    "denied by the host: the destination is not declared in JobType(http=...)",
+                )
+        if self.handler is None:
+            raise HttpError(
+                request.host, "other", "no network in a native test: give TestRun(...).http(handler)"
+            )
+        return self.handler(request)
 
 
 class TestRun:
@@ -75,6 +122,7 @@ class TestRun:
         self._secrets: dict[str, str] = {}
         self._cancel_after: Optional[int] = None
         self._attempt = 1
+        self._http: Optional[Callable[[Request], Response]] = None
 
     def config(self, config: Any) -> "TestRun":
         """The config: a dict (encoded as JSON) or JSON text."""
@@ -96,10 +144,16 @@ class TestRun:
         self._cancel_after = checks
         return self
 
+    def http(self, handler: Callable[[Request], Response]) -> "TestRun":
+        """Answers the job's HTTP requests to declared destinations with
+        ``handler`` (which may also raise :class:`~jobhost_plugin.http.HttpError`)."""
+        self._http = handler
+        return self
+
     def run(self) -> Outcome:
         """Runs the job and returns what it did."""
         outcome = Outcome()
-        backend = _Recorder(outcome, self._secrets, self._job.secrets, self._cancel_after)
+        backend = _Recorder(outcome, self._job, self._secrets, self._cancel_after, self._http)
         ctx = Context(backend, str(uuid.uuid4()), self._attempt, self._checkpoint)
         value, error = self._job.execute(self._config, ctx)
         outcome.output = None if value is None else json.loads(value)
