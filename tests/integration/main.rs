@@ -46,6 +46,7 @@ mod options;
 mod pause;
 mod plugins;
 mod polyglot;
+mod polyglot_authoring;
 mod polyglot_egress;
 mod postgres;
 

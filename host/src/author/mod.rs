@@ -1,6 +1,6 @@
 //! Commands for plugin authors: `jobhost plugin new NAME` writes a ready
 //! plugin crate from the template in `plugins/template/` (with `--lang
-//! python|js` a Python or JavaScript project), and
+//! python|js|ts` a Python, JavaScript or TypeScript project), and
 //! `jobhost plugin publish FILE` uploads a component to a running server.
 
 mod polyglot;

@@ -1,6 +1,7 @@
-//! `jobhost plugin new NAME --lang python|js`: a Python or JavaScript job
-//! type project from the templates in `plugins/python/template` and
-//! `plugins/js/template`, depending on the SDK of a jobhost checkout.
+//! `jobhost plugin new NAME --lang python|js|ts`: a Python, JavaScript or
+//! TypeScript job type project from the templates in `plugins/python/template`,
+//! `plugins/js/template` and `plugins/js/template-ts`, depending on the SDK of
+//! a jobhost checkout.
 
 use super::{display, fill_ids};
 use crate::job_type::JobTypeId;
@@ -13,6 +14,11 @@ const PY_TEST: &str = include_str!("../../../plugins/python/template/tests/test_
 const JS_PACKAGE: &str = include_str!("../../../plugins/js/template/package.json.tmpl");
 const JS_JOB: &str = include_str!("../../../plugins/js/template/src/job.js.tmpl");
 const JS_TEST: &str = include_str!("../../../plugins/js/template/test/job.test.js.tmpl");
+const TS_PACKAGE: &str = include_str!("../../../plugins/js/template-ts/package.json.tmpl");
+const TS_CONFIG: &str = include_str!("../../../plugins/js/template-ts/tsconfig.json.tmpl");
+const TS_CONFIG_TYPE: &str = include_str!("../../../plugins/js/template-ts/src/config.ts.tmpl");
+const TS_JOB: &str = include_str!("../../../plugins/js/template-ts/src/job.ts.tmpl");
+const TS_TEST: &str = include_str!("../../../plugins/js/template-ts/test/job.test.ts.tmpl");
 
 /// A job type's language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -23,6 +29,10 @@ pub enum Lang {
     Python,
     /// A JavaScript project (`jobhost-plugin`, built with componentize-js).
     Js,
+    /// A TypeScript project: the JavaScript SDK, the config schema generated
+    /// from a TypeScript type.
+    #[value(alias = "typescript")]
+    Ts,
 }
 
 /// The checkout this binary was built from.
@@ -34,12 +44,12 @@ fn checkout() -> PathBuf {
 pub fn default_sdk(lang: Lang) -> PathBuf {
     checkout().join(match lang {
         Lang::Python => "plugins/python/sdk",
-        Lang::Js => "plugins/js/sdk",
+        Lang::Js | Lang::Ts => "plugins/js/sdk",
         Lang::Rust => "plugins/sdk",
     })
 }
 
-/// Writes a Python or JavaScript project for job type `name` into `dir`,
+/// Writes a Python, JavaScript or TypeScript project for job type `name` into `dir`,
 /// depending on the SDK at `sdk`; refuses to overwrite anything. Returns the
 /// SDK's canonical path.
 pub fn new_project(name: &str, dir: &Path, lang: Lang, sdk: &Path) -> anyhow::Result<PathBuf> {
@@ -52,7 +62,7 @@ pub fn new_project(name: &str, dir: &Path, lang: Lang, sdk: &Path) -> anyhow::Re
     }
     let marker = match lang {
         Lang::Python => "jobhost_plugin/__init__.py",
-        Lang::Js => "package.json",
+        Lang::Js | Lang::Ts => "package.json",
         Lang::Rust => unreachable!("Rust crates are written by new_plugin"),
     };
     let sdk = sdk
@@ -89,6 +99,13 @@ pub fn new_project(name: &str, dir: &Path, lang: Lang, sdk: &Path) -> anyhow::Re
             (format!("{module}.py"), PY_JOB),
             (format!("tests/test_{module}.py"), PY_TEST),
         ],
+        Lang::Ts => vec![
+            ("package.json".into(), TS_PACKAGE),
+            ("tsconfig.json".into(), TS_CONFIG),
+            ("src/config.ts".into(), TS_CONFIG_TYPE),
+            ("src/job.ts".into(), TS_JOB),
+            ("test/job.test.ts".into(), TS_TEST),
+        ],
         _ => vec![
             ("package.json".into(), JS_PACKAGE),
             ("src/job.js".into(), JS_JOB),
@@ -105,7 +122,7 @@ pub fn new_project(name: &str, dir: &Path, lang: Lang, sdk: &Path) -> anyhow::Re
     Ok(sdk)
 }
 
-/// What `plugin new --lang python|js` prints: the next steps.
+/// What `plugin new --lang python|js|ts` prints: the next steps.
 pub fn next_steps(name: &str, dir: &Path, lang: Lang, sdk: &Path) -> String {
     let dir = dir.display();
     let sdk = sdk.display();
@@ -120,6 +137,12 @@ pub fn next_steps(name: &str, dir: &Path, lang: Lang, sdk: &Path) -> String {
              pip install -e .                             # the SDK, componentize-py, pytest\n  \
              python -m pytest                             # the tests, natively\n  \
              python -m jobhost_plugin.build {name} -o {name}.wasm   # the component\n{publish}"
+        ),
+        Lang::Ts => format!(
+            "created {dir}, depending on the JavaScript SDK at {sdk}\n\nnext:\n  cd {dir}\n  \
+             npm install                                  # the SDK, TypeScript, componentize-js\n  \
+             npm test                                     # schema from src/config.ts, tsc, the tests\n  \
+             npm run build                                # the component: {name}.wasm\n{publish}"
         ),
         _ => format!(
             "created {dir}, depending on the JavaScript SDK at {sdk}\n\nnext:\n  cd {dir}\n  \
@@ -137,17 +160,19 @@ mod tests {
     #[test]
     fn writes_a_filled_project_and_refuses_to_overwrite() {
         let tmp = tempfile::tempdir().unwrap();
-        for (lang, files) in [
-            (
-                Lang::Python,
-                [
-                    "pyproject.toml",
-                    "word_count.py",
-                    "tests/test_word_count.py",
-                ],
-            ),
-            (Lang::Js, ["package.json", "src/job.js", "test/job.test.js"]),
-        ] {
+        let python: &[&str] = &[
+            "pyproject.toml",
+            "word_count.py",
+            "tests/test_word_count.py",
+        ];
+        let js: &[&str] = &["package.json", "src/job.js", "test/job.test.js"];
+        let ts: &[&str] = &[
+            "package.json",
+            "src/config.ts",
+            "src/job.ts",
+            "test/job.test.ts",
+        ];
+        for (lang, files) in [(Lang::Python, python), (Lang::Js, js), (Lang::Ts, ts)] {
             let dir = tmp.path().join(format!("{lang:?}"));
             let sdk = new_project("word_count", &dir, lang, &default_sdk(lang)).unwrap();
             assert!(sdk.is_absolute(), "{}", sdk.display());
@@ -158,6 +183,9 @@ mod tests {
                     text.contains("word_count") || text.contains("word-count"),
                     "{file}"
                 );
+            }
+            if lang == Lang::Ts {
+                assert!(dir.join("tsconfig.json").is_file());
             }
             let e = new_project("word_count", &dir, lang, &default_sdk(lang)).unwrap_err();
             assert!(e.to_string().contains("already exists"), "{e}");

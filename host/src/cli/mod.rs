@@ -102,8 +102,9 @@ enum PluginCommand {
         /// destination and secret, the SDK's `http` helper); Rust only.
         #[arg(long)]
         http: bool,
-        /// The language: a Rust crate, or a Python or JavaScript project
-        /// (with --sdk the plugins/python/sdk or plugins/js/sdk directory).
+        /// The language: a Rust crate, or a Python, JavaScript or TypeScript
+        /// project (with --sdk the plugins/python/sdk or plugins/js/sdk
+        /// directory; TypeScript derives the config schema from a type).
         #[arg(long, value_enum, default_value = "rust")]
         lang: crate::author::Lang,
     },

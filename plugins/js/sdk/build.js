@@ -1,45 +1,22 @@
 #!/usr/bin/env node
 // Builds a job type's component:
 //   node build.js ./src/job.js -o job.wasm [--wit DIR]
-// The module's default export is the `defineJobType(...)` value. It is bundled
-// (esbuild, npm imports included) and made a component (componentize-js) for
-// jobhost's `job-plugin` world. Both tools are found in JOBHOST_JS_TOOLCHAIN, the
-// current project or this SDK's node_modules.
+// The module (JavaScript or TypeScript) default-exports the `defineJobType(...)`
+// value. It is bundled (esbuild, npm imports included; TypeScript types are
+// stripped, not checked: run `tsc --noEmit` for that) and made a component
+// (componentize-js) for jobhost's `job-plugin` world. Both tools are found in
+// JOBHOST_JS_TOOLCHAIN, the current project or this SDK's node_modules.
 
-import { mkdtemp, readFile, rm, writeFile, stat } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, stat } from 'node:fs/promises';
 import { existsSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { tool } from './tools.js';
 
 export const COMPONENTIZE_JS = '0.23.0';
 export const ESBUILD = '0.25.12';
 const SDK = dirname(fileURLToPath(import.meta.url));
-
-/** The ES entry of package `name` installed in a node_modules at or above `place`. */
-async function entryOf(name, place) {
-  for (let dir = resolve(place); ; dir = dirname(dir)) {
-    const root = join(dir, 'node_modules', name);
-    if (existsSync(join(root, 'package.json'))) {
-      const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
-      const exp = typeof pkg.exports === 'object' ? (pkg.exports['.'] ?? pkg.exports) : pkg.exports;
-      const entry = (typeof exp === 'string' ? exp : exp?.import ?? exp?.default) ?? pkg.module ?? pkg.main ?? 'index.js';
-      return join(root, typeof entry === 'string' ? entry : entry.default);
-    }
-    if (dirname(dir) === dir) return undefined;
-  }
-}
-
-async function tool(name, version) {
-  const places = [process.env.JOBHOST_JS_TOOLCHAIN, process.cwd(), SDK].filter(Boolean);
-  for (const place of places) {
-    const entry = await entryOf(name, place);
-    if (entry) return await import(pathToFileURL(entry).href);
-  }
-  throw new Error(
-    `${name} is not installed (looked in ${places.join(', ')}); run: npm install --save-dev ${name}@${version}`,
-  );
-}
 
 /** Builds the component of `module` into `output`. */
 export async function build(module, output, wit) {

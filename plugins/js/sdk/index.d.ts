@@ -15,8 +15,10 @@ export interface JobSpec<Config = any, Output = unknown> {
   description: string;
   /** For the people who create jobs of this type (defaults to `description`). */
   userFacingDescription?: string;
-  /** JSON Schema of the config: `type: "object"`, with `properties` and `required`. */
-  config: JsonSchema & { type: 'object' };
+  /** JSON Schema of the config: `type: "object"`, with `properties` and
+   * `required` (checked when defined). Written by hand, or generated from a
+   * TypeScript type by `jobhost-plugin-schema` and imported from its JSON file. */
+  config: JsonSchema;
   /** Configs that pass the schema, shown to users and agents. */
   examples?: Config[];
   creatableOnUi?: boolean;

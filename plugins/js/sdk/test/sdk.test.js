@@ -54,3 +54,35 @@ test('the context records progress, checkpoints, references and secrets', async 
   const missing = await testRun(job);
   assert.match(missing.error.message, /secret 'token' is unavailable: the run's tenant has not set it/);
 });
+
+test('schemas generated from TypeScript types become draft 2020-12 and undescribed properties are named', async () => {
+  const { toDraft2020, undescribed } = await import('../schema.js');
+  const draft07 = {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    type: 'object',
+    properties: {
+      pair: { type: 'array', items: [{ type: 'string' }, { type: 'integer' }], minItems: 2, additionalItems: false, description: 'A pair.' },
+      tree: { $ref: '#/definitions/Tree' },
+      list: { type: 'array', items: { type: 'object', properties: { n: { type: 'integer' } } }, description: 'Items.' },
+    },
+    definitions: { Tree: { type: 'object', properties: { kids: { type: 'array', items: { $ref: '#/definitions/Tree' } } } } },
+  };
+  const out = toDraft2020(draft07);
+  assert.equal(out.$schema, 'https://json-schema.org/draft/2020-12/schema');
+  assert.equal(Object.keys(out)[0], '$schema');
+  assert.deepEqual(out.properties.pair, {
+    type: 'array',
+    prefixItems: [{ type: 'string' }, { type: 'integer' }],
+    minItems: 2,
+    items: false,
+    description: 'A pair.',
+  });
+  assert.equal(out.properties.tree.$ref, '#/$defs/Tree');
+  assert.equal(out.$defs.Tree.properties.kids.items.$ref, '#/$defs/Tree');
+  assert.equal(out.definitions, undefined);
+  assert.deepEqual(toDraft2020({ type: 'object', definitions: {} }), {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    type: 'object',
+  });
+  assert.deepEqual(undescribed(out), ['config.tree', 'config.list[].n']);
+});
