@@ -72,11 +72,11 @@ fn broken_uploads_are_refused_with_a_reason() {
 
 #[test]
 fn a_slow_compile_is_stopped_at_the_time_cap_without_holding_up_the_api() {
-    // Sixteen functions of nested blocks, each just under the 1 MiB function
-    // cap, take ~10 s of CPU to compile on this machine kind (0.6 s each);
-    // a sound component compiles in ~0.1 s, but a full test run on two
-    // cores once took it past 3 s. A 5 s cap stops the bomb and lets sound
-    // components through.
+    // Sixteen functions of nested blocks, each just under the function
+    // cap, take well over 5 s of CPU to compile on this machine kind; a
+    // sound component takes ~0.1 s. A 5 s cap of the worker's CPU time stops
+    // the bomb (however busy the machine, within the 10x wall-clock
+    // backstop) and lets sound components through.
     let s = Server::start_args(&[], &["--compile-timeout-ms", "5000"]);
     let operator = s.api(&s.operator);
     let bomb = crate::components::compile_bomb();
@@ -111,7 +111,15 @@ fn a_slow_compile_is_stopped_at_the_time_cap_without_holding_up_the_api() {
         "{}",
         r.body
     );
-    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("CPU time"),
+        "{}",
+        r.body
+    );
+    assert!(took < std::time::Duration::from_secs(50), "{took:?}");
     assert!(!answered.is_empty());
     let slowest = answered.iter().max().unwrap();
     assert!(

@@ -127,6 +127,10 @@ enum PluginCommand {
         /// Cap of this process's data segment in bytes.
         #[arg(long, default_value_t = crate::runtime::COMPILE_MEMORY_BYTES)]
         memory_bytes: u64,
+        /// Cap of this process's CPU time in milliseconds (rounded up to
+        /// whole seconds); none without it.
+        #[arg(long)]
+        cpu_ms: Option<u64>,
     },
     /// Upload a component to a running server (operator token).
     Publish {
@@ -174,6 +178,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
             max_component_bytes,
             fuel,
             memory_bytes,
+            cpu_ms,
         }) => {
             let config = RuntimeConfig {
                 ceilings: Ceilings {
@@ -185,7 +190,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                 max_component_bytes,
                 ..RuntimeConfig::default()
             };
-            Ok(crate::runtime::worker_main(&config, memory_bytes))
+            Ok(crate::runtime::worker_main(&config, memory_bytes, cpu_ms))
         }
         Command::Plugin(PluginCommand::New {
             name,

@@ -32,10 +32,12 @@ pub(super) struct ServeArgs {
     /// Seconds running runs get to finish at shutdown before they are interrupted.
     #[arg(long, env = "JOBHOST_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     shutdown_grace_secs: u64,
-    /// Milliseconds a plugin from the plugins directory or an upload may take
-    /// to compile (in a separate worker process, at lowered priority) before
-    /// it is refused. Python and JavaScript components take 5-20 s of
-    /// Cranelift on 2 idle cores, longer while the host is busy.
+    /// Milliseconds of CPU time a plugin from the plugins directory or an
+    /// upload may take to compile (in a separate worker process on one
+    /// thread at lowered priority; whole seconds, rounded up) before it is
+    /// refused; a busy host slows a compile without refusing it, up to 10x
+    /// the cap in wall-clock time. Python and JavaScript components take
+    /// 5-20 s of Cranelift.
     #[arg(long, env = "JOBHOST_COMPILE_TIMEOUT_MS", default_value_t = 120_000)]
     compile_timeout_ms: u64,
     /// How many `nice` steps (0-19) below the API threads the threads that

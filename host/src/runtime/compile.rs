@@ -53,8 +53,10 @@ pub enum CompileError {
     /// It lacks `describe` or `run`, or they have other types.
     #[error("the component does not export the jobhost:plugin/job-plugin functions: {0}")]
     MissingExports(String),
-    /// Compiling it took longer than the cap.
-    #[error("compiling the component took longer than the {limit_ms} ms cap")]
+    /// Compiling it took more CPU time than the cap.
+    #[error(
+        "compiling the component took longer than the {limit_ms} ms cap (CPU time of the compile worker)"
+    )]
     Timeout {
         /// The cap.
         limit_ms: u64,

@@ -1,9 +1,13 @@
-//! Compilation in a child process with a wall-clock cap. A component from
+//! Compilation in a child process with a CPU-time cap. A component from
 //! outside the binary (a plugins directory, an upload) is compiled by
 //! `jobhost plugin compile-worker`, which reads the component on stdin and
-//! writes the precompiled artifact on stdout; a child that runs over the cap
-//! is killed, so a compile bomb costs at most the cap and never holds a
-//! server thread beyond it. At most [`MAX_PARALLEL`] compile at once.
+//! writes the precompiled artifact on stdout. The worker compiles on one
+//! thread at lowered priority, so the cap counts its CPU time (enforced by
+//! the kernel, `RLIMIT_CPU`): a compile bomb costs at most the cap, and a
+//! busy host, which gives the worker less of a core, does not refuse a sound
+//! component for being slow. A wall-clock backstop of [`WALL_FACTOR`] times
+//! the cap kills a worker that never gets that far. At most
+//! [`MAX_PARALLEL`] compile at once.
 
 use super::RuntimeConfig;
 use super::compile::CompileError;
@@ -15,6 +19,9 @@ use std::time::{Duration, Instant};
 
 /// Compiles running at once; more wait their turn.
 pub const MAX_PARALLEL: usize = 2;
+
+/// How many times the CPU cap a worker may take in wall-clock time.
+pub const WALL_FACTOR: u32 = 10;
 
 /// Largest artifact read back from a worker.
 const MAX_ARTIFACT_BYTES: usize = 512 << 20;
@@ -28,7 +35,8 @@ pub const MEMORY_BYTES: u64 = 2 << 30;
 pub struct CompileWorker {
     /// The `jobhost` binary to run as `PROGRAM plugin compile-worker`.
     pub program: PathBuf,
-    /// Wall-clock cap of one compilation.
+    /// CPU-time cap of one compilation (whole seconds on Linux, rounded
+    /// up); [`WALL_FACTOR`] times it in wall-clock time.
     pub timeout: Duration,
     /// Cap of the worker's data segment ([`MEMORY_BYTES`] by default).
     pub memory_bytes: u64,
@@ -86,6 +94,7 @@ pub(crate) fn compile(
         .args(["plugin", "compile-worker"])
         .args(engine_args(config))
         .arg(format!("--memory-bytes={}", worker.memory_bytes))
+        .arg(format!("--cpu-ms={}", worker.timeout.as_millis()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -105,16 +114,18 @@ pub(crate) fn compile(
             stderr.map(|e| e.take(64 << 10).read_to_string(&mut text));
             text
         });
-        let deadline = Instant::now() + worker.timeout;
+        let limit_ms = worker.timeout.as_millis() as u64;
+        let deadline = Instant::now() + worker.timeout * WALL_FACTOR;
         let status = loop {
             match child.try_wait() {
+                Ok(Some(status)) if over_cpu_cap(status) => {
+                    break Err(CompileError::Timeout { limit_ms });
+                }
                 Ok(Some(status)) => break Ok(status),
                 Ok(None) if Instant::now() >= deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    break Err(CompileError::Timeout {
-                        limit_ms: worker.timeout.as_millis() as u64,
-                    });
+                    break Err(CompileError::Timeout { limit_ms });
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(5)),
                 Err(e) => break Err(failed("waiting for the compile worker", e)),
@@ -124,6 +135,22 @@ pub(crate) fn compile(
         let err = err.join().unwrap_or_default();
         status.and_then(|status| verdict(status, out, err.trim(), worker.memory_bytes))
     })
+}
+
+/// Whether the kernel ended the worker at its CPU cap (`SIGXCPU`, whose
+/// default action ends the process; the hard limit a second later is only a
+/// backstop).
+fn over_cpu_cap(status: std::process::ExitStatus) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt as _;
+        status.signal() == Some(SIGXCPU)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = status;
+        false
+    }
 }
 
 /// What a worker's exit status says: the artifact, a component that does
@@ -166,12 +193,16 @@ const EXIT_INVALID: i32 = 2;
 #[cfg(unix)]
 const SIGABRT: i32 = 6;
 
+/// The signal of a process at its CPU-time limit.
+#[cfg(unix)]
+const SIGXCPU: i32 = 24;
+
 /// The worker's side: confines itself (see [`super::priority`]), reads a
 /// component on stdin, writes the artifact on stdout. Exit status 0 on
 /// success; [`EXIT_INVALID`] with the reason on stderr when the component
 /// does not compile.
-pub fn worker_main(config: &RuntimeConfig, memory_bytes: u64) -> i32 {
-    if let Err(e) = super::priority::confine_compile_worker(memory_bytes) {
+pub fn worker_main(config: &RuntimeConfig, memory_bytes: u64, cpu_ms: Option<u64>) -> i32 {
+    if let Err(e) = super::priority::confine_compile_worker(memory_bytes, cpu_ms) {
         eprintln!("confining the compile worker: {e}");
         return 1;
     }

@@ -45,10 +45,13 @@ fn lower_by(steps: i32) {
 }
 
 /// Confines a compile worker process (one thread at this point): its CPU
-/// priority is lowered by [`COMPILE_NICENESS`], and its data segment (heap and private writable
-/// mappings) is capped at `memory_bytes`, so a component whose compilation
-/// wants more ends the worker instead of the host's memory.
-pub fn confine_compile_worker(memory_bytes: u64) -> std::io::Result<()> {
+/// priority is lowered by [`COMPILE_NICENESS`], its data segment (heap and
+/// private writable mappings) is capped at `memory_bytes`, so a component
+/// whose compilation wants more ends the worker instead of the host's
+/// memory, and its CPU time at `cpu_ms` (whole seconds, rounded up): the
+/// kernel sends `SIGXCPU` at the cap and `SIGKILL` a second later. Neither
+/// signal nor an allocator's abort leaves a core file (`RLIMIT_CORE` 0).
+pub fn confine_compile_worker(memory_bytes: u64, cpu_ms: Option<u64>) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use rustix::process::{Resource, Rlimit, setrlimit};
@@ -57,9 +60,22 @@ pub fn confine_compile_worker(memory_bytes: u64) -> std::io::Result<()> {
             maximum: Some(memory_bytes),
         };
         setrlimit(Resource::Data, cap)?;
+        let none = Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        };
+        setrlimit(Resource::Core, none)?;
+        if let Some(ms) = cpu_ms {
+            let seconds = ms.div_ceil(1000).max(1);
+            let cap = Rlimit {
+                current: Some(seconds),
+                maximum: Some(seconds + 1),
+            };
+            setrlimit(Resource::Cpu, cap)?;
+        }
     }
     lower_by(COMPILE_NICENESS);
     #[cfg(not(target_os = "linux"))]
-    let _ = memory_bytes;
+    let _ = (memory_bytes, cpu_ms);
     Ok(())
 }
