@@ -129,12 +129,12 @@ fn the_python_and_javascript_examples_are_served_validated_and_run_over_rest() {
 
 #[test]
 fn python_and_javascript_runs_are_cancelled_and_resume_from_checkpoints() {
-    // hostile_js declares HTTP destinations: approved (none granted) to take jobs.
+    // Both fixtures declare HTTP destinations: approved (none granted) to take jobs.
     let dir = tempfile::tempdir().unwrap();
     let grants = dir.path().join("grants.json");
     std::fs::write(
         &grants,
-        json!({"hostile_js@0.1.0": {"http": []}}).to_string(),
+        json!({"hostile_js@0.1.0": {"http": []}, "hostile_py@0.1.0": {"http": []}}).to_string(),
     )
     .unwrap();
     let app = App::start_with(

@@ -119,7 +119,8 @@ fn a_slow_compile_is_stopped_at_the_time_cap_without_holding_up_the_api() {
         "{}",
         r.body
     );
-    assert!(took < std::time::Duration::from_secs(50), "{took:?}");
+    // Stopped by the CPU cap, well before the wall-clock backstop (50 s).
+    assert!(took < std::time::Duration::from_secs(30), "{took:?}");
     assert!(!answered.is_empty());
     let slowest = answered.iter().max().unwrap();
     assert!(
