@@ -23,6 +23,12 @@ pub const ASK_WAIT: Duration = Duration::from_secs(5);
 /// How often the asking host looks for the answer.
 const ANSWER_POLL: Duration = Duration::from_millis(25);
 
+/// How long a pause waits for a run claimed here to start executing.
+const START_WAIT: Duration = Duration::from_secs(2);
+
+/// How often it looks meanwhile.
+const START_POLL: Duration = Duration::from_millis(10);
+
 impl Service {
     /// Pauses a run of the caller's tenant. A run that pauses at its next
     /// checkpoint comes back still `running` with `pause_requested`.
@@ -45,10 +51,12 @@ impl Service {
                     }
                 }
                 RunStatus::Running => {
-                    let answer = match self.pause_here(&run)? {
+                    let answer = match self.pause_here_once_started(&run).await? {
                         PauseResult::Done(run) => return self.durable(*run).await,
                         PauseResult::TooMany { max } => Answer::TooMany { max },
-                        PauseResult::NotHere => self.ask_executing_host(&run, Ask::Pause).await?,
+                        PauseResult::NotHere | PauseResult::Starting => {
+                            self.ask_executing_host(&run, Ask::Pause).await?
+                        }
                     };
                     return self.answered(caller, id, answer);
                 }
@@ -73,7 +81,9 @@ impl Service {
                 let answer = match self.resume_here(&run)? {
                     PauseResult::Done(run) => return self.durable(*run).await,
                     PauseResult::TooMany { max } => Answer::TooMany { max },
-                    PauseResult::NotHere => self.ask_executing_host(&run, Ask::Resume).await?,
+                    PauseResult::NotHere | PauseResult::Starting => {
+                        self.ask_executing_host(&run, Ask::Resume).await?
+                    }
                 };
                 self.answered(caller, id, answer)
             }
@@ -88,6 +98,21 @@ impl Service {
                 Ok(run)
             }
             (status, _) => Err(ServiceError::RunNotPaused { run: id, status }),
+        }
+    }
+
+    /// [`Self::pause_here`], waiting up to [`START_WAIT`] for a run a worker
+    /// here claimed (its status `running`) to start: a pause sent as soon as
+    /// a run shows `running` finds it starting.
+    async fn pause_here_once_started(&self, run: &JobRun) -> Result<PauseResult, StoreError> {
+        let deadline = Instant::now() + START_WAIT;
+        loop {
+            match self.pause_here(run)? {
+                PauseResult::Starting if Instant::now() < deadline => {
+                    tokio::time::sleep(START_POLL).await;
+                }
+                result => return Ok(result),
+            }
         }
     }
 
@@ -166,7 +191,7 @@ impl Service {
                     };
                     match result {
                         Ok(PauseResult::Done(_)) => Answer::Done,
-                        Ok(PauseResult::NotHere) => Answer::NotHere,
+                        Ok(PauseResult::NotHere | PauseResult::Starting) => Answer::NotHere,
                         Ok(PauseResult::TooMany { max }) => Answer::TooMany { max },
                         Err(e) => Answer::Failed(e.to_string()),
                     }

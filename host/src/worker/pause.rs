@@ -18,6 +18,9 @@ pub enum PauseResult {
     Done(Box<JobRun>),
     /// No worker here executes the run.
     NotHere,
+    /// A worker here claimed the run and is starting it (its status says
+    /// `running` already): ask again in a moment.
+    Starting,
     /// As many runs as allowed are suspended in memory already.
     TooMany {
         /// The cap.
@@ -29,8 +32,10 @@ impl Workers {
     /// Asks a run executing here to stop at its next checkpoint (or, with
     /// `asked` false, no longer to).
     pub fn stop_at_checkpoint(&self, id: RunId, asked: bool) -> Result<PauseResult, StoreError> {
-        let Some((cancel, recorder)) = self.shared.held(id) else {
-            return Ok(PauseResult::NotHere);
+        let (cancel, recorder) = match self.shared.held(id) {
+            Held::NotHere => return Ok(PauseResult::NotHere),
+            Held::Starting => return Ok(PauseResult::Starting),
+            Held::Executing(cancel, recorder) => (cancel, recorder),
         };
         cancel.stop_at_checkpoint(asked);
         let run = recorder.update(|run| run.pause_requested = asked)?;
@@ -48,7 +53,7 @@ impl Workers {
                 return Ok(PauseResult::NotHere);
             };
             let Some(recorder) = held.recorder.clone() else {
-                return Ok(PauseResult::NotHere);
+                return Ok(PauseResult::Starting);
             };
             if held.suspended.is_some() {
                 return Ok(PauseResult::Done(Box::new(recorder.run())));
@@ -141,14 +146,26 @@ impl Workers {
     }
 }
 
+/// What this host's workers hold of a run.
+enum Held {
+    /// Nothing.
+    NotHere,
+    /// Claimed, its recorder not attached yet.
+    Starting,
+    /// Executing: its control and recorder.
+    Executing(crate::runtime::CancelToken, Arc<super::recorder::Recorder>),
+}
+
 impl Shared {
-    /// The control and recorder of a run executing here.
-    fn held(
-        &self,
-        id: RunId,
-    ) -> Option<(crate::runtime::CancelToken, Arc<super::recorder::Recorder>)> {
+    /// What the workers here hold of run `id`.
+    fn held(&self, id: RunId) -> Held {
         let running = lock(&self.running);
-        let held = running.get(&id)?;
-        Some((held.cancel.clone(), held.recorder.clone()?))
+        match running.get(&id) {
+            None => Held::NotHere,
+            Some(held) => match &held.recorder {
+                None => Held::Starting,
+                Some(recorder) => Held::Executing(held.cancel.clone(), recorder.clone()),
+            },
+        }
     }
 }
