@@ -298,15 +298,29 @@ fn missed_ticks_are_caught_up_after_a_restart() {
             .filter(|t| *t > down + time::Duration::seconds(1) && *t < up)
             .count()
     };
+    let resumed = |id: &str| {
+        ticks(&runs_of(&api, id))
+            .iter()
+            .any(|t| ts(&json!(t)) > down + time::Duration::seconds(1))
+    };
     // Catching up takes the restarted scheduler's first pass (slower on a
     // loaded machine); ticks in the outage can only be added by it.
     wait_for("the catch-up", Duration::from_secs(20), || {
-        in_outage(&latest) >= 1 && in_outage(&all) >= 3
+        in_outage(&all) >= 3 && resumed(&latest)
     });
     for id in [&latest, &all] {
         api.send("post", &format!("/jobs/{id}/schedule/pause"), None);
     }
-    assert_eq!(in_outage(&latest), 1, "one run for the missed ticks");
+    // `latest` runs one tick for all it missed: the newest due when the
+    // restarted scheduler first looks. That is inside the outage only when
+    // the host started within a second (not on a loaded machine), so the
+    // test asks for at most one; which tick a policy picks is the unit
+    // test's (`catch_up_runs_the_ticks_its_policy_names`).
+    let latest_ticks = ticks(&runs_of(&api, &latest));
+    assert!(
+        in_outage(&latest) <= 1,
+        "one run at most for the missed ticks: {latest_ticks:?}"
+    );
     assert!(
         in_outage(&all) >= 3,
         "every missed tick: {}",
