@@ -255,15 +255,23 @@ fn oversized_endless_and_slow_responses_are_stopped_and_other_runs_go_on() {
 
     // A cancel ends a run waiting on a response within the cancel latency.
     let job = api.job("egress", json!({"url": "http://api.example.test/slow"}));
-    let r = api.trigger(&job, None);
-    api.wait_run(&r, Duration::from_secs(10), |b| b["status"] == "running");
+    cancel_while_it_waits(&api, &job, Duration::from_secs(10));
+}
+
+/// Triggers `job` (one that waits on a slow response), cancels it 300 ms
+/// after it shows `running` (within `start`), and requires it `cancelled`
+/// within 2 s of the cancel.
+pub fn cancel_while_it_waits(api: &Api, job: &str, start: Duration) {
+    let r = api.trigger(job, None);
+    api.wait_run(&r, start, |b| b["status"] == "running");
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     let cancel = api.post(&format!("/job-runs/{r}/cancel"), &json!({}));
     assert_eq!(cancel.status, 200, "{}", cancel.body);
     let done = api.wait_done(&r);
     assert_eq!(done["status"], "cancelled", "{done}");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "cancelled after {took:?}");
 }
 
 #[test]
