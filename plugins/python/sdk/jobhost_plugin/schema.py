@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import types
 import typing
 from typing import Any
@@ -60,10 +61,19 @@ def schema_of(config: type, examples: list[dict] | None = None) -> dict:
     return schema
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A dataclass's field types, resolved once: resolving evaluates the
+    annotations' text (``from __future__ import annotations``), most of a
+    trivial run's parse. Building the schema at import fills this before
+    the component's snapshot, so runs never resolve them."""
+    return typing.get_type_hints(cls)
+
+
 def _object(cls: type) -> dict:
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     props: dict[str, Any] = {}
     required = []
     for f in dataclasses.fields(cls):
@@ -151,7 +161,7 @@ def parse_config(cls: type, value: Any, path: str = "config") -> Any:
     the path of the first value that does not fit."""
     if not isinstance(value, dict):
         raise InvalidConfig(f"{path}: expected an object, got {_kind(value)}")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(value) - names)
     if unknown:
