@@ -130,44 +130,53 @@ def _stream_error(host: str, error: object, doing: str) -> HttpError:
     return HttpError(host, "other", f"{doing} failed: the stream closed")
 
 
+# What the host's ``error-code``s mean for the job's author: the codes, the
+# error's kind, and its message.
+_ERRORS = [
+    (
+        (w.ErrorCode_HttpRequestDenied, w.ErrorCode_ConnectionLimitReached),
+        "denied",
+        "denied by the host: the destination is not granted to this job type version, "
+        "or the run's request allowance is spent (the run's log says which)",
+    ),
+    (
+        (w.ErrorCode_DestinationIpProhibited,),
+        "address-prohibited",
+        "denied by the host: the name resolves to an address in a network plugins may "
+        "not reach (the run's log names it)",
+    ),
+    (
+        (w.ErrorCode_HttpResponseBodySize, w.ErrorCode_HttpRequestBodySize),
+        "too-large",
+        "the body is larger than the host allows",
+    ),
+    (
+        (w.ErrorCode_ConnectionTimeout, w.ErrorCode_HttpResponseTimeout, w.ErrorCode_ConnectionReadTimeout),
+        "timeout",
+        "timed out",
+    ),
+    (
+        (w.ErrorCode_DnsError, w.ErrorCode_DnsTimeout),
+        "other",
+        "the name did not resolve (the run's log has the reason)",
+    ),
+    ((w.ErrorCode_ConnectionRefused,), "other", "the connection was refused"),
+    (
+        (w.ErrorCode_TlsProtocolError, w.ErrorCode_TlsCertificateError),
+        "other",
+        "TLS failed: the certificate is not trusted or not for this host (the run's log has the reason)",
+    ),
+    (
+        (w.ErrorCode_HttpProtocolError,),
+        "other",
+        "the connection failed or the answer was not HTTP (the run's log has the reason)",
+    ),
+]
+
+
 def _error(host: str, code: object) -> HttpError:
     """Names what the host's ``error-code`` means for the job's author."""
-    if isinstance(code, (w.ErrorCode_HttpRequestDenied, w.ErrorCode_ConnectionLimitReached)):
-        return HttpError(
-            host,
-            "denied",
-            "denied by the host: the destination is not granted to this job type version, "
-            "or the run's request allowance is spent (the run's log says which)",
-        )
-    if isinstance(code, w.ErrorCode_DestinationIpProhibited):
-        return HttpError(
-            host,
-            "address-prohibited",
-            "denied by the host: the name resolves to an address in a network plugins may "
-            "not reach (the run's log names it)",
-        )
-    if isinstance(code, (w.ErrorCode_HttpResponseBodySize, w.ErrorCode_HttpRequestBodySize)):
-        return HttpError(host, "too-large", "the body is larger than the host allows")
-    if isinstance(
-        code,
-        (w.ErrorCode_ConnectionTimeout, w.ErrorCode_HttpResponseTimeout, w.ErrorCode_ConnectionReadTimeout),
-    ):
-        return HttpError(host, "timeout", "timed out")
-    if isinstance(code, (w.ErrorCode_DnsError, w.ErrorCode_DnsTimeout)):
-        return HttpError(host, "other", "the name did not resolve (the run's log has the reason)")
-    if isinstance(code, w.ErrorCode_ConnectionRefused):
-        return HttpError(host, "other", "the connection was refused")
-    if isinstance(code, (w.ErrorCode_TlsProtocolError, w.ErrorCode_TlsCertificateError)):
-        return HttpError(
-            host,
-            "other",
-            "TLS failed: the certificate is not trusted or not for this host "
-            "(the run's log has the reason)",
-        )
-    if isinstance(code, w.ErrorCode_HttpProtocolError):
-        return HttpError(
-            host,
-            "other",
-            "the connection failed or the answer was not HTTP (the run's log has the reason)",
-        )
+    for codes, kind, message in _ERRORS:
+        if isinstance(code, codes):
+            return HttpError(host, kind, message)
     return HttpError(host, "other", type(code).__name__.removeprefix("ErrorCode_"))
