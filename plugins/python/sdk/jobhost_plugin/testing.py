@@ -52,8 +52,26 @@ class Outcome:
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _origin(scheme: str, host: str, port: Optional[int]) -> tuple[str, str, int]:
-    return scheme, host.lower(), port or _DEFAULT_PORTS[scheme]
+def _declared(job: JobType, url: str) -> bool:
+    """Whether ``url`` falls under a destination ``job`` declares, as the host
+    matches them: scheme, port (or the scheme's default), and the host exactly
+    or, for ``*.example.com``, any name below it."""
+    u = urlsplit(url)
+    if u.scheme not in _DEFAULT_PORTS:
+        return False
+    host = (u.hostname or "").rstrip(".").lower()
+    port = u.port or _DEFAULT_PORTS[u.scheme]
+    for d in job.http:
+        scheme, pattern, declared_port = d.parts()
+        if scheme != u.scheme or (declared_port or _DEFAULT_PORTS[scheme]) != port:
+            continue
+        pattern = pattern.lower()
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]):
+                return True
+        elif host == pattern:
+            return True
+    return False
 
 
 class _Recorder:
@@ -94,15 +112,12 @@ class _Recorder:
 
     def http(self, request: Request) -> Response:
         self.outcome.requests.append(request)
-        if self.job.http_chosen_by_operator is None:
-            u = urlsplit(request.url)
-            declared = {_origin(*d.parts()) for d in self.job.http}
-            if _origin(u.scheme, u.hostname or "", u.port) not in declared:
-                raise HttpError(
-                    request.host,
-                    "denied",
-                    "denied by the host: the destination is not declared in JobType(http=...)",
-                )
+        if self.job.http_chosen_by_operator is None and not _declared(self.job, request.url):
+            raise HttpError(
+                request.host,
+                "denied",
+                "denied by the host: the destination is not declared in JobType(http=...)",
+            )
         if self.handler is None:
             raise HttpError(
                 request.host, "other", "no network in a native test: give TestRun(...).http(handler)"

@@ -143,6 +143,28 @@ def test_http_requests_go_to_the_tests_handler_and_undeclared_destinations_are_r
     assert isinstance(out.error, Failed) and str(out.error) == "the API answered 503"
 
 
+def test_a_wildcard_destination_matches_the_names_below_it_as_the_host_does():
+    wild = JobType(
+        "wild_fetcher",
+        "0.1.0",
+        "Wild fetcher",
+        config=FetchConfig,
+        description="Fetches a URL of any region.",
+        http=[HttpDestination("https://*.example.net", "the API's regions")],
+        secrets={"api_token": "The API's token."},
+    )
+    wild.run(fetch)
+    run = TestRun(wild).secret("api_token", "t").http(
+        lambda r: Response(200, [("content-type", "application/json")], b'{"items": []}')
+    )
+    for url in ["https://eu.example.net/v1", "https://a.b.EXAMPLE.net./v1", "https://eu.example.net:443/"]:
+        out = run.config({"url": url}).run()
+        assert out.error is None, (url, out.error)
+    for url in ["https://example.net/v1", "https://eu.example.net:8443/", "http://eu.example.net/", "https://badexample.net/"]:
+        out = run.config({"url": url}).run()
+        assert isinstance(out.error, HttpError) and out.error.kind == "denied", url
+
+
 def test_bad_requests_are_refused_before_sending():
     from jobhost_plugin.http import Http
 
